@@ -1,0 +1,3 @@
+from spq.cli import main
+
+main()

@@ -1,0 +1,64 @@
+# SPDX-License-Identifier: MIT
+"""The `spq` command line. Each subcommand lives in its own module under spq.commands."""
+
+from __future__ import annotations
+
+import functools
+import sys
+from collections.abc import Callable
+from typing import Any, TypeVar
+
+import typer
+
+from spq.errors import SpqError
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+app = typer.Typer(
+    name="spq",
+    help="SpQuant-SNN: train, export, run and profile integer spiking networks on Cortex-M.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+
+
+def fail(message: str) -> typer.Exit:
+    """Print one `error:` line on stderr and return the Exit to raise (code 2)."""
+    print(f"error: {message}", file=sys.stderr)
+    return typer.Exit(code=2)
+
+
+def handle_errors(fn: F) -> F:
+    """Turn SpqError (and a few OS errors) into one `error:` line and exit code 2."""
+
+    @functools.wraps(fn)
+    def wrapper(*args: Any, **kwargs: Any) -> Any:
+        try:
+            return fn(*args, **kwargs)
+        except SpqError as exc:
+            raise fail(str(exc)) from None
+        except (FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError) as exc:
+            raise fail(f"{exc.strerror}: {exc.filename}") from None
+        except KeyboardInterrupt:
+            raise fail("interrupted") from None
+
+    return wrapper  # type: ignore[return-value]
+
+
+def _register() -> None:
+    # Imported here so that `spq --help` stays fast and each module owns its command.
+    from spq.commands import register_all
+
+    register_all(app)
+
+
+def main() -> None:
+    _register()
+    app()
+
+
+def export_main() -> None:
+    """`spq-export ...` is `spq export ...`."""
+    sys.argv = [sys.argv[0], "export", *sys.argv[1:]]
+    main()

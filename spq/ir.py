@@ -1,0 +1,84 @@
+# SPDX-License-Identifier: MIT
+"""The integer intermediate representation shared by spq.nn, the exporter and the runtimes.
+
+A :class:`ModelIR` holds every integer the runtimes need (docs/semantics.md), nothing float
+but ``out_scale`` (reporting only). ``spq.nn.fold(net)`` produces it from an eval-mode
+network (the same integers eval mode computes with); ``spq.export`` removes pruned channels,
+packs it into C and runs it through the reference interpreter.
+
+Conventions
+-----------
+* Shapes are channel-major. ``in_shape``/``out_shape`` are ``(C, H, W)`` for conv and pool
+  layers and ``(F,)`` for linear and readout layers.
+* ``weight`` is an ``int8`` array in PyTorch layout: ``(O, I, kh, kw)`` for conv,
+  ``(O, I)`` for linear/readout. A linear layer that follows a conv/pool reads the
+  ``(C, H, W)`` map flattened in C order.
+* ``in_kind``: ``"u8"`` (static image pixels 0..255), ``"spike"`` (0/1), ``"count"``
+  (sum-pooled spikes 0..max_in).
+* Neuron arrays are per output channel: ``mult`` int32, ``shift`` int32 in [0, 62],
+  ``bias`` int32; ``leak`` (K), ``lo``, ``hi`` ints.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Literal
+
+import numpy as np
+
+FRAC_BITS = 16
+FORMAT_VERSION = 1
+
+LayerType = Literal["conv", "linear", "maxpool", "sumpool", "readout"]
+InKind = Literal["u8", "spike", "count"]
+
+
+@dataclass
+class NeuronIR:
+    mult: np.ndarray  # int32 (C,)
+    shift: np.ndarray  # int32 (C,), 0..62
+    bias: np.ndarray  # int32 (C,)
+    leak: int  # K = rha(beta * 2^F)
+    levels: int
+    lo: int
+    hi: int
+    reset: Literal["hard", "soft"]
+
+
+@dataclass
+class LayerIR:
+    type: LayerType
+    name: str
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    # synapse (conv, linear, readout)
+    weight: np.ndarray | None = None  # int8, PyTorch layout
+    weight_bits: int = 0
+    in_kind: InKind = "spike"
+    max_in: int = 1
+    kernel: int = 1
+    stride: int = 1
+    padding: int = 0
+    acc_bits: int = 32
+    neuron: NeuronIR | None = None  # conv and linear
+    readout_bias: np.ndarray | None = None  # int32 (classes,), readout only
+    # pool
+    pool: int = 0  # k for maxpool / sumpool
+    # channels of the original (unpruned) layer kept by the exporter, for reporting
+    kept_channels: list[int] | None = None
+
+
+@dataclass
+class ModelIR:
+    name: str
+    input_kind: Literal["static", "events"]
+    input_shape: tuple[int, int, int]
+    time_steps: int
+    num_classes: int
+    out_scale: float
+    layers: list[LayerIR] = field(default_factory=list)
+
+    @property
+    def neuron_layers(self) -> list[LayerIR]:
+        """Layers that emit spikes, in order (one spike train each in ``net.spikes``)."""
+        return [layer for layer in self.layers if layer.neuron is not None]
