@@ -1,0 +1,191 @@
+# SPDX-License-Identifier: MIT
+"""Validate a :class:`~spq.ir.ModelIR` against the grammar and ranges of docs/semantics.md.
+
+The exporter trusts nothing it did not check: a model that passes :func:`check_ir` can be
+packed into a ``spq_layer_t`` table without truncating a field, and every integer the
+runtimes compute fits the widths docs/semantics.md promises.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from spq.errors import SpqError
+from spq.ir import FRAC_BITS, LayerIR, ModelIR
+
+QMAX = {2: 1, 4: 7, 8: 127}
+SYNAPSES = ("conv", "linear", "readout")
+POOLS = ("maxpool", "sumpool")
+U16 = 0xFFFF
+U8 = 0xFF
+I31 = 2**31 - 1
+
+
+def _where(i: int, layer: LayerIR) -> str:
+    return f"layer {i} ({layer.name}, {layer.type})"
+
+
+def _check_int_array(what: str, arr: object, shape: tuple[int, ...], lo: int, hi: int) -> None:
+    if not isinstance(arr, np.ndarray):
+        raise SpqError(f"{what} is missing")
+    if arr.shape != shape:
+        raise SpqError(f"{what} has shape {tuple(arr.shape)}, expected {shape}")
+    if arr.dtype.kind not in "iu":
+        raise SpqError(f"{what} is not an integer array ({arr.dtype})")
+    if arr.size and (int(arr.min()) < lo or int(arr.max()) > hi):
+        raise SpqError(f"{what} has values outside [{lo}, {hi}]")
+
+
+def conv_out_hw(h: int, w: int, kernel: int, stride: int, padding: int) -> tuple[int, int]:
+    return (h + 2 * padding - kernel) // stride + 1, (w + 2 * padding - kernel) // stride + 1
+
+
+def acc_bound(layer: LayerIR) -> int:
+    """The proven bound ``fan_in * qmax * max_in`` on ``|acc|`` (docs/semantics.md §4)."""
+    assert layer.weight is not None
+    fan_in = int(np.prod(layer.weight.shape[1:]))
+    return fan_in * QMAX[layer.weight_bits] * layer.max_in
+
+
+def acc_bits_for(layer: LayerIR) -> int:
+    return 16 if acc_bound(layer) <= 32767 else 32
+
+
+def check_ir(ir: ModelIR) -> None:
+    """Raise :class:`SpqError` naming the first layer that breaks the grammar or a range."""
+    if ir.input_kind not in ("static", "events"):
+        raise SpqError(f"unsupported input kind {ir.input_kind!r}")
+    if len(ir.input_shape) != 3 or any(int(d) < 1 or int(d) > U16 for d in ir.input_shape):
+        raise SpqError(f"input shape {tuple(ir.input_shape)} is not (C, H, W) within 1..65535")
+    if not 1 <= ir.time_steps <= U16:
+        raise SpqError(f"time_steps {ir.time_steps} outside 1..65535")
+    if not ir.layers:
+        raise SpqError("the model has no layers")
+    if not np.isfinite(ir.out_scale):
+        raise SpqError("out_scale is not finite")
+
+    shape: tuple[int, ...] = tuple(int(d) for d in ir.input_shape)
+    kind = "u8" if ir.input_kind == "static" else "spike"
+    max_in = 255 if kind == "u8" else 1
+    seen_linear = False
+    prev_type = "input"
+    last = len(ir.layers) - 1
+    for i, layer in enumerate(ir.layers):
+        where = _where(i, layer)
+        t = layer.type
+        if t not in (*SYNAPSES, *POOLS):
+            raise SpqError(f"{where}: unsupported layer type")
+        if t == "readout" and i != last:
+            raise SpqError(f"{where}: the readout must be the last layer")
+        if i == last and t != "readout":
+            raise SpqError(f"{where}: the last layer must be a readout (QuantLinear, no neuron)")
+        if t in POOLS:
+            if prev_type != "conv":
+                raise SpqError(f"{where}: a pool may only follow a conv neuron layer")
+            k = layer.pool
+            if not 1 <= k <= 15:
+                raise SpqError(f"{where}: pool size {k} outside 1..15")
+            if len(shape) != 3 or shape[1] < k or shape[2] < k:
+                raise SpqError(f"{where}: pool {k} does not fit input {shape}")
+            expect = (shape[0], shape[1] // k, shape[2] // k)
+            _shape_is(where, layer, shape, expect)
+            if layer.weight is not None or layer.neuron is not None:
+                raise SpqError(f"{where}: a pool has no weights or neuron")
+            shape = expect
+            if t == "sumpool":
+                kind, max_in = "count", k * k
+            else:
+                kind, max_in = "spike", 1
+            prev_type = t
+            continue
+
+        # synapse
+        if t == "conv":
+            if seen_linear:
+                raise SpqError(f"{where}: conv layers must all come before linear layers")
+            if len(shape) != 3:
+                raise SpqError(f"{where}: conv needs an image input, got {shape}")
+        else:
+            seen_linear = True
+            shape = (int(np.prod(shape)),)
+        if layer.in_kind != kind or layer.max_in != max_in:
+            raise SpqError(
+                f"{where}: input kind {layer.in_kind}/max {layer.max_in}, "
+                f"expected {kind}/max {max_in}"
+            )
+        if layer.weight_bits not in QMAX:
+            raise SpqError(f"{where}: weight_bits {layer.weight_bits} not one of 2, 4, 8")
+        qmax = QMAX[layer.weight_bits]
+        if t == "conv":
+            k, s, p = layer.kernel, layer.stride, layer.padding
+            if not (1 <= k <= U8 and 1 <= s <= U8 and 0 <= p <= U8):
+                raise SpqError(f"{where}: kernel/stride/padding {k}/{s}/{p} out of range")
+            oh, ow = conv_out_hw(shape[1], shape[2], k, s, p)
+            if oh < 1 or ow < 1 or p >= k:
+                raise SpqError(f"{where}: kernel {k} pad {p} does not fit input {shape}")
+            w = layer.weight
+            out_c = int(w.shape[0]) if isinstance(w, np.ndarray) and w.ndim == 4 else -1
+            _check_int_array(f"{where}: weight", w, (out_c, shape[0], k, k), -qmax, qmax)
+            expect = (out_c, oh, ow)
+        else:
+            w = layer.weight
+            out_f = int(w.shape[0]) if isinstance(w, np.ndarray) and w.ndim == 2 else -1
+            _check_int_array(f"{where}: weight", w, (out_f, shape[0]), -qmax, qmax)
+            expect = (out_f,)
+        _shape_is(where, layer, shape, expect)
+        if expect[0] < 1:
+            raise SpqError(f"{where}: no output channels")
+        if layer.acc_bits not in (16, 32):
+            raise SpqError(f"{where}: acc_bits {layer.acc_bits} not 16 or 32")
+        bound = acc_bound(layer)
+        if bound > I31:
+            raise SpqError(f"{where}: accumulator bound {bound} does not fit in int32")
+        if layer.acc_bits == 16 and bound > 32767:
+            raise SpqError(f"{where}: acc_bits 16 but the accumulator bound is {bound}")
+
+        c = expect[0]
+        if t == "readout":
+            if layer.neuron is not None:
+                raise SpqError(f"{where}: the readout has no neuron")
+            _check_int_array(f"{where}: readout bias", layer.readout_bias, (c,), -I31, I31)
+            assert layer.readout_bias is not None
+            worst = ir.time_steps * (int(np.abs(layer.readout_bias.astype(np.int64)).max())
+                                     + bound)
+            if worst >= 2**31:
+                raise SpqError(
+                    f"{where}: logits could overflow int32 (T * (|bias| + bound) = {worst})"
+                )
+            if c != ir.num_classes:
+                raise SpqError(f"{where}: {c} outputs but num_classes is {ir.num_classes}")
+        else:
+            n = layer.neuron
+            if n is None:
+                raise SpqError(f"{where}: a {t} block needs a neuron (QuantLIF) after it")
+            if not 2 <= n.levels <= 256:
+                raise SpqError(f"{where}: membrane levels {n.levels} outside 2..256")
+            if n.lo != 2 - n.levels or n.hi != 1:
+                raise SpqError(f"{where}: membrane range [{n.lo}, {n.hi}] is not [2 - L, 1]")
+            if n.reset not in ("hard", "soft"):
+                raise SpqError(f"{where}: reset {n.reset!r} is not hard or soft")
+            if not 0 <= n.leak <= 2**FRAC_BITS:
+                raise SpqError(f"{where}: leak {n.leak} outside 0..{2**FRAC_BITS}")
+            _check_int_array(f"{where}: mult", n.mult, (c,), -I31, I31)
+            _check_int_array(f"{where}: shift", n.shift, (c,), 0, 62)
+            _check_int_array(f"{where}: bias", n.bias, (c,), -(2**29), 2**29)
+        shape = expect
+        kind, max_in = "spike", 1
+        prev_type = t
+    if ir.num_classes < 1 or ir.num_classes > U16:
+        raise SpqError(f"num_classes {ir.num_classes} outside 1..65535")
+
+
+def _shape_is(where: str, layer: LayerIR, in_shape: tuple[int, ...],
+              out_shape: tuple[int, ...]) -> None:
+    got_in = tuple(int(d) for d in layer.in_shape)
+    got_out = tuple(int(d) for d in layer.out_shape)
+    if got_in != in_shape:
+        raise SpqError(f"{where}: input shape {got_in}, expected {in_shape}")
+    if got_out != out_shape:
+        raise SpqError(f"{where}: output shape {got_out}, expected {out_shape}")
+    if any(d < 1 or d > U16 for d in out_shape):
+        raise SpqError(f"{where}: output shape {out_shape} outside 1..65535")

@@ -1,0 +1,116 @@
+# SPDX-License-Identifier: MIT
+"""RAM of the C runtime's arena, computed exactly as ``spq_arena_size()`` computes it.
+
+The layout is described in docs/formats.md ("Arena layout"); this module and
+runtime_c/src/spq_runtime.c must change together (a test compiles the C and compares).
+Every buffer starts on a 4-byte boundary. In order:
+
+1. counters: ``spike_counts`` and ``synops`` (uint32 per layer), ``logits`` (int32 per class)
+2. static cache: for a static (uint8) first layer, its input current ``I`` per output neuron
+   (int32), or its accumulator per class when the first layer is the readout
+3. accumulators: one buffer shared by the conv/linear layers that read spikes or counts,
+   sized for the largest (int32 per output neuron; int16 two per 32-bit word, per position)
+4. membranes: packed levels, ``level_bits`` per neuron; time-major keeps every neuron
+   layer's membrane, layer-major only the largest
+5. two ping-pong activation regions: layer ``i`` writes region ``i % 2`` and reads region
+   ``(i + 1) % 2``; a frame is a spike bitmap (uint32 words) or, after a sum pool, uint8
+   counts; time-major holds one frame per layer, layer-major all ``T`` frames; region 1 also
+   holds the packed event input frame (the input is "layer -1").
+"""
+
+from __future__ import annotations
+
+from math import prod
+
+from spq.errors import SpqError
+from spq.ir import LayerIR, ModelIR
+
+SCHEDULES = ("time", "layer")
+
+
+def _align4(n: int) -> int:
+    return (n + 3) & ~3
+
+
+def _neurons(shape: tuple[int, ...]) -> int:
+    return int(prod(shape))
+
+
+def level_bits(layer: LayerIR) -> int:
+    """Bits per stored membrane level, ``ceil(log2(hi - lo + 1))``."""
+    if layer.neuron is None:
+        return 0
+    return max(1, (layer.neuron.hi - layer.neuron.lo).bit_length())
+
+
+def layer_membrane_bytes(layer: LayerIR) -> int:
+    """Packed membrane of one neuron layer (0 for other layers)."""
+    if layer.neuron is None:
+        return 0
+    return _align4((_neurons(layer.out_shape) * level_bits(layer) + 7) // 8)
+
+
+def membrane_bytes(ir: ModelIR) -> int:
+    """All membranes of the model, packed at ``level_bits`` per neuron (the time-major state)."""
+    return sum(layer_membrane_bytes(layer) for layer in ir.layers)
+
+
+def frame_bytes(layer: LayerIR) -> int:
+    """One time step of a layer's output: a spike bitmap, uint8 counts, or nothing (readout)."""
+    n = _neurons(layer.out_shape)
+    if layer.type == "readout":
+        return 0
+    if layer.type == "sumpool":
+        return _align4(n)
+    return 4 * ((n + 31) // 32)
+
+
+def input_frame_bytes(ir: ModelIR) -> int:
+    """The packed event frame the runtime builds from the caller's 0/1 bytes."""
+    if ir.input_kind != "events":
+        return 0
+    return 4 * ((_neurons(ir.input_shape) + 31) // 32)
+
+
+def acc_bytes(layer: LayerIR) -> int:
+    """Accumulators of a conv/linear layer that reads spikes or counts (0 otherwise): one
+    int32 per output neuron, or int16 kept two per 32-bit word (channels 2j and 2j+1 of a
+    position share word j, so a position takes ceil(C/2) words)."""
+    if layer.type not in ("conv", "linear") or layer.in_kind == "u8":
+        return 0
+    channels = int(layer.out_shape[0])
+    positions = _neurons(layer.out_shape) // channels
+    per_position = (channels + 1) // 2 if layer.acc_bits == 16 else channels
+    return 4 * per_position * positions
+
+
+def cache_bytes(ir: ModelIR) -> int:
+    """Static first layer: its current (or readout accumulator), computed once per inference."""
+    if not ir.layers or ir.layers[0].in_kind != "u8":
+        return 0
+    return 4 * _neurons(ir.layers[0].out_shape)
+
+
+def arena_breakdown(ir: ModelIR, schedule: str) -> dict[str, int]:
+    """Bytes of each part of the arena (their sum is :func:`arena_bytes`)."""
+    if schedule not in SCHEDULES:
+        raise SpqError(f"unknown schedule {schedule!r} (expected 'time' or 'layer')")
+    n_layers = len(ir.layers)
+    steps = ir.time_steps if schedule == "layer" else 1
+    regions = [0, 0]
+    for i, layer in enumerate(ir.layers):
+        regions[i % 2] = max(regions[i % 2], steps * frame_bytes(layer))
+    regions[1] = max(regions[1], input_frame_bytes(ir))
+    mems = [layer_membrane_bytes(layer) for layer in ir.layers]
+    return {
+        "counters": 4 * 2 * n_layers + 4 * ir.num_classes,
+        "cache": cache_bytes(ir),
+        "acc": max((acc_bytes(layer) for layer in ir.layers), default=0),
+        "membrane": sum(mems) if schedule == "time" else max(mems, default=0),
+        "activations": regions[0] + regions[1],
+    }
+
+
+def arena_bytes(ir: ModelIR, schedule: str) -> int:
+    """Arena size in bytes for ``schedule`` ("time" or "layer"), equal to spq_arena_size()."""
+    return sum(arena_breakdown(ir, schedule).values())
