@@ -1,0 +1,3 @@
+# SPDX-License-Identifier: MIT
+"""Device tools: board table, firmware build, serial protocol, runners (QEMU, serial board)
+and the on-device profiler."""

@@ -1,0 +1,190 @@
+# SPDX-License-Identifier: MIT
+"""The board table: every target the firmware can be built for, as data, in one place.
+
+The linker script (firmware/link.ld.in), the compiler flags, the UART driver and the QEMU
+command line are all derived from these entries; docs/boards.md explains each field and how
+to add a board.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from fractions import Fraction
+from typing import Literal
+
+from spq.errors import SpqError
+
+UartKind = Literal["cmsdk", "stm32f4", "stm32h7"]
+TimerKind = Literal["dwt", "systick-icount"]
+
+# `qemu-system-arm -icount shift=0` runs one instruction per nanosecond of virtual time.
+QEMU_ICOUNT_SHIFT = 0
+
+
+@dataclass(frozen=True)
+class Board:
+    """One target board (or QEMU machine)."""
+
+    name: str
+    core: str  # "cortex-m4", ...
+    cpu_flags: tuple[str, ...]  # -mcpu / -mfpu / -mfloat-abi (plus -mthumb, added by build)
+    flash_origin: int  # where code and constants go
+    flash_size: int
+    ram_origin: int  # data, bss, arena, stack
+    ram_size: int
+    clock_hz: int  # core clock the harness runs at (the UART divisor is computed from it)
+    uart_kind: UartKind
+    uart_base: int
+    qemu_machine: str | None  # `qemu-system-arm -M ...`, None for hardware only
+    timer: TimerKind  # how the harness times: DWT cycles, or SysTick under QEMU icount
+    max_clock_hz: int = 0  # the part's rated maximum (documentation; 0 = same as clock_hz)
+    stack_size: int = 16 * 1024
+    serial_note: str = ""  # how the UART reaches a host on the real board
+
+    @property
+    def is_qemu(self) -> bool:
+        return self.qemu_machine is not None
+
+    @property
+    def unit(self) -> str:
+        """The unit profiling reports for this board: instructions (QEMU) or cycles."""
+        return "instructions" if self.timer == "systick-icount" else "cycles"
+
+    def instructions_per_tick(self) -> Fraction:
+        """Instructions per SysTick tick under `-icount shift=0` (1e9 / clock)."""
+        return Fraction(10**9 * 2**QEMU_ICOUNT_SHIFT, self.clock_hz)
+
+
+_KIB = 1024
+_MIB = 1024 * 1024
+
+_M3 = ("-mcpu=cortex-m3", "-mfloat-abi=soft")
+_M4 = ("-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard")
+_M7 = ("-mcpu=cortex-m7", "-mfpu=fpv5-d16", "-mfloat-abi=hard")
+_M55 = ("-mcpu=cortex-m55", "-mfloat-abi=hard")
+
+BOARDS: dict[str, Board] = {
+    b.name: b
+    for b in [
+        # Arm MPS2 FPGA images as QEMU emulates them: 4 MiB ZBT SSRAM1 at 0 (code),
+        # 4 MiB ZBT SSRAM2/3 at 0x20000000 (data), 25 MHz, CMSDK UART0 at 0x40004000.
+        Board(
+            name="mps2-an385",
+            core="cortex-m3",
+            cpu_flags=_M3,
+            flash_origin=0x00000000,
+            flash_size=4 * _MIB,
+            ram_origin=0x20000000,
+            ram_size=4 * _MIB,
+            clock_hz=25_000_000,
+            uart_kind="cmsdk",
+            uart_base=0x40004000,
+            qemu_machine="mps2-an385",
+            timer="systick-icount",
+            serial_note="UART0 -> QEMU -serial",
+        ),
+        Board(
+            name="mps2-an386",
+            core="cortex-m4",
+            cpu_flags=_M4,
+            flash_origin=0x00000000,
+            flash_size=4 * _MIB,
+            ram_origin=0x20000000,
+            ram_size=4 * _MIB,
+            clock_hz=25_000_000,
+            uart_kind="cmsdk",
+            uart_base=0x40004000,
+            qemu_machine="mps2-an386",
+            timer="systick-icount",
+            serial_note="UART0 -> QEMU -serial",
+        ),
+        Board(
+            name="mps2-an500",
+            core="cortex-m7",
+            cpu_flags=_M7,
+            flash_origin=0x00000000,
+            flash_size=4 * _MIB,
+            ram_origin=0x20000000,
+            ram_size=4 * _MIB,
+            clock_hz=25_000_000,
+            uart_kind="cmsdk",
+            uart_base=0x40004000,
+            qemu_machine="mps2-an500",
+            timer="systick-icount",
+            serial_note="UART0 -> QEMU -serial",
+        ),
+        # Arm MPS3 AN547 (Corstone-300, Cortex-M55 + MVE) as QEMU emulates it: 512 KiB ITCM at 0
+        # (code), 128 KiB DTCM at 0x20000000 (data), 32 MHz, CMSDK UART0 at 0x49303000.
+        Board(
+            name="mps3-an547",
+            core="cortex-m55",
+            cpu_flags=_M55,
+            flash_origin=0x00000000,
+            flash_size=512 * _KIB,
+            ram_origin=0x20000000,
+            ram_size=128 * _KIB,
+            clock_hz=32_000_000,
+            uart_kind="cmsdk",
+            uart_base=0x49303000,
+            qemu_machine="mps3-an547",
+            timer="systick-icount",
+            stack_size=8 * _KIB,
+            serial_note="UART0 -> QEMU -serial",
+        ),
+        # STMicroelectronics NUCLEO-F446RE: STM32F446RE, Cortex-M4F, 512 KiB flash at
+        # 0x08000000, 128 KiB SRAM at 0x20000000 (SRAM1 112 KiB + SRAM2 16 KiB, contiguous),
+        # 180 MHz max; the harness runs from the 16 MHz HSI it boots on. USART2 on PA2/PA3 is
+        # wired to the ST-LINK/V2-1 virtual COM port (/dev/ttyACM0 on Linux).
+        Board(
+            name="nucleo-f446re",
+            core="cortex-m4",
+            cpu_flags=_M4,
+            flash_origin=0x08000000,
+            flash_size=512 * _KIB,
+            ram_origin=0x20000000,
+            ram_size=128 * _KIB,
+            clock_hz=16_000_000,
+            max_clock_hz=180_000_000,
+            uart_kind="stm32f4",
+            uart_base=0x40004400,
+            qemu_machine=None,
+            timer="dwt",
+            serial_note="USART2 PA2/PA3 (AF7) -> ST-LINK VCP, /dev/ttyACM0",
+        ),
+        # STMicroelectronics NUCLEO-H743ZI(2): STM32H743ZI, Cortex-M7 (FPv5 double precision),
+        # 2 MiB flash at 0x08000000, 128 KiB DTCM at 0x20000000 (the harness's RAM; AXI SRAM
+        # 512 KiB at 0x24000000 is not used), 480 MHz max; the harness runs from the 64 MHz HSI
+        # it boots on. USART3 on PD8/PD9 is wired to the ST-LINK/V3 virtual COM port.
+        Board(
+            name="nucleo-h743zi",
+            core="cortex-m7",
+            cpu_flags=_M7,
+            flash_origin=0x08000000,
+            flash_size=2 * _MIB,
+            ram_origin=0x20000000,
+            ram_size=128 * _KIB,
+            clock_hz=64_000_000,
+            max_clock_hz=480_000_000,
+            uart_kind="stm32h7",
+            uart_base=0x40004800,
+            qemu_machine=None,
+            timer="dwt",
+            serial_note="USART3 PD8/PD9 (AF7) -> ST-LINK VCP, /dev/ttyACM0",
+        ),
+    ]
+}
+
+DEFAULT_BOARD = "mps2-an386"
+
+
+def get_board(name: str) -> Board:
+    """Return the board called `name` (case-insensitive), or raise SpqError listing all."""
+    board = BOARDS.get(name.lower())
+    if board is None:
+        known = ", ".join(BOARDS)
+        raise SpqError(f"unknown board {name!r} (known boards: {known})")
+    return board
+
+
+def qemu_boards() -> list[Board]:
+    return [b for b in BOARDS.values() if b.is_qemu]

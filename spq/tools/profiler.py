@@ -1,0 +1,127 @@
+# SPDX-License-Identifier: MIT
+"""On-device profile of an exported model: per-layer time (instructions under QEMU, cycles on
+hardware), synaptic operations, spike rates, RAM and flash (docs/formats.md, "Profile JSON")."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from spq.tools.device import DeviceRun
+from spq.tools.elfinfo import read_sizes
+
+PROFILE_FORMAT = 1
+ARENA_SYMBOL = "fw_arena"  # the harness's static arena (firmware/harness.c)
+
+
+def _neurons(rec: dict[str, Any]) -> int:
+    return int(np.prod(rec["out_shape"]))
+
+
+def _mean(values: list[int]) -> int:
+    """Mean over inputs, rounded half up to an integer (exact for one input)."""
+    return (2 * sum(values) + len(values)) // (2 * len(values))
+
+
+def build_profile(run: DeviceRun, manifest: dict[str, Any]) -> dict[str, Any]:
+    """The profile JSON of a device run (means per inference over the run's inputs)."""
+    unit = run.results[0].unit
+    n = len(run.results)
+    steps = int(manifest.get("time_steps", run.info.time_steps) or 1)
+    layers = []
+    for i, rec in enumerate(manifest["layers"]):
+        time = _mean([r.layers[i].time for r in run.results])
+        synops = _mean([r.layers[i].synops for r in run.results])
+        spikes = sum(r.layers[i].spikes for r in run.results)
+        rate = None
+        if rec.get("levels") is not None:
+            rate = spikes / (_neurons(rec) * steps * n)
+        layers.append(
+            {
+                "index": i,
+                "name": rec.get("name", f"layer{i}"),
+                "type": rec.get("type"),
+                unit: time,
+                "synops": synops,
+                "spikes": _mean([r.layers[i].spikes for r in run.results]),
+                "spike_rate": rate,
+                f"{unit}_per_synop": (time / synops) if synops else None,
+            }
+        )
+    totals = [int(r.total) for r in run.results]
+    total = _mean(totals)
+    total_synops = sum(layer["synops"] for layer in layers)
+
+    sizes = read_sizes(run.firmware.elf)
+    arena = sizes.symbol_size(ARENA_SYMBOL)
+    static = sizes.data_bytes + sizes.bss_bytes - arena
+    stack_peak = max(r.stack_peak_bytes for r in run.results)
+    memory = manifest.get("memory", {})
+    return {
+        "format": PROFILE_FORMAT,
+        "model": manifest.get("name", run.info.model),
+        "board": run.board.name,
+        "core": run.board.core,
+        "qemu": run.board.is_qemu,
+        "unit": unit,
+        "inputs": n,
+        "time_steps": steps,
+        "total": total,
+        "total_per_input": totals,
+        "layers": layers,
+        "layers_total": sum(layer[unit] for layer in layers),
+        "synops": total_synops,
+        f"{unit}_per_synop": (total / total_synops) if total_synops else None,
+        "ram": {
+            "static_bytes": static,
+            "arena_bytes": arena,
+            "stack_peak_bytes": stack_peak,
+            "total_bytes": static + arena + stack_peak,
+            "stack_reserved_bytes": sizes.stack_bytes,
+        },
+        "flash": {
+            "text_bytes": sizes.text_bytes,
+            "rodata_bytes": sizes.rodata_bytes,
+            "data_bytes": sizes.data_bytes,
+            "total_bytes": sizes.flash_bytes,
+            "model_const_bytes": memory.get("const_bytes"),
+            "weights_bytes": memory.get("weights_bytes"),
+        },
+        "sections": sizes.sections,
+        "firmware": str(Path(run.firmware.elf)),
+    }
+
+
+def plot_profile(profile: dict[str, Any], path: Path) -> None:
+    """A bar chart of time per layer (and synops on a second axis) as PNG."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    unit = profile["unit"]
+    names = [f"{layer['index']}:{layer['name']}" for layer in profile["layers"]]
+    values = [layer[unit] for layer in profile["layers"]]
+    synops = [layer["synops"] for layer in profile["layers"]]
+    x = np.arange(len(names))
+    fig, ax = plt.subplots(figsize=(max(6.0, 0.9 * len(names) + 2), 4.0))
+    ax.bar(x - 0.2, values, width=0.4, label=unit, color="#3b6ea5")
+    ax.set_ylabel(f"{unit} per inference")
+    ax.set_xticks(x)
+    ax.set_xticklabels(names, rotation=30, ha="right")
+    ax2 = ax.twinx()
+    ax2.bar(x + 0.2, synops, width=0.4, label="synops", color="#e39b3c")
+    ax2.set_ylabel("synaptic operations")
+    ax.set_title(
+        f"{profile['model']} on {profile['board']}: {profile['total']:,} {unit} per inference"
+    )
+    handles = ax.get_legend_handles_labels()[0] + ax2.get_legend_handles_labels()[0]
+    ax.legend(handles, [unit, "synops"], loc="upper right")
+    fig.tight_layout()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(path.name + ".tmp.png")
+    fig.savefig(tmp, dpi=120)
+    plt.close(fig)
+    tmp.replace(path)

@@ -1,0 +1,252 @@
+# SPDX-License-Identifier: MIT
+"""Runners: one interface to talk to the harness firmware, whether it runs under QEMU or on a
+board attached over a serial port.
+
+    with open_runner(board, elf) as runner:
+        info = runner.hello()
+        result = runner.infer(input_bytes)
+
+`runner.client` is the bare protocol client (its errors carry no board context).
+"""
+
+from __future__ import annotations
+
+import contextlib
+import shutil
+import socket
+import subprocess
+import tempfile
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Iterator
+from pathlib import Path
+from types import TracebackType
+from typing import IO
+
+from spq.errors import SpqError
+from spq.tools.boards import QEMU_ICOUNT_SHIFT, Board
+from spq.tools.protocol import (
+    Client,
+    DeviceError,
+    DeviceInfo,
+    DeviceTimeoutError,
+    InferResult,
+    ProtocolError,
+)
+from spq.tools.transport import SerialTransport, TransportError
+
+QEMU = "qemu-system-arm"
+# lines QEMU always prints that say nothing about a failure
+_QEMU_NOISE = ("QEMU waiting for connection", "has no peer")
+
+
+class Runner(ABC):
+    """A started firmware with a protocol client. Use as a context manager."""
+
+    board: Board
+    transport: SerialTransport | None = None
+    client: Client
+
+    @abstractmethod
+    def start(self) -> None: ...
+
+    @abstractmethod
+    def stop(self) -> None: ...
+
+    def describe_failure(self) -> str:
+        """What was seen last (for error messages)."""
+        if self.transport is None:
+            return ""
+        tail = self.transport.last_bytes()
+        return f"last bytes from the device: {tail[-64:].hex(' ') or '(none)'}"
+
+    @contextlib.contextmanager
+    def guard(self) -> Iterator[None]:
+        """Turn timeouts, device errors and transport failures into SpqErrors that name the
+        board and say what was seen last."""
+        try:
+            yield
+        except (DeviceTimeoutError, DeviceError, ProtocolError, TransportError) as exc:
+            raise SpqError(f"{self.board.name}: {exc}; {self.describe_failure()}") from exc
+
+    def hello(self) -> DeviceInfo:
+        with self.guard():
+            return self.client.hello()
+
+    def echo(self, data: bytes) -> bytes:
+        with self.guard():
+            return self.client.echo(data)
+
+    def infer(self, data: bytes) -> InferResult:
+        with self.guard():
+            return self.client.infer(data)
+
+    def bye(self) -> None:
+        with self.guard():
+            self.client.bye()
+
+    def __enter__(self) -> Runner:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class QemuRunner(Runner):
+    """qemu-system-arm with the firmware's UART0 on a local TCP socket.
+
+    QEMU runs with `-icount shift=0` (deterministic virtual time: SysTick ticks become exact
+    instruction counts) and semihosting (the firmware can exit). QEMU waits for the host to
+    connect before the guest starts, so no byte is lost."""
+
+    def __init__(self, board: Board, elf: Path, timeout: float = 20.0) -> None:
+        if board.qemu_machine is None:
+            raise SpqError(f"board {board.name} has no QEMU machine; use a serial port")
+        if shutil.which(QEMU) is None:
+            raise SpqError(f"{QEMU} not found: install qemu-system-arm (make toolchain)")
+        self.board = board
+        self.elf = Path(elf)
+        if not self.elf.is_file():
+            raise SpqError(f"firmware {self.elf} does not exist")
+        self.timeout = timeout
+        self.proc: subprocess.Popen[bytes] | None = None
+        self._log: IO[bytes] | None = None
+        self.port = 0
+
+    def command(self, port: int) -> list[str]:
+        assert self.board.qemu_machine is not None
+        return [
+            QEMU,
+            "-M",
+            self.board.qemu_machine,
+            "-display",
+            "none",
+            "-monitor",
+            "none",
+            "-nodefaults",
+            "-icount",
+            f"shift={QEMU_ICOUNT_SHIFT}",
+            "-semihosting-config",
+            "enable=on,target=native",
+            "-serial",
+            f"tcp:127.0.0.1:{port},server=on,wait=on",
+            "-kernel",
+            str(self.elf),
+        ]
+
+    def qemu_output(self) -> str:
+        if self._log is None:
+            return ""
+        self._log.flush()
+        self._log.seek(0)
+        lines = self._log.read().decode(errors="replace").splitlines()
+        keep = [ln for ln in lines if ln.strip() and not any(n in ln for n in _QEMU_NOISE)]
+        if len(keep) > 8:  # a fatal error comes first, then a register dump
+            keep = [*keep[:8], f"... ({len(keep) - 8} more lines)"]
+        return "\n".join(keep)[-2000:]
+
+    def describe_failure(self) -> str:
+        parts = [super().describe_failure()]
+        if self.proc is not None and self.proc.poll() is not None:
+            parts.append(f"qemu exited with code {self.proc.returncode}")
+        out = self.qemu_output()
+        if out:
+            parts.append(f"qemu output: {out}")
+        return "; ".join(p for p in parts if p)
+
+    def start(self) -> None:
+        last_error = ""
+        for _attempt in range(5):  # a port picked as free may be taken before QEMU binds it
+            self.port = free_port()
+            self._log = tempfile.TemporaryFile()  # noqa: SIM115 (closed in stop())
+            self.proc = subprocess.Popen(
+                self.command(self.port),
+                stdin=subprocess.DEVNULL,
+                stdout=self._log,
+                stderr=subprocess.STDOUT,
+            )
+            transport = self._connect()
+            if transport is not None:
+                self.transport = transport
+                self.client = Client(transport, timeout=self.timeout)
+                return
+            last_error = self.qemu_output()
+            self.stop()
+        raise SpqError(f"could not start {QEMU} for {self.board.name}: {last_error}")
+
+    def _connect(self) -> SerialTransport | None:
+        assert self.proc is not None
+        deadline = time.monotonic() + 10.0
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                return None
+            try:
+                # QEMU starts the guest when this connection is accepted; the firmware only
+                # speaks when spoken to, so nothing can be lost before it.
+                return SerialTransport(f"socket://127.0.0.1:{self.port}")
+            except SpqError:
+                time.sleep(0.02)
+        return None
+
+    def stop(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.terminate()
+                try:
+                    self.proc.wait(timeout=2.0)
+                except subprocess.TimeoutExpired:
+                    self.proc.kill()
+                    self.proc.wait(timeout=2.0)
+            self.proc = None
+        if self._log is not None:
+            self._log.close()
+            self._log = None
+
+
+class SerialRunner(Runner):
+    """A board already flashed with the harness firmware, on a serial port (e.g.
+    /dev/ttyACM0 for a Nucleo's ST-LINK virtual COM port). Flashing is out of scope: flash
+    the ELF with the board's own tools (docs/boards.md)."""
+
+    def __init__(
+        self, board: Board, port: str, baudrate: int = 115200, timeout: float = 20.0
+    ) -> None:
+        self.board = board
+        self.url = port
+        self.baudrate = baudrate
+        self.timeout = timeout
+
+    def start(self) -> None:
+        self.transport = SerialTransport(self.url, baudrate=self.baudrate)
+        self.transport.drain(quiet=0.05, limit=0.5)
+        self.client = Client(self.transport, timeout=self.timeout)
+
+    def stop(self) -> None:
+        if self.transport is not None:
+            self.transport.close()
+            self.transport = None
+
+
+def open_runner(
+    board: Board, elf: Path, port: str | None = None, timeout: float = 20.0
+) -> Runner:
+    """QEMU for a QEMU board unless a serial `port` is given."""
+    if port is not None:
+        return SerialRunner(board, port, timeout=timeout)
+    return QemuRunner(board, elf, timeout=timeout)

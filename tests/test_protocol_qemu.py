@@ -1,0 +1,119 @@
+# SPDX-License-Identifier: MIT
+"""The protocol against the real firmware in QEMU: corrupt frames get error frames, the
+device resynchronises, the model harness checks input sizes."""
+
+from __future__ import annotations
+
+import struct
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_firmware_support import fw_cache, static_model  # noqa: F401 (fixtures)
+
+from spq.tools import protocol as P
+from spq.tools.boards import get_board
+from spq.tools.build import build_firmware
+from spq.tools.runner import QemuRunner
+
+pytestmark = pytest.mark.qemu
+
+
+@pytest.fixture(scope="module")
+def selftest(fw_cache: Path) -> Iterator[QemuRunner]:  # noqa: F811
+    board = get_board("mps2-an386")
+    fw = build_firmware(board, variant="selftest")
+    with QemuRunner(board, fw.elf, timeout=5) as runner:
+        yield runner
+
+
+def raw_reply(runner: QemuRunner, data: bytes, timeout: float = 5.0) -> P.Frame:
+    assert runner.transport is not None
+    runner.transport.write(data)
+    return P.read_frame(runner.transport, time.monotonic() + timeout)
+
+
+def error_of(frame: P.Frame) -> tuple[int, int]:
+    assert frame.type == P.MSG_ERROR
+    code, detail = struct.unpack("<BI", frame.payload)
+    return code, detail
+
+
+def test_hello_reports_the_selftest_firmware(selftest: QemuRunner) -> None:
+    info = selftest.client.hello()
+    assert info.protocol_version == P.VERSION
+    assert info.board == "mps2-an386"
+    assert not info.has_model and info.model == ""
+    assert info.unit == "instructions" and info.timer_source == "systick"
+    assert info.max_payload == 256 and info.clock_hz == 25_000_000
+    assert info.stack_bytes == get_board("mps2-an386").stack_size
+
+
+def test_echo_round_trips(selftest: QemuRunner) -> None:
+    rng = np.random.default_rng(5)
+    for n in (0, 1, 37, 256):
+        data = rng.integers(0, 256, n, dtype=np.uint8).tobytes()
+        assert selftest.client.echo(data) == data
+    # sync bytes inside a payload do not confuse the device
+    assert selftest.client.echo(b"\xa5\x5a" * 20) == b"\xa5\x5a" * 20
+
+
+def test_bad_crc_gets_crc_error_then_device_recovers(selftest: QemuRunner) -> None:
+    frame = bytearray(P.encode_frame(P.MSG_ECHO, 42, b"hello"))
+    frame[-1] ^= 0xFF
+    reply = raw_reply(selftest, bytes(frame))
+    assert reply.seq == 42
+    code, detail = error_of(reply)
+    good_crc = P.crc16_ccitt_false(bytes(frame[2:-2]))
+    assert code == P.ERR_CRC and detail == good_crc  # the device reports the CRC it computed
+    frame = bytearray(P.encode_frame(P.MSG_ECHO, 43, b"hello"))
+    frame[12] ^= 0x01  # a payload bit
+    assert error_of(raw_reply(selftest, bytes(frame)))[0] == P.ERR_CRC
+    assert selftest.client.echo(b"still alive") == b"still alive"
+
+
+def test_bad_length_gets_length_error(selftest: QemuRunner) -> None:
+    header = b"\xa5\x5a" + struct.pack("<BBBI", P.VERSION, P.MSG_ECHO, 7, 10_000)
+    reply = raw_reply(selftest, header)
+    assert reply.seq == 7
+    assert error_of(reply) == (P.ERR_LENGTH, 256)
+    assert selftest.client.echo(b"after") == b"after"
+
+
+def test_bad_version_gets_version_error(selftest: QemuRunner) -> None:
+    reply = raw_reply(selftest, P.encode_frame(P.MSG_HELLO, 9, b"", version=2))
+    assert error_of(reply) == (P.ERR_VERSION, P.VERSION)
+    selftest.transport.drain(quiet=0.1)  # type: ignore[union-attr]
+    assert selftest.client.hello().board == "mps2-an386"
+
+
+def test_unknown_type_and_no_model(selftest: QemuRunner) -> None:
+    assert error_of(raw_reply(selftest, P.encode_frame(0x55, 3, b""))) == (P.ERR_TYPE, 0x55)
+    with pytest.raises(P.DeviceError) as info:
+        selftest.client.infer(b"\x00" * 16)
+    assert info.value.code == P.ERR_NO_MODEL
+
+
+def test_garbage_between_frames_is_skipped(selftest: QemuRunner) -> None:
+    garbage = bytes(range(0, 250, 7))  # contains 0xA5 but never 0xA5 0x5A
+    reply = raw_reply(selftest, garbage + P.encode_frame(P.MSG_ECHO, 11, b"ok"))
+    assert (reply.type, reply.seq, reply.payload) == (P.MSG_ECHO_REPLY, 11, b"ok")
+
+
+def test_model_harness_checks_input_size_and_crc(static_model: Path) -> None:  # noqa: F811
+    board = get_board("mps2-an386")
+    fw = build_firmware(board, static_model)
+    with QemuRunner(board, fw.elf, timeout=10) as runner:
+        info = runner.client.hello()
+        assert info.has_model and info.input_bytes > 0
+        with pytest.raises(P.DeviceError) as err:
+            runner.client.infer(b"\x01" * (info.input_bytes - 1))
+        assert err.value.code == P.ERR_INPUT_SIZE and err.value.detail == info.input_bytes
+        frame = bytearray(P.encode_frame(P.MSG_INFER, 77, b"\x03" * info.input_bytes))
+        frame[20] ^= 0x10
+        reply = raw_reply(runner, bytes(frame))
+        assert reply.seq == 77 and error_of(reply)[0] == P.ERR_CRC
+        res = runner.client.infer(b"\x03" * info.input_bytes)
+        assert res.status == 0 and len(res.logits_int) == info.num_classes

@@ -1,0 +1,235 @@
+# SPDX-License-Identifier: MIT
+"""Bit-exactness of the firmware in QEMU against the host runtime on random exported models,
+`spq qemu`, and the runner's handling of firmwares that hang or crash."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+from test_firmware_support import (  # noqa: F401 (fixtures)
+    export_random,
+    fw_cache,
+    random_inputs,
+    static_model,
+)
+
+from spq.errors import SpqError
+from spq.runtime import HostModel
+from spq.tools.boards import get_board
+from spq.tools.build import build_firmware
+from spq.tools.device import compare, host_reference, load_manifest, run_on_device
+from spq.tools.protocol import DeviceTimeoutError
+from spq.tools.runner import QemuRunner
+
+pytestmark = pytest.mark.qemu
+
+# (seed, random_model options): static and event input, conv and linear-only models
+MODELS = [
+    (0, {"input_kind": "events"}),
+    (1, {"input_kind": "static", "conv": False}),
+    (3, {"input_kind": "static", "conv": True, "pool": "avg"}),
+]
+BOARDS = ["mps2-an386", "mps3-an547", "mps2-an385", "mps2-an500"]
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
+    root = tmp_path_factory.mktemp("qemu-models")
+    return {seed: export_random(root, seed, **kw) for seed, kw in MODELS}
+
+
+@pytest.mark.parametrize("board_name", BOARDS)
+def test_bit_exact_against_host(
+    board_name: str,
+    models: dict[int, Path],
+    fw_cache: Path,  # noqa: F811
+) -> None:
+    board = get_board(board_name)
+    for seed, kw in MODELS:
+        out = models[seed]
+        manifest = load_manifest(out)
+        x = random_inputs(seed, 3, **kw)
+        run = run_on_device(out, board, x, timeout=30)
+        assert run.info.model == manifest["name"]
+        assert run.info.unit == "instructions"
+        host = HostModel(out).run(x)
+        for i, res in enumerate(run.results):
+            assert res.logits_int == host.logits_int[i].tolist(), (board_name, seed, i)
+            assert res.total > 0
+        assert compare(run.results, host_reference(out, x), manifest) == []
+
+
+def test_compare_reports_a_single_changed_count(
+    models: dict[int, Path],
+    fw_cache: Path,  # noqa: F811
+) -> None:
+    out = models[1]
+    manifest = load_manifest(out)
+    x = random_inputs(1, 2, input_kind="static", conv=False)
+    run = run_on_device(out, get_board("mps2-an386"), x, timeout=30)
+    host = host_reference(out, x)
+    assert compare(run.results, host, manifest) == []
+    host["logits_int"][1, 0] += 1
+    problems = compare(run.results, host, manifest)
+    assert len(problems) == 1 and problems[0].startswith("input 1: logits_int")
+
+
+def spq_cli(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "spq", *args], capture_output=True, text=True, timeout=120
+    )
+
+
+def test_cli_qemu_json_matches_spq_run_fields(
+    static_model: Path,  # noqa: F811
+    fw_cache: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    x = random_inputs(2, 1, input_kind="static", conv=True)[0]
+    np.save(tmp_path / "x.npy", x)
+    proc = spq_cli("qemu", str(static_model), "--input", str(tmp_path / "x.npy"), "--json")
+    assert proc.returncode == 0, proc.stderr
+    got = json.loads(proc.stdout)
+    host = HostModel(static_model).run(x)
+    assert got["logits_int"] == host.logits_int.tolist()
+    assert got["spike_counts"] == host.spike_counts.tolist()
+    assert got["synops"] == host.synops.tolist()
+    assert got["pred"] == int(host.pred)
+    assert got["logits"] == pytest.approx(host.logits.tolist())
+    assert isinstance(got["instructions"], int) and got["instructions"] > 0
+    assert got["board"] == "mps2-an386"
+
+
+def test_cli_qemu_default_samples_and_m55(
+    static_model: Path,  # noqa: F811
+    fw_cache: Path,  # noqa: F811
+) -> None:
+    proc = spq_cli("qemu", str(static_model), "--board", "mps3-an547")
+    assert proc.returncode == 0, proc.stderr
+    assert "bit-exact" in proc.stdout
+
+
+def test_cli_qemu_fails_loudly_on_a_difference(
+    static_model: Path,  # noqa: F811
+    fw_cache: Path,  # noqa: F811
+    tmp_path: Path,
+) -> None:
+    # Tamper with the expected outputs the exporter stored: the device (and host) now
+    # disagree with samples.npz, and `spq qemu` must say so with exit code 2.
+    out = tmp_path / "tampered"
+    out.mkdir()
+    for f in static_model.iterdir():
+        (out / f.name).write_bytes(f.read_bytes())
+    with np.load(out / "samples.npz") as npz:
+        samples = {k: npz[k] for k in npz.files}
+    samples["logits_int"][0, 0] += 1
+    np.savez(out / "samples.npz", **samples)
+    proc = spq_cli("qemu", str(out))
+    assert proc.returncode == 2
+    assert proc.stderr.startswith("error: mps2-an386 differs from the expected results")
+    assert "input 0: logits_int device" in proc.stderr and "!= samples.npz" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_cli_qemu_bad_inputs(static_model: Path, tmp_path: Path) -> None:  # noqa: F811
+    np.save(tmp_path / "bad.npy", np.zeros((2, 3), dtype=np.uint8))
+    proc = spq_cli("qemu", str(static_model), "--input", str(tmp_path / "bad.npy"))
+    assert proc.returncode == 2 and proc.stderr.startswith("error:")
+    proc = spq_cli("qemu", str(static_model), "--board", "nucleo-f446re")
+    assert proc.returncode == 2 and "no QEMU machine" in proc.stderr
+    proc = spq_cli("qemu", str(static_model), "--board", "nope")
+    assert proc.returncode == 2 and "known boards: mps2-an385" in proc.stderr
+    proc = spq_cli("qemu", str(tmp_path / "missing"))
+    assert proc.returncode == 2 and proc.stderr.startswith("error:")
+
+
+def test_silent_firmware_times_out_quickly(fw_cache: Path) -> None:  # noqa: F811
+    board = get_board("mps2-an386")
+    fw = build_firmware(board, variant="silent")
+    start = time.monotonic()
+    runner = QemuRunner(board, fw.elf, timeout=1.0)
+    with pytest.raises(SpqError, match="timed out") as info, runner as r:
+        r.hello()
+    assert time.monotonic() - start < 6.0
+    assert isinstance(info.value.__cause__, DeviceTimeoutError)
+    assert "last bytes from the device: (none)" in str(info.value)
+
+
+def test_crashing_firmware_reports_the_fault(fw_cache: Path) -> None:  # noqa: F811
+    board = get_board("mps2-an386")
+    fw = build_firmware(board, variant="crash")
+    start = time.monotonic()
+    runner = QemuRunner(board, fw.elf, timeout=5.0)
+    with pytest.raises(SpqError, match="firmware fault") as info, runner as r:
+        r.hello()
+    assert time.monotonic() - start < 6.0
+    assert "a5 5a" in str(info.value)  # the last bytes seen are quoted
+
+
+def test_firmware_qemu_cannot_load_is_an_error(tmp_path: Path) -> None:
+    bogus = tmp_path / "not-an-elf.elf"
+    bogus.write_bytes(b"\x7fELF garbage")
+    start = time.monotonic()
+    with pytest.raises(SpqError, match="qemu") as info, QemuRunner(
+        get_board("mps2-an386"), bogus, timeout=3.0
+    ) as r:
+        r.hello()
+    assert time.monotonic() - start < 10.0
+    assert "mps2-an386" in str(info.value)
+    with pytest.raises(SpqError, match="does not exist"):
+        QemuRunner(get_board("mps2-an386"), tmp_path / "missing.elf")
+
+
+def test_timer_wraps_are_counted(models: dict[int, Path], fw_cache: Path) -> None:  # noqa: F811
+    # A SysTick period of 128 ticks (5120 instructions) makes every inference wrap the
+    # counter several times; a lost or doubled wrap would be off by a whole period.
+    board = get_board("mps2-an386")
+    out = models[0]
+    x = random_inputs(0, 3, input_kind="events")
+    runs = []
+    for flags in ((), ("-DFW_SYSTICK_RELOAD=0x7Fu",)):
+        fw = build_firmware(board, out, extra_cflags=flags)
+        with QemuRunner(board, fw.elf, timeout=10) as r:
+            runs.append([r.client.infer(xi.tobytes()) for xi in x])
+    period = 128 * 40
+    for plain, wrapped in zip(*runs, strict=True):
+        assert plain.total > 2 * period  # the short period really wraps
+        assert abs(plain.total - wrapped.total) < 400  # interrupt overhead only
+        for a, b in zip(plain.layers, wrapped.layers, strict=True):
+            assert abs(a.time - b.time) < 400
+
+
+def test_serial_runner_on_a_pty(static_model: Path, fw_cache: Path, tmp_path: Path) -> None:  # noqa: F811
+    # QEMU can put the UART on a pseudo-terminal: the serial-board path (SerialRunner,
+    # `spq profile --port`) then runs against the real firmware exactly as with a board.
+    board = get_board("mps2-an386")
+    fw = build_firmware(board, static_model)
+    cmd = QemuRunner(board, fw.elf).command(0)
+    cmd[cmd.index("-serial") + 1] = "pty"
+    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout is not None
+        pty = ""
+        for _ in range(10):
+            line = proc.stdout.readline()
+            if "redirected to /dev/pts/" in line:
+                pty = line.split("redirected to ")[1].split()[0]
+                break
+        assert pty.startswith("/dev/pts/")
+        js = tmp_path / "p.json"
+        res = spq_cli(
+            "profile", str(static_model), "--port", pty, "--json", str(js), "--limit", "1"
+        )
+        assert res.returncode == 0, res.stderr
+        prof = json.loads(js.read_text())
+        assert prof["unit"] == "instructions" and prof["total"] > 0
+        assert proc.poll() is None  # no BYE over a serial port: the board keeps running
+    finally:
+        proc.kill()
+        proc.wait(timeout=5)
