@@ -132,12 +132,14 @@ size_t spq_arena_size(const spq_model_t *model, spq_schedule_t schedule);
  * @param[in]  model  generated model
  * @param[in]  arena  caller memory, 4-byte aligned
  * @param[in]  arena_len  its size in bytes
- * @return SPQ_OK, SPQ_ERR_NULL, SPQ_ERR_MODEL, SPQ_ERR_ARENA_ALIGN or SPQ_ERR_ARENA_SMALL
+ * @return SPQ_OK, SPQ_ERR_NULL, SPQ_ERR_MODEL, SPQ_ERR_ARENA_ALIGN or SPQ_ERR_ARENA_SMALL.
+ *         SPQ_ERR_MODEL also when model->arena_bytes differs from
+ *         spq_arena_size(model, model->schedule): the exporter and the runtime disagree.
  */
 spq_status_t spq_init(spq_ctx_t *ctx, const spq_model_t *model, uint8_t *arena,
                       size_t arena_len);
 
-/** Like spq_init with an explicit schedule. */
+/** Like spq_init with an explicit schedule (SPQ_ERR_SCHEDULE if it is not one). */
 spq_status_t spq_init_schedule(spq_ctx_t *ctx, const spq_model_t *model, uint8_t *arena,
                                size_t arena_len, spq_schedule_t schedule);
 
@@ -153,7 +155,8 @@ spq_status_t spq_run(spq_ctx_t *ctx, const uint8_t *input, int32_t *logits);
 
 /**
  * @brief One time step of a stream (time-major schedule only).
- * @param[in] frame  events: C*H*W bytes (0/1) for this step; static: the image (C*H*W)
+ * @param[in] frame  events: C*H*W bytes (0/1) for this step; static: the image (C*H*W),
+ *                   read at step 0 only (its current is cached for the later steps)
  * @return SPQ_ERR_STATE after time_steps steps without spq_reset,
  *         SPQ_ERR_SCHEDULE for a layer-major context
  */

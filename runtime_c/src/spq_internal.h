@@ -1,0 +1,253 @@
+/* SPDX-License-Identifier: MIT */
+/**
+ * @file spq_internal.h
+ * @brief Kernels and integer helpers shared by the runtime sources (not part of the API).
+ *
+ * Data layouts inside the arena (docs/formats.md, "Arena layout"):
+ *  - spike maps: uint32 words, neuron k in bit k % 32 of word k / 32, (C, H, W) order;
+ *  - counts (after a sum pool): uint8 per neuron, (C, H, W) order;
+ *  - accumulators and the static current cache: position-major (H, W, C), so that one
+ *    packed weight row of out_c values lands on consecutive accumulators; int16
+ *    accumulators two per uint32 word (spq_rows.h), ceil(C/2) words per position;
+ *  - membranes: code (u - lo) ^ (-lo), level_bits per neuron, (C, H, W) order, as a bit
+ *    stream in uint32 words (all-zero bits are u = 0, so a reset is a memset).
+ */
+#ifndef SPQ_INTERNAL_H
+#define SPQ_INTERNAL_H
+
+#include "spq.h"
+
+/* Compiler features mapped to the project's own names, for core-specific fast paths. No
+ * kernel has one yet: every core runs the portable C below, which is the reference. */
+#if defined(__ARM_FEATURE_DSP) && !defined(SPQ_NO_DSP)
+#define SPQ_HAVE_DSP 1
+#else
+#define SPQ_HAVE_DSP 0
+#endif
+
+#define SPQ_INLINE static inline
+
+/* For kernel templates: a generic body inlined into one wrapper per variant, so that the
+ * row function it gets as a constant is inlined too. */
+#if defined(__GNUC__) || defined(__clang__)
+#define SPQ_TEMPLATE static inline __attribute__((always_inline))
+#else
+#define SPQ_TEMPLATE static inline
+#endif
+
+#if defined(__GNUC__) || defined(__clang__)
+#define SPQ_CTZ(x) ((uint32_t)__builtin_ctz(x))
+#else
+SPQ_INLINE uint32_t spq_ctz_portable(uint32_t x)
+{
+    uint32_t n = 0;
+    while ((x & 1u) == 0u) {
+        x >>= 1;
+        n++;
+    }
+    return n;
+}
+#define SPQ_CTZ(x) spq_ctz_portable(x)
+#endif
+
+#define SPQ_THETA ((int32_t)1 << SPQ_FRAC_BITS)
+#define SPQ_I_MAX ((int32_t)1 << 29)
+
+/** floor(x / 2^s) for 1 <= s <= 62 without shifting a negative number. */
+SPQ_INLINE int64_t spq_floor_div_pow2_64(int64_t x, uint32_t s)
+{
+    /* x + 2^63 is x's unsigned image with the sign bit flipped; 2^63 is a multiple of 2^s. */
+    uint64_t biased = (uint64_t)x ^ ((uint64_t)1 << 63);
+    return (int64_t)(biased >> s) - ((int64_t)1 << (63u - s));
+}
+
+/** floor(x / 2^s) for 1 <= s <= 31 on int32. */
+SPQ_INLINE int32_t spq_floor_div_pow2_32(int32_t x, uint32_t s)
+{
+    uint32_t biased = (uint32_t)x ^ 0x80000000u;
+    return (int32_t)(biased >> s) - (int32_t)((uint32_t)1 << (31u - s));
+}
+
+SPQ_INLINE int32_t spq_sat_i(int64_t x)
+{
+    if (x > SPQ_I_MAX) {
+        return SPQ_I_MAX;
+    }
+    if (x < -SPQ_I_MAX) {
+        return -SPQ_I_MAX;
+    }
+    return (int32_t)x;
+}
+
+/** A channel's multiplier and shift with the rounding constant of its shift. */
+typedef struct {
+    int32_t mult;
+    uint32_t shift;
+    int64_t round; /* 2^(S-1), 0 for S = 0 */
+} spq_scale_t;
+
+SPQ_INLINE spq_scale_t spq_scale(int32_t mult, uint32_t shift)
+{
+    spq_scale_t q;
+    q.mult = mult;
+    q.shift = shift;
+    q.round = shift ? (int64_t)1 << (shift - 1u) : 0;
+    return q;
+}
+
+/** The int32 whose two's complement representation is u (no implementation-defined
+ *  conversion). */
+SPQ_INLINE int32_t spq_from_u32(uint32_t u)
+{
+    return u < 0x80000000u ? (int32_t)u : -(int32_t)(~u) - 1;
+}
+
+/**
+ * Input current I = sat(floor_div(acc*M + 2^(S-1), 2^S), 2^29) (docs/semantics.md s5), in
+ * 32-bit steps: x = acc*M + 2^(S-1) is exact in 64 bits (|acc*M| <= 2^62); with xh:xl its
+ * words, floor(x / 2^S) has high word floor_div(xh, 2^S) and low word
+ * (xl >> S) | (xh << (32 - S)) for S < 32, and is floor_div(xh, 2^(S-32)) for S >= 32.
+ */
+SPQ_INLINE int32_t spq_current_scaled(int32_t acc, const spq_scale_t *q)
+{
+    int64_t p = (int64_t)acc * (int64_t)q->mult;
+    uint32_t s = q->shift, xl, xh;
+    uint64_t x;
+    if (s == 0u) {
+        return spq_sat_i(p);
+    }
+    x = (uint64_t)(p + q->round);
+    xl = (uint32_t)x;
+    xh = (uint32_t)(x >> 32);
+    if (s < 32u) {
+        int32_t qh = (int32_t)((xh ^ 0x80000000u) >> s) - (int32_t)((uint32_t)1 << (31u - s));
+        uint32_t ql = (xl >> s) | (xh << (32u - s));
+        if (qh == 0) {
+            return ql <= (uint32_t)SPQ_I_MAX ? (int32_t)ql : SPQ_I_MAX;
+        }
+        if (qh == -1) {
+            return ql >= (uint32_t)0 - (uint32_t)SPQ_I_MAX ? spq_from_u32(ql) : -SPQ_I_MAX;
+        }
+        return qh < 0 ? -SPQ_I_MAX : SPQ_I_MAX;
+    } else {
+        int32_t r = spq_from_u32(xh);
+        if (s > 32u) {
+            r = spq_floor_div_pow2_32(r, s - 32u);
+        }
+        return r > SPQ_I_MAX ? SPQ_I_MAX : (r < -SPQ_I_MAX ? -SPQ_I_MAX : r);
+    }
+}
+
+SPQ_INLINE int32_t spq_current(int32_t acc, int32_t mult, uint32_t shift)
+{
+    spq_scale_t q = spq_scale(mult, shift);
+    return spq_current_scaled(acc, &q);
+}
+
+/** Per-channel neuron constants, fixed for one layer call. */
+typedef struct {
+    int32_t leak;
+    int32_t lo, hi;
+    uint32_t zero_code; /* (0 - lo): the code XORed into stored levels */
+    uint32_t bits;      /* level_bits */
+    uint32_t mask;      /* (1 << bits) - 1 */
+    uint8_t soft;
+} spq_neuron_cfg_t;
+
+/* Membranes are a bit stream in uint32 words: the code of neuron k sits at stream bits
+ * k*bits .. k*bits+bits-1, stream bit j in bit j % 32 of word j / 32 (a code may straddle two
+ * words). The layer loop streams through it (spq_neuron.c); these two read and write one
+ * code at random and serve the unit tests. */
+SPQ_INLINE int32_t spq_mem_get(const uint32_t *mem, uint32_t pos, const spq_neuron_cfg_t *cfg)
+{
+    uint32_t word = pos >> 5;
+    uint32_t sh = pos & 31u;
+    uint32_t v = mem[word] >> sh;
+    if (sh + cfg->bits > 32u) {
+        v |= mem[word + 1u] << (32u - sh);
+    }
+    v = (v & cfg->mask) ^ cfg->zero_code;
+    return (int32_t)v + cfg->lo;
+}
+
+SPQ_INLINE void spq_mem_put(uint32_t *mem, uint32_t pos, const spq_neuron_cfg_t *cfg, int32_t u)
+{
+    uint32_t word = pos >> 5;
+    uint32_t sh = pos & 31u;
+    uint32_t code = ((uint32_t)(u - cfg->lo)) ^ cfg->zero_code;
+    mem[word] = (mem[word] & ~(cfg->mask << sh)) | (code << sh);
+    if (sh + cfg->bits > 32u) {
+        uint32_t r = 32u - sh;
+        mem[word + 1u] = (mem[word + 1u] & ~(cfg->mask >> r)) | (code >> r);
+    }
+}
+
+/**
+ * One neuron, one step (docs/semantics.md s5): returns the spike and updates *u.
+ * V = K*u + I + B; spike = V >= THETA; reset; u' = clamp(floor_div(V' + 2^(F-1), 2^F)).
+ */
+SPQ_INLINE uint32_t spq_neuron_step(const spq_neuron_cfg_t *cfg, int32_t current, int32_t bias,
+                                    int32_t *u)
+{
+    int32_t v = cfg->leak * *u + current + bias;
+    uint32_t spike = v >= SPQ_THETA ? 1u : 0u;
+    int32_t nu;
+    if (spike) {
+        v = cfg->soft ? v - SPQ_THETA : 0;
+    }
+    nu = spq_floor_div_pow2_32(v + (SPQ_THETA >> 1), SPQ_FRAC_BITS);
+    if (nu < cfg->lo) {
+        nu = cfg->lo;
+    } else if (nu > cfg->hi) {
+        nu = cfg->hi;
+    }
+    *u = nu;
+    return spike;
+}
+
+/* ---- weight rows (spq_rows.c): acc[o] += w[o] (spike) or w[o] * x (value) ---- */
+typedef void (*spq_row_fn_t)(void *acc, const uint8_t *row, uint32_t n, int32_t x);
+
+void spq_row_add_w8_a32(void *acc, const uint8_t *row, uint32_t n, int32_t x);
+void spq_row_add_w4_a32(void *acc, const uint8_t *row, uint32_t n, int32_t x);
+void spq_row_add_w2_a32(void *acc, const uint8_t *row, uint32_t n, int32_t x);
+void spq_row_add_w8_a16(void *acc, const uint8_t *row, uint32_t n, int32_t x);
+void spq_row_add_w4_a16(void *acc, const uint8_t *row, uint32_t n, int32_t x);
+void spq_row_add_w2_a16(void *acc, const uint8_t *row, uint32_t n, int32_t x);
+void spq_row_mac_w8_a32(void *acc, const uint8_t *row, uint32_t n, int32_t x);
+void spq_row_mac_w4_a32(void *acc, const uint8_t *row, uint32_t n, int32_t x);
+void spq_row_mac_w2_a32(void *acc, const uint8_t *row, uint32_t n, int32_t x);
+void spq_row_mac_w8_a16(void *acc, const uint8_t *row, uint32_t n, int32_t x);
+void spq_row_mac_w4_a16(void *acc, const uint8_t *row, uint32_t n, int32_t x);
+void spq_row_mac_w2_a16(void *acc, const uint8_t *row, uint32_t n, int32_t x);
+
+/** The row function for a layer: spike input adds, value input (pixels, counts) multiplies. */
+spq_row_fn_t spq_row_select(uint32_t weight_bits, uint32_t acc_bits, int value_input);
+
+/* ---- synapse kernels: add weight rows for each non-zero input; return synops ---- */
+uint32_t spq_conv_spike(const spq_layer_t *l, const uint32_t *in_bits, void *acc,
+                        uint32_t acc_bits);
+uint32_t spq_conv_value(const spq_layer_t *l, const uint8_t *in, void *acc, uint32_t acc_bits);
+uint32_t spq_linear_spike(const spq_layer_t *l, const uint32_t *in_bits, void *acc,
+                          uint32_t acc_bits);
+uint32_t spq_linear_value(const spq_layer_t *l, const uint8_t *in, void *acc,
+                          uint32_t acc_bits);
+
+/* ---- neuron update (spq_neuron.c): returns the number of spikes written to out_bits ---- */
+uint32_t spq_neuron_acc_a16(const spq_layer_t *l, const uint32_t *acc, uint32_t *mem,
+                            uint32_t *out_bits);
+uint32_t spq_neuron_acc_a32(const spq_layer_t *l, const int32_t *acc, uint32_t *mem,
+                            uint32_t *out_bits);
+uint32_t spq_neuron_current(const spq_layer_t *l, const int32_t *current, uint32_t *mem,
+                            uint32_t *out_bits);
+/** Turn a static layer's accumulators into input currents I, in place. */
+void spq_neuron_precompute_current(const spq_layer_t *l, int32_t *acc);
+
+/* ---- pooling (spq_pool.c) ---- */
+void spq_maxpool_spike(const spq_layer_t *l, const uint32_t *in_bits, uint32_t *out_bits);
+void spq_sumpool_spike(const spq_layer_t *l, const uint32_t *in_bits, uint8_t *out_counts);
+
+/* ---- bit maps ---- */
+void spq_pack_bits(const uint8_t *in, uint32_t n, uint32_t *out_bits);
+
+#endif /* SPQ_INTERNAL_H */
