@@ -1,0 +1,124 @@
+# SPDX-License-Identifier: MIT
+"""`spq train`: quantization-aware training (TET loss, Adam), optional membrane-prior
+pruning and fine-tuning, evaluation of the integer model, checkpoint + JSON report."""
+
+from __future__ import annotations
+
+import json
+import os
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+
+from spq.cli import handle_errors
+from spq.errors import SpqError
+
+
+def _check_out(out: Path) -> Path:
+    if out.suffix == ".json":
+        raise SpqError(f"{out}: the model path must not end in .json (the report goes there)")
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise SpqError(f"output directory does not exist: {parent}")
+    if out.is_dir():
+        raise SpqError(f"output path is a directory: {out}")
+    if not os.access(parent, os.W_OK):
+        raise SpqError(f"output directory is not writable: {parent}")
+    return out.with_suffix(".json")
+
+
+def _print_summary(report: dict[str, Any], out: Path, report_path: Path) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    mem = report["memory"]
+    table = Table(title=f"spq train: {report['settings']['dataset']}", show_header=False)
+    table.add_column("what")
+    table.add_column("value")
+    table.add_row("accuracy (integer model)", f"{100 * report['accuracy']:.2f}%")
+    table.add_row("accuracy (float fake-quant)", f"{100 * report['float_accuracy']:.2f}%")
+    table.add_row("train accuracy", f"{100 * report['train_accuracy']:.2f}%")
+    table.add_row("spike rates", " ".join(f"{r:.3f}" for r in report["spike_rates"]))
+    table.add_row("synops / inference", f"{report['synops']:,.0f}")
+    table.add_row("ops / inference (paper's count)", f"{report['ops']:,.0f}")
+    for key, label in (("weights_bits", "weights"), ("membrane_bits", "membrane")):
+        table.add_row(label, f"{mem[key]:,} bits ({mem[key] / 8192:.2f} KiB)")
+    if report.get("pruning"):
+        kept = ", ".join(f"{p['layer']} {p['kept']}/{p['channels']}"
+                         for p in report["pruning"]["layers"])
+        table.add_row("channels kept", kept)
+    table.add_row("time", f"{report['time_s']['total']:.1f} s")
+    table.add_row("model", str(out))
+    table.add_row("report", str(report_path))
+    Console().print(table)
+
+
+@handle_errors
+def train_cmd(
+    dataset: Annotated[str, typer.Option("--dataset", "-d", help="digits, event-digits, "
+                                         "nmnist, dvs-gesture, cifar10-dvs, cifar10")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="checkpoint to write (model.pt); "
+                                      "the report goes to the same name with .json")],
+    arch: Annotated[str | None, typer.Option(help="architecture (spq/archs.py); default: the "
+                                             "data set's")] = None,
+    epochs: Annotated[int, typer.Option(help="training epochs")] = 10,
+    time_steps: Annotated[int | None, typer.Option(
+        "--time-steps", "-T", help="time steps (default: the data set's)")] = None,
+    weight_bits: Annotated[int, typer.Option(help="weight bits: 2, 4 or 8")] = 4,
+    levels: Annotated[int, typer.Option(help="membrane levels (3 = ternary)")] = 3,
+    beta: Annotated[float, typer.Option(help="membrane leak")] = 0.5,
+    prune: Annotated[float | None, typer.Option(
+        help="prune channels by their membrane score: keep this share of the score mass "
+             "(0.85 in the paper), or remove this fraction with --prune-by fraction")] = None,
+    prune_by: Annotated[str, typer.Option(help="mass or fraction")] = "mass",
+    finetune_epochs: Annotated[int | None, typer.Option(
+        help="fine-tuning epochs after pruning (default: epochs // 2, at least 1)")] = None,
+    seed: Annotated[int, typer.Option(help="seed of the initialization and shuffling")] = 0,
+    batch_size: Annotated[int, typer.Option(help="mini-batch size")] = 64,
+    lr: Annotated[float, typer.Option(help="Adam learning rate (cosine decay)")] = 1e-2,
+    data_root: Annotated[Path | None, typer.Option(
+        help="folder of an on-disk data set (tonic / torchvision layouts)")] = None,
+    limit: Annotated[int | None, typer.Option(help="train on the first N samples only")] = None,
+    threads: Annotated[int, typer.Option(
+        help="torch CPU threads (the tensors are small; more threads slow down badly when "
+             "the machine is busy)")] = 1,
+    quiet: Annotated[bool, typer.Option("--quiet", "-q", help="no progress bars")] = False,
+) -> None:
+    """Train a SpQuant-SNN with quantization-aware training and save it with its report."""
+    import spq
+    from spq.train import TrainConfig, train
+
+    if levels == 0 or weight_bits == 32:
+        raise SpqError("the full-precision baseline (--weight-bits 32, --levels 0) has no "
+                       "integer form and cannot be saved; bench/results.py trains it")
+    cfg = TrainConfig(
+        dataset=dataset, arch=arch, epochs=epochs, time_steps=time_steps,
+        weight_bits=weight_bits, levels=levels, beta=beta, prune=prune, prune_by=prune_by,
+        finetune_epochs=finetune_epochs, seed=seed, batch_size=batch_size, lr=lr,
+        data_root=str(data_root) if data_root is not None else None, limit=limit,
+        threads=threads,
+    )
+    cfg.check()
+    if arch is not None:
+        from spq.archs import ARCHS
+
+        if arch not in ARCHS:
+            raise SpqError(f"unknown architecture {arch!r} (choose from {', '.join(ARCHS)})")
+    report_path = _check_out(out)
+    net, report = train(cfg, progress=not quiet)
+    report["model_file"] = out.name
+    spq.save(net, out)
+    tmp = report_path.with_name(report_path.name + ".tmp")
+    try:
+        tmp.write_text(json.dumps(report, indent=2) + "\n")
+        tmp.replace(report_path)
+    except OSError:
+        tmp.unlink(missing_ok=True)
+        out.unlink(missing_ok=True)
+        raise
+    _print_summary(report, out, report_path)
+
+
+def register(app: typer.Typer) -> None:
+    app.command("train")(train_cmd)

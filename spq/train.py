@@ -1,0 +1,609 @@
+# SPDX-License-Identifier: MIT
+"""Quantization-aware training of SpQuant-SNN networks, evaluation and the train report.
+
+The pieces, usable from Python as well as through ``spq train`` / ``spq eval``:
+
+* :func:`tet_loss`: the TET loss (per-time-step cross entropy plus a small MSE term).
+* :func:`fit`: Adam over a data set with rich progress bars.
+* :func:`evaluate`: accuracy, spike rates, synops and ops of the integer (eval-mode) model.
+* :func:`memory_report`: weight and membrane memory in bits, pruned channels removed.
+* :func:`train`: all of it from a :class:`TrainConfig`, with optional membrane-prior pruning
+  and fine-tuning (:mod:`spq.prune`); returns the network and the JSON report.
+
+The full-precision baseline of docs/results.md (32-bit weights, unquantized membrane) is not
+an spq.nn model (it has no integer form): :class:`FloatSequential` and :class:`FloatLIF`
+build it from plain torch layers, only for training and counting.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+import torch.nn.functional as Fn
+from torch import nn
+
+from spq.data import DatasetInfo, TensorDataset, dataset_info
+from spq.errors import SpqError
+
+TET_LAMBDA = 1e-3  # weight of the MSE term (TET's default)
+TET_MEANS = 1.0  # the MSE target of every output (TET's phi)
+
+
+# ------------------------------------------------------------------------------ config
+
+
+@dataclass
+class TrainConfig:
+    dataset: str
+    arch: str | None = None
+    epochs: int = 10
+    time_steps: int | None = None  # the data set's default when None
+    weight_bits: int = 4  # 2, 4, 8; 32 = full precision (baseline only, not exportable)
+    levels: int | None = 3  # membrane levels; None = unquantized float membrane (baseline)
+    beta: float = 0.5
+    prune: float | None = None  # pruning amount (see prune_by); None = no pruning
+    prune_by: str = "mass"  # "mass": keep channels up to this share of the score mass;
+    # "fraction": remove this fraction of each layer's channels
+    finetune_epochs: int | None = None  # after pruning; default max(1, epochs // 2)
+    seed: int = 0
+    batch_size: int = 64
+    lr: float = 1e-2
+    data_root: str | None = None
+    data_seed: int = 0
+    limit: int | None = None  # use only the first N training samples (quick runs)
+    threads: int | None = 1  # torch CPU threads while training (None: torch's default);
+    # one thread by default: the tensors are small, and with two threads on a busy 2-core
+    # machine a training step took 14 s instead of 1 s (measured)
+
+    def check(self) -> DatasetInfo:
+        info = dataset_info(self.dataset)
+        for name in ("epochs", "batch_size"):
+            if int(getattr(self, name)) < 1:
+                raise SpqError(f"{name.replace('_', '-')} must be >= 1, "
+                               f"got {getattr(self, name)}")
+        if self.finetune_epochs is not None and self.finetune_epochs < 0:
+            raise SpqError(f"finetune-epochs must be >= 0, got {self.finetune_epochs}")
+        if self.time_steps is not None and self.time_steps < 1:
+            raise SpqError(f"time-steps must be >= 1, got {self.time_steps}")
+        if self.weight_bits not in (2, 4, 8, 32):
+            raise SpqError(f"weight-bits must be 2, 4, 8 or 32, got {self.weight_bits}")
+        if self.levels is not None and not 2 <= self.levels <= 256:
+            raise SpqError(f"levels must be in 2..256 (0 for a float membrane), "
+                           f"got {self.levels}")
+        if self.is_float != (self.weight_bits == 32 and self.levels is None):
+            raise SpqError("the full-precision baseline needs both --weight-bits 32 and "
+                           "--levels 0")
+        if not (math.isfinite(self.lr) and self.lr > 0):
+            raise SpqError(f"lr must be > 0, got {self.lr}")
+        if not 0.0 <= self.beta <= 1.0:
+            raise SpqError(f"beta must be in [0, 1], got {self.beta}")
+        if self.prune is not None:
+            if self.prune_by not in ("mass", "fraction"):
+                raise SpqError(f"prune-by must be 'mass' or 'fraction', not {self.prune_by!r}")
+            if not 0.0 < self.prune < 1.0:
+                raise SpqError(f"prune ratio must be in (0, 1), got {self.prune}")
+            if self.is_float:
+                raise SpqError("pruning applies to quantized models only")
+        if self.limit is not None and self.limit < 1:
+            raise SpqError(f"limit must be >= 1, got {self.limit}")
+        if self.threads is not None and self.threads < 1:
+            raise SpqError(f"threads must be >= 1, got {self.threads}")
+        return info
+
+    @property
+    def is_float(self) -> bool:
+        return self.weight_bits == 32 or self.levels is None
+
+
+# ------------------------------------------------------------------- float baseline
+
+
+class FloatLIF(nn.Module):
+    """LIF neuron with a float membrane (the 32-bit baseline): no membrane quantization.
+
+    Same equations as ``spq.nn.QuantLIF`` in training mode minus the level rounding:
+    ``v = beta * v_r + c``, spike when ``v >= theta`` (triangle surrogate), hard reset.
+    ``record``/``trace`` hold ``v / theta`` before the reset, as in QuantLIF.
+    """
+
+    levels: int | None = None
+
+    def __init__(self, beta: float = 0.5, threshold: float = 1.0) -> None:
+        super().__init__()
+        self.beta = float(beta)
+        self.threshold = nn.Parameter(torch.tensor(float(threshold)))
+        self.record = False
+        self.trace: list[torch.Tensor] = []
+        self.v: torch.Tensor | None = None
+
+    def theta(self) -> torch.Tensor:
+        return self.threshold.clamp_min(1e-3)
+
+    def reset_state(self) -> None:
+        self.v = None
+        self.trace = []
+
+    def forward(self, c: torch.Tensor) -> torch.Tensor:
+        from spq.nn.surrogate import spike_fn
+
+        theta = self.theta()
+        v_prev = self.v if self.v is not None else torch.zeros_like(c)
+        v = self.beta * v_prev + c  # leak and integrate
+        s = spike_fn("triangle", (v - theta) / theta)  # fire at v >= theta
+        self.v = v * (1.0 - s)  # hard reset
+        if self.record:
+            self.trace.append((v / theta).detach())
+        return s
+
+
+class FloatSequential(nn.Module):
+    """The full-precision twin of ``spq.nn.Sequential`` (float weights, float membrane)."""
+
+    def __init__(self, *layers: nn.Module, time_steps: int, input_kind: str,
+                 input_shape: tuple[int, int, int]) -> None:
+        super().__init__()
+        self.layers = nn.ModuleList(layers)
+        self.time_steps = int(time_steps)
+        self.input_kind = input_kind
+        self.input_shape = tuple(input_shape)
+
+    def _frame(self, x: torch.Tensor, t: int) -> torch.Tensor:
+        return x.float() if self.input_kind == "static" else x[:, t].float()
+
+    def forward_steps(self, x: torch.Tensor) -> torch.Tensor:
+        for layer in self.layers:
+            if isinstance(layer, FloatLIF):
+                layer.reset_state()
+        outs = []
+        for t in range(self.time_steps):
+            h = self._frame(x, t)
+            for layer in self.layers:
+                h = layer(h)
+            outs.append(h)
+        return torch.stack(outs)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.forward_steps(x).mean(0)
+
+
+# ----------------------------------------------------------------------------- loss
+
+
+def tet_loss(out_steps: torch.Tensor, y: torch.Tensor, lamb: float = TET_LAMBDA,
+             means: float = TET_MEANS) -> torch.Tensor:
+    """TET loss on per-step logits ``(T, N, K)``: ``(1 - lamb) * mean_t CE(o_t, y) +
+    lamb * MSE(o, means)`` (Deng et al. 2022, as in their code)."""
+    T = out_steps.shape[0]
+    ce = sum(Fn.cross_entropy(out_steps[t], y) for t in range(T)) / T
+    mse = Fn.mse_loss(out_steps, torch.full_like(out_steps, means))
+    return (1.0 - lamb) * ce + lamb * mse  # type: ignore[no-any-return]
+
+
+# ------------------------------------------------------------------------- batching
+
+
+def batches(ds: torch.utils.data.Dataset, batch_size: int,  # type: ignore[type-arg]
+            shuffle: bool = False, generator: torch.Generator | None = None,
+            ) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+    """Mini-batches of an in-memory or on-disk data set (fast path for TensorDataset)."""
+    n = len(ds)  # type: ignore[arg-type]
+    order = torch.randperm(n, generator=generator) if shuffle else torch.arange(n)
+    if isinstance(ds, TensorDataset):
+        for i in range(0, n, batch_size):
+            idx = order[i:i + batch_size]
+            yield ds.x[idx], ds.y[idx]
+        return
+    for i in range(0, n, batch_size):
+        items = [ds[int(j)] for j in order[i:i + batch_size]]
+        xs, ys = zip(*items, strict=True)
+        yield torch.stack(list(xs)), torch.as_tensor(ys, dtype=torch.int64)
+
+
+def subset(ds: torch.utils.data.Dataset, limit: int | None) -> torch.utils.data.Dataset:  # type: ignore[type-arg]
+    if limit is None or limit >= len(ds):  # type: ignore[arg-type]
+        return ds
+    if isinstance(ds, TensorDataset):
+        return TensorDataset(ds.x[:limit], ds.y[:limit])
+    return torch.utils.data.Subset(ds, range(limit))
+
+
+def _train_input(net: nn.Module, x: torch.Tensor) -> torch.Tensor:
+    return x.float() if x.dtype == torch.uint8 else x
+
+
+# -------------------------------------------------------------------------- training
+
+
+def _progress() -> Any:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
+
+    return Progress(
+        TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+        TextColumn("{task.fields[info]}"), TimeElapsedColumn(), TimeRemainingColumn(),
+        transient=False,
+    )
+
+
+def fit(net: nn.Module, train_ds: torch.utils.data.Dataset, epochs: int,  # type: ignore[type-arg]
+        lr: float, batch_size: int, seed: int, progress: bool = True,
+        label: str = "train") -> dict[str, float]:
+    """Train ``net`` (training mode) with Adam and the TET loss; cosine learning-rate decay.
+
+    Returns the last epoch's mean loss and training accuracy (of the mean-over-time logits
+    of the training-mode model on the batches it trained on).
+    """
+    gen = torch.Generator().manual_seed(seed)
+    opt = torch.optim.Adam(net.parameters(), lr=lr)
+    n_batches = math.ceil(len(train_ds) / batch_size)  # type: ignore[arg-type]
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs * n_batches))
+    stats = {"loss": float("nan"), "train_accuracy": float("nan")}
+    bar = _progress() if progress else None
+    if bar is not None:
+        bar.start()
+    try:
+        task = bar.add_task(label, total=epochs * n_batches, info="") if bar else None
+        for epoch in range(epochs):
+            net.train()
+            tot_loss = 0.0
+            correct = seen = 0
+            for x, y in batches(train_ds, batch_size, shuffle=True, generator=gen):
+                out = net.forward_steps(_train_input(net, x))
+                loss = tet_loss(out, y)
+                opt.zero_grad(set_to_none=True)
+                loss.backward()
+                opt.step()
+                sched.step()
+                tot_loss += float(loss.detach()) * len(y)
+                correct += int((out.detach().mean(0).argmax(1) == y).sum())
+                seen += len(y)
+                if bar is not None:
+                    bar.update(task, advance=1, info=(
+                        f"epoch {epoch + 1}/{epochs} loss {tot_loss / seen:.3f} "
+                        f"acc {100 * correct / seen:.1f}%"))
+            stats = {"loss": tot_loss / seen, "train_accuracy": correct / seen}
+    finally:
+        if bar is not None:
+            bar.stop()
+    return stats
+
+
+# -------------------------------------------------------------------------- counting
+
+
+@dataclass
+class _Entry:
+    """One layer of a walked network with its shapes and active (unpruned) channels."""
+
+    kind: str  # "conv" | "linear" | "neuron" | "pool" | "flatten"
+    module: nn.Module
+    in_shape: tuple[int, ...]
+    out_shape: tuple[int, ...]
+    active_in: int = 0  # active input features per position (channels) or features
+    active_out: int = 0
+
+
+def _active(module: nn.Module, n: int) -> int:
+    mask = getattr(module, "out_mask", None)
+    return n if mask is None else int((mask != 0).sum())
+
+
+def walk(net: nn.Module) -> list[_Entry]:
+    """Shapes and active channels of every layer of an spq.nn or float baseline network."""
+    shape: tuple[int, ...] = tuple(net.input_shape)  # type: ignore[arg-type]
+    act = shape[0]  # active channels (or features) of the data flowing in
+    spatial = 1
+    out: list[_Entry] = []
+    for m in net.layers:  # type: ignore[union-attr]
+        if isinstance(m, nn.Conv2d):
+            k, s, p = m.kernel_size[0], m.stride[0], int(m.padding[0])  # type: ignore[index]
+            o = (m.out_channels, (shape[1] + 2 * p - k) // s + 1, (shape[2] + 2 * p - k) // s + 1)
+            e = _Entry("conv", m, shape, o, act, _active(m, m.out_channels))
+            shape, act, spatial = o, e.active_out, o[1] * o[2]
+        elif isinstance(m, nn.Linear):
+            e = _Entry("linear", m, shape, (m.out_features,), act * spatial,
+                       _active(m, m.out_features))
+            shape, act, spatial = (m.out_features,), e.active_out, 1
+        elif isinstance(m, nn.modules.batchnorm._BatchNorm):
+            continue
+        elif hasattr(m, "trace"):  # QuantLIF / FloatLIF
+            e = _Entry("neuron", m, shape, shape, act, act)
+        elif hasattr(m, "k") or isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
+            k = int(getattr(m, "k", None) or m.kernel_size)  # type: ignore[arg-type]
+            o = (shape[0], shape[1] // k, shape[2] // k)
+            e = _Entry("pool", m, shape, o, act, act)
+            shape, spatial = o, o[1] * o[2]
+        else:  # flatten
+            e = _Entry("flatten", m, shape, (math.prod(shape),), act, act)
+        out.append(e)
+    return out
+
+
+def membrane_bits_per_neuron(levels: int | None) -> int:
+    """Stored bits of one membrane level: ceil(log2 L) as the runtime packs it; 32 for float."""
+    return 32 if levels is None else max(1, math.ceil(math.log2(levels)))
+
+
+def memory_report(net: nn.Module) -> dict[str, Any]:
+    """Weight and membrane memory in bits, pruned channels (and their fan-out) removed.
+
+    Weights: every weight of the active (out, in) channel pairs times the layer's bit width
+    (32 for the float baseline). Membrane: every active neuron times its stored bits.
+    Per-channel constants (folded BN, thresholds, biases) are listed apart.
+    """
+    weights = membrane = consts = 0
+    layers = []
+    for e in walk(net):
+        m = e.module
+        if e.kind in ("conv", "linear"):
+            bits = int(getattr(m, "weight_bits", 32))
+            k2 = m.kernel_size[0] * m.kernel_size[1] if e.kind == "conv" else 1  # type: ignore[index,operator]
+            n = e.active_out * e.active_in * k2
+            weights += n * bits
+            consts += e.active_out * 32 * (3 if hasattr(m, "out_mask") else 1)
+            layers.append({"layer": e.kind, "weights": n, "weight_bits": bits})
+        elif e.kind == "neuron":
+            spatial = math.prod(e.out_shape[1:]) if len(e.out_shape) == 3 else 1
+            n = e.active_out * spatial
+            bits = membrane_bits_per_neuron(getattr(m, "levels", None))
+            membrane += n * bits
+            layers.append({"layer": "neuron", "neurons": n, "membrane_bits": bits})
+    return {"weights_bits": weights, "membrane_bits": membrane,
+            "total_bits": weights + membrane, "constants_bits": consts, "layers": layers}
+
+
+@torch.no_grad()
+def float_counts(net: FloatSequential, x: torch.Tensor) -> dict[str, Any]:
+    """Spikes, synops and the paper's ops of the float baseline, per sample (the same
+    definitions as ``spq.nn.Sequential.run_int``; a float membrane is zero only after a hard
+    reset or when nothing ever reached it)."""
+    entries = walk(net)
+    N, T = len(x), net.time_steps
+    neurons = [e for e in entries if e.kind == "neuron"]
+    synapses = [e for e in entries if e.kind in ("conv", "linear")]
+    spikes = torch.zeros(N, len(neurons), dtype=torch.float64)
+    synops = torch.zeros(N, len(synapses), dtype=torch.float64)
+    ops = torch.zeros(N, dtype=torch.float64)
+    for m in net.layers:
+        if isinstance(m, FloatLIF):
+            m.reset_state()
+    static = net.input_kind == "static"
+    by_module = {id(e.module): e for e in entries}
+    for t in range(T):
+        h = net._frame(x, t)
+        z = torch.zeros(N, dtype=torch.float64)
+        si = ni = 0
+        for m in net.layers:
+            e = by_module.get(id(m))
+            if e is None:  # BatchNorm
+                h = m(h)
+            elif e.kind in ("conv", "linear"):
+                if not (static and si == 0 and t > 0):  # a static first layer counts once
+                    hin = h
+                    nz = (hin != 0).double()
+                    if e.kind == "conv":
+                        k, s, p = m.kernel_size[0], m.stride[0], int(m.padding[0])  # type: ignore[index]
+                        ones = torch.ones(1, 1, k, k, dtype=torch.float64)
+                        reach = Fn.conv2d(nz.sum(1, keepdim=True), ones, None, s, p)
+                        synops[:, si] += reach.reshape(N, -1).sum(1) * e.active_out
+                        hw = e.out_shape[1] * e.out_shape[2]
+                        ops += e.active_in * e.active_out * k * k * hw * (1.0 - z)
+                    else:
+                        synops[:, si] += nz.reshape(N, -1).sum(1) * e.active_out
+                        ops += e.active_in * e.active_out * (1.0 - z)
+                h = m(h.reshape(N, -1) if e.kind == "linear" else h)
+                si += 1
+            elif e.kind == "neuron":
+                h = m(h)
+                spikes[:, ni] += h.reshape(N, -1).sum(1).double()
+                z = (m.v == 0).reshape(N, -1).double().mean(1)  # type: ignore[union-attr]
+                ni += 1
+            else:
+                h = m(h)
+    return {"spikes": spikes, "synops": synops, "ops": ops}
+
+
+# ------------------------------------------------------------------------ evaluation
+
+
+def _neuron_sizes(net: nn.Module) -> list[int]:
+    """Active neurons of each spiking layer (pruned channels excluded)."""
+    sizes = []
+    for e in walk(net):
+        if e.kind == "neuron":
+            spatial = math.prod(e.out_shape[1:]) if len(e.out_shape) == 3 else 1
+            sizes.append(e.active_out * spatial)
+    return sizes
+
+
+def _summarize(net: nn.Module, correct: int, n: int, spikes: torch.Tensor,
+               synops: torch.Tensor, ops: float, extra: dict[str, Any]) -> dict[str, Any]:
+    T = int(net.time_steps)  # type: ignore[arg-type]
+    sizes = _neuron_sizes(net)
+    rates = [float(spikes[i]) / (n * T * max(sz, 1)) for i, sz in enumerate(sizes)]
+    return {
+        "accuracy": correct / n,
+        "samples": n,
+        "spike_rates": rates,  # spikes per active neuron per time step, per neuron layer
+        "spikes": float(spikes.sum()) / n,  # per inference
+        "synops": float(synops.sum()) / n,  # per inference
+        "synops_per_layer": [float(v) / n for v in synops],
+        "ops": ops / n,  # the paper's count, per inference
+        **extra,
+    }
+
+
+@torch.no_grad()
+def evaluate(net: nn.Module, ds: torch.utils.data.Dataset,  # type: ignore[type-arg]
+             batch_size: int = 256, progress: bool = False) -> dict[str, Any]:
+    """Accuracy and activity of the integer (eval-mode) model; float baseline: float model.
+
+    ``accuracy`` uses the argmax of the integer logits (first maximum on ties), the same
+    integers every runtime computes. ``synops`` and ``ops`` are means per inference.
+    """
+    net.eval()
+    n = correct = 0
+    spikes: torch.Tensor | None = None
+    synops: torch.Tensor | None = None
+    ops = 0.0
+    zero = 0.0
+    bar = _progress() if progress else None
+    if bar is not None:
+        bar.start()
+    try:
+        task = bar.add_task("evaluate", total=len(ds), info="") if bar else None  # type: ignore[arg-type]
+        for x, y in batches(ds, batch_size):
+            if isinstance(net, FloatSequential):
+                logits = net(x)
+                c = float_counts(net, x)
+                sp, so, op = c["spikes"], c["synops"], c["ops"]
+            else:
+                r = net.run_int(x)
+                logits = r.logits_int
+                sp, so, op = r.spike_counts.double(), r.synops.double(), r.ops
+                zero += float(r.zero_fraction.mean(dim=(1, 2)).sum()) if r.zero_fraction.numel() \
+                    else 0.0
+            correct += int((logits.argmax(1) == y).sum())
+            n += len(y)
+            spikes = sp.sum(0) if spikes is None else spikes + sp.sum(0)
+            synops = so.sum(0) if synops is None else synops + so.sum(0)
+            ops += float(op.sum())
+            if bar is not None:
+                bar.update(task, advance=len(y), info=f"acc {100 * correct / n:.1f}%")
+    finally:
+        if bar is not None:
+            bar.stop()
+    if n == 0:
+        raise SpqError("the evaluation set is empty")
+    assert spikes is not None and synops is not None
+    extra = {} if isinstance(net, FloatSequential) else {"zero_membrane_fraction": zero / n}
+    return _summarize(net, correct, n, spikes, synops, ops, extra)
+
+
+@torch.no_grad()
+def float_accuracy(net: nn.Module, ds: torch.utils.data.Dataset,  # type: ignore[type-arg]
+                   batch_size: int = 256) -> float:
+    """Accuracy of the training-mode (float fake-quant) model with BN running statistics."""
+    was = net.training
+    net.train()
+    for m in net.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eval()
+    correct = n = 0
+    try:
+        for x, y in batches(ds, batch_size):
+            correct += int((net(_train_input(net, x)).argmax(1) == y).sum())
+            n += len(y)
+    finally:
+        net.train(was)
+    return correct / max(n, 1)
+
+
+# --------------------------------------------------------------------------- driver
+
+
+def _stack(ds: torch.utils.data.Dataset, n: int) -> torch.Tensor:  # type: ignore[type-arg]
+    if isinstance(ds, TensorDataset):
+        return ds.x[:n]
+    return torch.stack([ds[i][0] for i in range(min(n, len(ds)))])  # type: ignore[arg-type]
+
+
+def train(cfg: TrainConfig, progress: bool = True,
+          start: nn.Module | None = None) -> tuple[nn.Module, dict[str, Any]]:
+    """Train (and optionally prune and fine-tune) a network; returns it in eval mode with
+    the report that ``spq train`` writes as JSON.
+
+    With ``start`` (a trained network, not changed), training starts from a copy of it and
+    skips the first ``cfg.epochs``: only pruning and fine-tuning run (bench/results.py).
+    """
+    cfg.check()
+    threads = torch.get_num_threads()
+    if cfg.threads is not None:
+        torch.set_num_threads(cfg.threads)
+    try:
+        return _train(cfg, progress, start)
+    finally:
+        torch.set_num_threads(threads)
+
+
+def _train(cfg: TrainConfig, progress: bool,
+           start: nn.Module | None) -> tuple[nn.Module, dict[str, Any]]:
+    from spq.archs import DEFAULT_ARCH, ArchSettings, build_arch
+    from spq.data import open_dataset
+    from spq.prune import prune_membrane
+
+    info = cfg.check()
+    T = cfg.time_steps or info.default_time_steps
+    t_start = time.perf_counter()
+    torch.manual_seed(cfg.seed)
+    train_ds = subset(open_dataset(cfg.dataset, "train", T, cfg.data_root, cfg.data_seed),
+                      cfg.limit)
+    test_ds = open_dataset(cfg.dataset, "test", T, cfg.data_root, cfg.data_seed)
+    settings = ArchSettings(weight_bits=cfg.weight_bits, levels=cfg.levels, time_steps=T,
+                            beta=cfg.beta)
+    t_data = time.perf_counter()
+    stats: dict[str, float | None]
+    if start is None:
+        net = build_arch(info, settings, cfg.arch)
+        stats = dict(fit(net, train_ds, cfg.epochs, cfg.lr, cfg.batch_size, cfg.seed, progress))
+    else:
+        net = copy.deepcopy(start)
+        stats = {"loss": None, "train_accuracy": None}
+    pruning: dict[str, Any] | None = None
+    if cfg.prune is not None:
+        x_score = _stack(train_ds, 512)
+        layers = prune_membrane(net, x_score, cfg.prune, cfg.prune_by)
+        ft = cfg.finetune_epochs if cfg.finetune_epochs is not None else max(1, cfg.epochs // 2)
+        if ft:
+            stats = dict(fit(net, train_ds, ft, cfg.lr / 2, cfg.batch_size, cfg.seed + 1, progress,
+                        label="fine-tune"))
+        pruning = {"ratio": cfg.prune, "by": cfg.prune_by, "score": "mean |v/theta|",
+                   "scored_on": len(x_score), "finetune_epochs": ft, "layers": layers}
+    t_train = time.perf_counter()
+    is_float = isinstance(net, FloatSequential)
+    f_acc = None if is_float else float_accuracy(net, test_ds)
+    result = evaluate(net, test_ds, progress=progress)
+    t_end = time.perf_counter()
+    settings_out = {
+        "dataset": cfg.dataset, "arch": cfg.arch or DEFAULT_ARCH.get(cfg.dataset, "cnn-small"),
+        "epochs": cfg.epochs, "time_steps": T, "weight_bits": cfg.weight_bits,
+        "levels": cfg.levels, "beta": cfg.beta, "seed": cfg.seed, "batch_size": cfg.batch_size,
+        "lr": cfg.lr, "data_seed": cfg.data_seed, "limit": cfg.limit,
+        "started_from_trained_model": start is not None,
+        "loss": f"TET (lambda={TET_LAMBDA}, means={TET_MEANS})", "optimizer": "Adam, cosine",
+    }
+    report: dict[str, Any] = {
+        "accuracy": result["accuracy"],
+        "model": "float" if is_float else "integer",
+        "float_accuracy": f_acc if f_acc is not None else result["accuracy"],
+        "train_accuracy": stats["train_accuracy"],
+        "train_loss": stats["loss"],
+        "test_samples": result["samples"],
+        "spike_rates": result["spike_rates"],
+        "spikes": result["spikes"],
+        "synops": result["synops"],
+        "synops_per_layer": result["synops_per_layer"],
+        "ops": result["ops"],
+        "memory": memory_report(net),
+        "settings": settings_out,
+        "pruning": pruning,
+        "time_s": {"data": t_data - t_start, "train": t_train - t_data,
+                   "eval": t_end - t_train, "total": t_end - t_start},
+        "threads": torch.get_num_threads(),
+    }
+    if "zero_membrane_fraction" in result:
+        report["zero_membrane_fraction"] = result["zero_membrane_fraction"]
+    net.eval()
+    return net, report

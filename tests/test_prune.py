@@ -1,0 +1,98 @@
+# SPDX-License-Identifier: MIT
+"""spq.prune: the channel selection rules by hand, membrane scores, masks that silence
+channels, and pruned models whose integer logits survive physical channel removal."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from spq import nn as snn
+from spq.errors import SpqError
+from spq.export.packing import pack_model
+from spq.export.prune import remove_pruned
+from spq.export.reference import run as reference_run
+from spq.nn.testing import random_input, random_model
+from spq.prune import membrane_scores, prune_membrane, select_channels, spiking_blocks
+from spq.train import memory_report
+
+
+def test_select_channels_by_hand() -> None:
+    s = torch.tensor([0.1, 0.5, 0.1, 0.3], dtype=torch.float64)
+    # sorted: 0.5 (1), 0.3 (3), 0.1 (0), 0.1 (2); cumulative 0.5, 0.8, 0.9, 1.0
+    assert select_channels(s, 0.85, "mass").tolist() == [1, 1, 0, 1]
+    assert select_channels(s, 0.8, "mass").tolist() == [0, 1, 0, 1]
+    assert select_channels(s, 0.5, "mass").tolist() == [0, 1, 0, 0]
+    assert select_channels(s, 0.51, "mass").tolist() == [0, 1, 0, 1]
+    assert select_channels(s, 0.5, "fraction").tolist() == [0, 1, 0, 1]
+    assert select_channels(s, 0.74, "fraction").tolist() == [0, 1, 0, 1]  # int(2.96) = 2 go
+    assert select_channels(s, 0.75, "fraction").tolist() == [0, 1, 0, 0]
+    # zero-score (already pruned) channels are never brought back, and one channel stays
+    z = torch.tensor([0.0, 0.2, 0.0, 0.0], dtype=torch.float64)
+    assert select_channels(z, 0.99, "mass").tolist() == [0, 1, 0, 0]
+    assert select_channels(z, 0.1, "fraction").tolist() == [0, 1, 0, 0]
+    assert select_channels(torch.zeros(3, dtype=torch.float64), 0.5).sum() == 1
+    with pytest.raises(SpqError):
+        select_channels(s, 0.5, "median")
+
+
+def _two_channel_net() -> snn.Sequential:
+    conv = snn.QuantConv2d(1, 3, 3, padding=1, bias=False, weight_bits=8)
+    net = snn.Sequential(conv, snn.QuantLIF(levels=3), snn.Flatten(),
+                         snn.QuantLinear(3 * 4 * 4, 2, weight_bits=8),
+                         time_steps=3, input_kind="static", input_shape=(1, 4, 4))
+    with torch.no_grad():
+        conv.weight.zero_()
+        conv.weight[0] = 0.05  # weak
+        conv.weight[1] = 0.1  # strong (8-bit per-tensor scale: the two stay 1:2)
+        # channel 2: all zero, its membrane never moves
+    return net
+
+
+def test_membrane_scores_follow_the_membrane() -> None:
+    net = _two_channel_net()
+    x = torch.rand(16, 1, 4, 4)
+    s = membrane_scores(net, x)[0]
+    assert s[2] == 0 and 0 < s[0] < s[1]
+    # with a 0.85 share the silent channel goes; with 0.5 only the strong one stays
+    prune_membrane(net, x, 0.5)
+    assert net.layers[0].out_mask.tolist() == [0, 1, 0]
+    assert membrane_scores(net, x)[0][0] == 0  # masked channels score 0
+    assert all(not b.lif.record and b.lif.trace == [] for b in spiking_blocks(net))
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_pruned_channels_are_silent_and_removable(seed: int) -> None:
+    net = random_model(seed, conv=seed % 2 == 0)
+    x = random_input(net, 24, seed)
+    before = memory_report(net)
+    summary = prune_membrane(net, x, ratio=0.6, by="fraction")
+    masks = [b.synapse.out_mask for b in spiking_blocks(net)]
+    assert [int(m.sum()) for m in masks] == [p["kept"] for p in summary]
+    assert any(int(m.sum()) < m.numel() for m in masks)
+    for m in masks:  # fraction 0.6 removes int(0.6 * C) channels (or all but one)
+        n = m.numel()
+        assert int(m.sum()) == max(1, n - int(0.6 * n))
+    # masked channels never spike
+    spikes = net.spikes(x)
+    for m, s in zip(masks, spikes, strict=True):
+        dead = (m == 0).nonzero().flatten()
+        assert int(s[:, :, dead].sum()) == 0
+    # the exporter removes them and the integer logits do not change
+    ir = snn.fold(net)
+    small = remove_pruned(ir)
+    kept = [la.weight.shape[0] for la in small.layers if la.neuron is not None]
+    assert kept == [int(m.sum()) for m in masks]
+    ref = reference_run(pack_model(small), snn.quantize_input(x).numpy() if
+                        net.input_kind == "static" else x.numpy())
+    np.testing.assert_array_equal(ref.logits_int, net.int_logits(x).numpy())
+    after = memory_report(net)
+    assert after["weights_bits"] < before["weights_bits"]
+    assert after["membrane_bits"] < before["membrane_bits"]
+
+
+def test_prune_rejects_bad_ratio() -> None:
+    net = _two_channel_net()
+    with pytest.raises(SpqError):
+        prune_membrane(net, torch.rand(2, 1, 4, 4), ratio=1.0)
