@@ -76,6 +76,9 @@ def _read(path: Path) -> Any:
             return torch.load(path, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
         text = str(exc)
+        looks_pickled = head[:1] in (b"\x80", b"c", b"(", b"}", b"]")
+        if "Unsupported operand" in text and not looks_pickled:  # no pickle at all
+            raise SpqFormatError(f"{path}: not a torch checkpoint file") from None
         if "weights_only" in text or "Unsupported global" in text or "GLOBAL" in text:
             raise SpqFormatError(
                 f"{path}: refused: the file holds pickled code or objects other than tensors "

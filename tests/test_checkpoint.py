@@ -124,6 +124,10 @@ def test_foreign_files(tmp_path):
     text = tmp_path / "notes.pt"
     text.write_text("hello, not a checkpoint\n" * 10)
     _refused(text, "not a torch checkpoint")
+    for junk in (b"garbage\n", b"\x00\x01\x02binary", b"GIF89a...."):
+        other_bytes = tmp_path / "junk.pt"
+        other_bytes.write_bytes(junk)
+        _refused(other_bytes, "not a torch checkpoint")
     z = tmp_path / "z.pt"
     with zipfile.ZipFile(z, "w") as f:
         f.writestr("a.txt", "x")
