@@ -184,15 +184,264 @@ SPQ_INLINE uint32_t spq_popcount(uint32_t x)
     }                                                                                    \
     return spikes;
 
+/* ---- fast path: membranes of 1, 2, 4 or 8 bits (no code straddles two words) ----
+ *
+ * One pass over the neurons in (C, H, W) order with the per-channel constants hoisted: the
+ * membrane word and the spike word stay in registers and are loaded / stored once per word.
+ *
+ * Input current without 64-bit shifts: when the layer's accumulator bound amax proves
+ * |I| <= 2^29 for a channel (no saturation), and x * 2^k fits in int32 for a k with
+ * t = S + k - 32 in 1..31, then with xh = the high word of (x * 2^k) * M, which is
+ * floor(x*M / 2^(S-t)),
+ *     I = floor((x*M + 2^(S-1)) / 2^S) = floor((xh + 2^(t-1)) / 2^t)
+ * (nested floors), computed as ((xh + 2^(t-1) + 2^31) >> t) - 2^(31-t) in uint32 with the
+ * constant folded into the channel's bias. int16 pair accumulators give x * 2^16 directly
+ * (SPQ_CUR_MUL16, k = 16). Other channels use spq_current_scaled (SPQ_CUR_ANY).
+ * Bit-exact with the block path above, which serves 3, 5, 6 and 7-bit membranes. */
+
+enum { SPQ_CUR_ANY = 0, SPQ_CUR_MUL = 1, SPQ_CUR_MUL16 = 2, SPQ_CUR_CACHED = 3 };
+
+typedef struct {
+    /* per layer */
+    const uint32_t *acc; /* accumulator (or cached current) words, position-major */
+    uint32_t stride;     /* words per position */
+    uint32_t n_pos, bits, mask, zw, per_word;
+    int32_t leak, lo;
+    uint32_t soft;
+    int32_t range; /* hi - lo */
+    /* running state */
+    uint32_t *mw;   /* current membrane word */
+    uint32_t mword; /* its codes ^ zw, rotated so that the next code is lowest */
+    uint32_t mleft; /* codes left in the current membrane word */
+    uint32_t todo;  /* neurons not finished yet */
+    uint32_t *ow;   /* current spike word */
+    uint32_t sword; /* spikes shifted in from the top */
+    uint32_t sleft; /* neurons left in the current spike word */
+    uint32_t spikes;
+} spq_fast_t;
+
+SPQ_INLINE int32_t spq_sext16(uint32_t x)
+{
+    return (int32_t)((x & 0xFFFFu) ^ 0x8000u) - 0x8000;
+}
+
+SPQ_INLINE uint32_t spq_ror(uint32_t x, uint32_t n) /* 1 <= n <= 31 */
+{
+    return (x >> n) | (x << ((32u - n) & 31u));
+}
+
+/* Channel c, all its positions. acc16: 0 int32 accumulators, 1 the low half of a pair word,
+ * 2 the high half. The membrane word w is kept as w ^ zw (zw: zero_code in every slot), so
+ * its low `bits` bits are u - lo; each neuron replaces them with the new u - lo and rotates
+ * w right by `bits`: after 32 / bits neurons the word is back in place. All sums are
+ * uint32 (mod 2^32); V itself fits int32 (docs/semantics.md s5). */
+SPQ_TEMPLATE void spq_fast_channel(spq_fast_t *st, uint32_t c, int mode, int acc16,
+                                   int32_t mult, uint32_t shift, int32_t bias, uint32_t k)
+{
+    const uint32_t *a;
+    uint32_t stride = st->stride, bits = st->bits, mask = st->mask;
+    uint32_t p = 0, n_pos = st->n_pos, t = 1, c1 = 0;
+    uint32_t leak = (uint32_t)st->leak, base = (uint32_t)(st->leak * st->lo + bias);
+    uint32_t softmask = st->soft ? 0xFFFFFFFFu : 0u;
+    int32_t range = st->range, blo = st->lo + (1 << (31 - SPQ_FRAC_BITS));
+    spq_scale_t q = spq_scale(mult, shift);
+    a = st->acc + (acc16 ? (c >> 1) : c);
+    if (mode == SPQ_CUR_MUL || mode == SPQ_CUR_MUL16) {
+        t = shift + k - 32u;
+        c1 = ((uint32_t)1 << (t - 1u)) + 0x80000000u;
+        base -= (uint32_t)1 << (31u - t);
+    }
+    while (p < n_pos) {
+        uint32_t run = n_pos - p;
+        uint32_t w = st->mword, sword = st->sword;
+        const uint32_t *end;
+        if (run > st->mleft) {
+            run = st->mleft;
+        }
+        if (run > st->sleft) {
+            run = st->sleft;
+        }
+        end = a + run * stride;
+        do {
+            uint32_t cur, v;
+            int32_t d;
+            if (mode == SPQ_CUR_CACHED) {
+                cur = *a;
+            } else if (mode == SPQ_CUR_ANY) {
+                int32_t x = acc16 == 1   ? spq_sext16(*a)
+                            : acc16 == 2 ? spq_sext16((*a + 0x8000u) >> 16)
+                                         : spq_from_u32(*a);
+                cur = (uint32_t)spq_current_scaled(x, &q);
+            } else {
+                int32_t xk; /* x * 2^k */
+                uint32_t xh;
+                if (mode == SPQ_CUR_MUL16) {
+                    xk = spq_from_u32(acc16 == 1 ? *a << 16 : (*a + 0x8000u) & 0xFFFF0000u);
+                } else {
+                    int32_t x = acc16 == 1   ? spq_sext16(*a)
+                                : acc16 == 2 ? spq_sext16((*a + 0x8000u) >> 16)
+                                             : spq_from_u32(*a);
+                    xk = spq_from_u32((uint32_t)x << k);
+                }
+                xh = (uint32_t)((uint64_t)((int64_t)xk * mult) >> 32);
+                cur = (xh + c1) >> t;
+            }
+            a += stride;
+            v = cur + base + leak * (w & mask);
+            sword >>= 1;
+            if (spq_from_u32(v) >= SPQ_THETA) {
+                sword |= 0x80000000u;
+                v = (v - (uint32_t)SPQ_THETA) & softmask;
+            }
+            /* u' - lo = floor((V + 2^(F-1)) / 2^F) - lo, clamped to [0, hi - lo] */
+            d = (int32_t)((v + 0x80008000u) >> SPQ_FRAC_BITS) - blo;
+            d = d < 0 ? 0 : (d > range ? range : d);
+            w = spq_ror((w & ~mask) | (uint32_t)d, bits);
+        } while (a != end);
+        p += run;
+        st->todo -= run;
+        st->mleft -= run;
+        st->sleft -= run;
+        st->mword = w;
+        st->sword = sword;
+        if (st->mleft == 0u) {
+            *st->mw++ = w ^ st->zw;
+            st->mleft = st->per_word;
+            st->mword = st->todo != 0u ? *st->mw ^ st->zw : 0u;
+        }
+        if (st->sleft == 0u) {
+            *st->ow++ = sword;
+            st->spikes += spq_popcount(sword);
+            st->sword = 0;
+            st->sleft = 32;
+        }
+    }
+}
+
+/* Largest |accumulator| of a synapse layer: fan_in * qmax * max_in (docs/semantics.md s4). */
+static uint64_t spq_acc_max(const spq_layer_t *l)
+{
+    uint64_t fan_in = l->type == SPQ_LAYER_CONV
+                          ? (uint64_t)l->in_c * l->kernel * l->kernel
+                          : (uint64_t)l->in_c;
+    return fan_in * ((((uint64_t)1) << (l->weight_bits - 1u)) - 1u) * l->max_in;
+}
+
+/* The current mode of a channel (and its k for SPQ_CUR_MUL), see above. No saturation:
+ * amax*|M| + 2^(S-1) <= 2^(S+29) (then |floor((acc*M + 2^(S-1)) / 2^S)| <= 2^29). */
+static int spq_cur_mode(uint64_t amax, int acc16, int32_t mult, uint32_t shift, uint32_t *k)
+{
+    uint64_t m = mult < 0 ? (uint64_t)0 - (uint64_t)(int64_t)mult : (uint64_t)mult;
+    uint64_t round = shift ? (uint64_t)1 << (shift - 1u) : 0u;
+    if (shift + 29u < 63u && amax * m + round > (uint64_t)1 << (shift + 29u)) {
+        return SPQ_CUR_ANY;
+    }
+    if (acc16 && shift >= 17u && shift <= 47u) {
+        *k = 16u;
+        return SPQ_CUR_MUL16;
+    }
+    *k = shift >= 33u ? 0u : 33u - shift;
+    if (*k > 30u || (amax << *k) >= ((uint64_t)1 << 31)) {
+        return SPQ_CUR_ANY;
+    }
+    return SPQ_CUR_MUL;
+}
+
+#define SPQ_FAST_CH(MODE)                                                                \
+    do {                                                                                 \
+        if (kind == 0 && (c & 1u) == 0u) {                                               \
+            spq_fast_channel(&st, c, MODE, 1, m, s, b, k);                               \
+        } else if (kind == 0) {                                                          \
+            spq_fast_channel(&st, c, MODE, 2, m, s, b, k);                               \
+        } else {                                                                         \
+            spq_fast_channel(&st, c, MODE, 0, m, s, b, k);                               \
+        }                                                                                \
+    } while (0)
+
+/* kind: 0 int16 pair accumulators, 1 int32 accumulators, 2 cached int32 currents. */
+static uint32_t spq_neuron_fast(const spq_layer_t *l, const uint32_t *acc, int kind,
+                                uint32_t *mem, uint32_t *out_bits)
+{
+    spq_fast_t st;
+    uint32_t c, C = l->out_c;
+    uint64_t amax = kind == 2 ? 0u : spq_acc_max(l);
+    st.acc = acc;
+    st.n_pos = (uint32_t)l->out_h * l->out_w;
+    st.stride = kind == 0 ? (C + 1u) >> 1 : C;
+    st.bits = l->level_bits;
+    st.mask = ((uint32_t)1 << st.bits) - 1u;
+    st.zw = 0;
+    for (c = 0; c < 32u; c += st.bits) { /* zero_code in every slot */
+        st.zw |= (uint32_t)(0 - (int32_t)l->lo) << c;
+    }
+    st.per_word = 32u / st.bits;
+    st.leak = l->leak;
+    st.lo = l->lo;
+    st.range = (int32_t)l->hi - (int32_t)l->lo;
+    st.soft = l->reset == SPQ_RESET_SOFT;
+    st.mw = mem;
+    st.todo = C * st.n_pos;
+    st.mword = st.todo != 0u ? *mem ^ st.zw : 0u;
+    st.mleft = st.per_word;
+    st.ow = out_bits;
+    st.sword = 0;
+    st.sleft = 32;
+    st.spikes = 0;
+    if (st.n_pos == 0u) {
+        return 0;
+    }
+    for (c = 0; c < C; c++) {
+        int32_t m = l->mult[c], b = l->bias[c];
+        uint32_t s = (uint32_t)l->shift[c], k = 0;
+        if (kind == 2) {
+            spq_fast_channel(&st, c, SPQ_CUR_CACHED, 0, m, s, b, k);
+            continue;
+        }
+        switch (spq_cur_mode(amax, kind == 0, m, s, &k)) {
+        case SPQ_CUR_MUL16:
+            if ((c & 1u) == 0u) {
+                spq_fast_channel(&st, c, SPQ_CUR_MUL16, 1, m, s, b, k);
+            } else {
+                spq_fast_channel(&st, c, SPQ_CUR_MUL16, 2, m, s, b, k);
+            }
+            break;
+        case SPQ_CUR_MUL:
+            SPQ_FAST_CH(SPQ_CUR_MUL);
+            break;
+        default:
+            SPQ_FAST_CH(SPQ_CUR_ANY);
+            break;
+        }
+    }
+    if (st.mleft != st.per_word) {
+        /* rotate the finished codes down to bit 0 (unused high bits: zero codes) */
+        uint32_t used = (st.per_word - st.mleft) * st.bits;
+        *st.mw = (spq_ror(st.mword, 32u - used) ^ st.zw) & (((uint32_t)1 << used) - 1u);
+    }
+    if (st.sleft != 32u) {
+        *st.ow = st.sword >> st.sleft;
+        st.spikes += spq_popcount(*st.ow);
+    }
+    return st.spikes;
+}
+
+#define SPQ_FAST_OK(l) ((32u % (l)->level_bits) == 0u)
+
 uint32_t spq_neuron_acc_a16(const spq_layer_t *l, const uint32_t *acc, uint32_t *mem,
                             uint32_t *out_bits)
 {
+    if (SPQ_FAST_OK(l)) {
+        return spq_neuron_fast(l, acc, 0, mem, out_bits);
+    }
     SPQ_NEURON_LAYER(spq_currents_a16)
 }
 
 uint32_t spq_neuron_acc_a32(const spq_layer_t *l, const int32_t *acc, uint32_t *mem,
                             uint32_t *out_bits)
 {
+    if (SPQ_FAST_OK(l)) {
+        return spq_neuron_fast(l, (const uint32_t *)(const void *)acc, 1, mem, out_bits);
+    }
     SPQ_NEURON_LAYER(spq_currents_a32)
 }
 
@@ -200,6 +449,9 @@ uint32_t spq_neuron_current(const spq_layer_t *l, const int32_t *current, uint32
                             uint32_t *out_bits)
 {
     const int32_t *acc = current;
+    if (SPQ_FAST_OK(l)) {
+        return spq_neuron_fast(l, (const uint32_t *)(const void *)current, 2, mem, out_bits);
+    }
     SPQ_NEURON_LAYER(spq_currents_cached)
 }
 

@@ -47,9 +47,50 @@ SPQ_INLINE uint32_t spq_window(const spq_layer_t *l, const uint32_t *in_bits, ui
     return any ? (sum != 0u ? 1u : 0u) : sum;
 }
 
+/* Bits 0, 2, 4, ... of x (bits 1, 3, ... must be zero) packed down to bits 0, 1, 2, ... */
+SPQ_INLINE uint32_t spq_even_bits(uint32_t x)
+{
+    x = (x | (x >> 1)) & 0x33333333u;
+    x = (x | (x >> 2)) & 0x0F0F0F0Fu;
+    x = (x | (x >> 4)) & 0x00FF00FFu;
+    return (x | (x >> 8)) & 0x0000FFFFu;
+}
+
+/* 2x2 max pool with rows of at most 32 bits: per output row, OR the two input rows, OR
+ * neighbouring bits and pack every other bit: out_w output bits appended at once. */
+static void spq_maxpool2_rows(const spq_layer_t *l, const uint32_t *in_bits, uint32_t *out_bits)
+{
+    uint32_t W = l->in_w, ow = l->out_w, rows = (uint32_t)l->out_c * l->out_h, r;
+    uint32_t H = l->in_h, oh = l->out_h, keep = ((uint32_t)1 << ow) - 1u; /* ow <= 16 */
+    uint32_t word = 0, n = 0, c = 0, oy = 0;
+    for (r = 0; r < rows; r++) {
+        uint32_t base = (c * H + 2u * oy) * W;
+        uint32_t o = spq_bits_run(in_bits, base, W) | spq_bits_run(in_bits, base + W, W);
+        uint32_t v = spq_even_bits((o | (o >> 1)) & 0x55555555u) & keep;
+        word |= v << n;
+        n += ow;
+        if (n >= 32u) {
+            *out_bits++ = word;
+            n -= 32u;
+            word = n != 0u ? v >> (ow - n) : 0u;
+        }
+        if (++oy == oh) {
+            oy = 0;
+            c++;
+        }
+    }
+    if (n != 0u) {
+        *out_bits = word;
+    }
+}
+
 void spq_maxpool_spike(const spq_layer_t *l, const uint32_t *in_bits, uint32_t *out_bits)
 {
     uint32_t c, oy, ox, n = 0, word = 0;
+    if (l->kernel == 2u && l->in_w <= 32u) {
+        spq_maxpool2_rows(l, in_bits, out_bits);
+        return;
+    }
     for (c = 0; c < l->out_c; c++) {
         for (oy = 0; oy < l->out_h; oy++) {
             for (ox = 0; ox < l->out_w; ox++) {

@@ -74,6 +74,20 @@
         }                                                                                \
     }
 
+/* Bytes p[0..3] as one word, p[0] lowest (one unaligned load where the core has them). */
+SPQ_INLINE uint32_t spq_load32(const uint8_t *p)
+{
+#if (defined(__GNUC__) || defined(__clang__)) && defined(__BYTE_ORDER__) && \
+    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+    uint32_t v;
+    __builtin_memcpy(&v, p, 4u);
+    return v;
+#else
+    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
+           ((uint32_t)p[3] << 24);
+#endif
+}
+
 /* Weight pairs (w_lo + w_hi * 2^16 mod 2^32) of every 4-bit byte; two pairs per 2-bit byte
  * (spq_tables.c). */
 extern const uint32_t spq_pairs_w4[256];
@@ -102,6 +116,18 @@ extern const uint32_t spq_pairs_w2[512];
         uint32_t *acc = (uint32_t *)acc_v;                                               \
         uint32_t j = 0, pairs = n >> 1;                                                  \
         (void)x;                                                                         \
+        for (; j + 4u <= pairs; j += 4u) { /* four bytes, eight weights per iteration */ \
+            uint32_t b = spq_load32(row + j);                                            \
+            uint32_t a0 = acc[j], a1 = acc[j + 1u], a2 = acc[j + 2u], a3 = acc[j + 3u];  \
+            a0 += TERM(spq_pairs_w4[b & 0xFFu]);                                         \
+            a1 += TERM(spq_pairs_w4[(b >> 8) & 0xFFu]);                                  \
+            a2 += TERM(spq_pairs_w4[(b >> 16) & 0xFFu]);                                 \
+            a3 += TERM(spq_pairs_w4[b >> 24]);                                           \
+            acc[j] = a0;                                                                 \
+            acc[j + 1u] = a1;                                                            \
+            acc[j + 2u] = a2;                                                            \
+            acc[j + 3u] = a3;                                                            \
+        }                                                                                \
         for (; j + 2u <= pairs; j += 2u) { /* two bytes, four weights per iteration */   \
             uint32_t p0 = spq_pairs_w4[row[j]], p1 = spq_pairs_w4[row[j + 1u]];          \
             acc[j] += TERM(p0);                                                          \
@@ -139,6 +165,83 @@ extern const uint32_t spq_pairs_w2[512];
             }                                                                            \
         }                                                                                \
     }
+
+/* Rows of a whole number of 32-bit weight words (out_c a multiple of 32 / weight_bits):
+ * no tails. One weight word is 8 (4-bit), 4 (8-bit) or 16 (2-bit) weights, 4, 2 or 8 pair
+ * words; the accumulator words are read and written in the same order as by the general
+ * kernels above, with the same pair values, so the results are identical. */
+#define SPQ_ROW16_W4_G(NAME, TERM)                                                       \
+    SPQ_INLINE void NAME(void *acc_v, const uint8_t *row, uint32_t n, int32_t x)         \
+    {                                                                                    \
+        uint32_t *acc = (uint32_t *)acc_v;                                               \
+        const uint32_t *end = acc + (n >> 1);                                            \
+        (void)x;                                                                         \
+        do {                                                                             \
+            uint32_t b = spq_load32(row);                                                \
+            uint32_t a0 = acc[0], a1 = acc[1], a2 = acc[2], a3 = acc[3];                 \
+            row += 4;                                                                    \
+            a0 += TERM(spq_pairs_w4[b & 0xFFu]);                                         \
+            a1 += TERM(spq_pairs_w4[(b >> 8) & 0xFFu]);                                  \
+            a2 += TERM(spq_pairs_w4[(b >> 16) & 0xFFu]);                                 \
+            a3 += TERM(spq_pairs_w4[b >> 24]);                                           \
+            acc[0] = a0;                                                                 \
+            acc[1] = a1;                                                                 \
+            acc[2] = a2;                                                                 \
+            acc[3] = a3;                                                                 \
+            acc += 4;                                                                    \
+        } while (acc != end);                                                            \
+    }
+
+#define SPQ_SEXT8(v) ((int32_t)(((uint32_t)(v) & 0xFFu) ^ 0x80u) - 0x80)
+
+#define SPQ_ROW16_W8_G(NAME, TERM)                                                       \
+    SPQ_INLINE void NAME(void *acc_v, const uint8_t *row, uint32_t n, int32_t x)         \
+    {                                                                                    \
+        uint32_t *acc = (uint32_t *)acc_v;                                               \
+        const uint32_t *end = acc + (n >> 1);                                            \
+        (void)x;                                                                         \
+        do {                                                                             \
+            uint32_t b = spq_load32(row);                                                \
+            uint32_t a0 = acc[0], a1 = acc[1];                                           \
+            row += 4;                                                                    \
+            a0 += TERM(SPQ_U(SPQ_SEXT8(b)) + (SPQ_U(SPQ_SEXT8(b >> 8)) << 16));          \
+            a1 += TERM(SPQ_U(SPQ_SEXT8(b >> 16)) + (SPQ_U(SPQ_SEXT8(b >> 24)) << 16));   \
+            acc[0] = a0;                                                                 \
+            acc[1] = a1;                                                                 \
+            acc += 2;                                                                    \
+        } while (acc != end);                                                            \
+    }
+
+#define SPQ_ROW16_W2_G(NAME, TERM)                                                       \
+    SPQ_INLINE void NAME(void *acc_v, const uint8_t *row, uint32_t n, int32_t x)         \
+    {                                                                                    \
+        uint32_t *acc = (uint32_t *)acc_v;                                               \
+        const uint32_t *end = acc + (n >> 1);                                            \
+        (void)x;                                                                         \
+        do {                                                                             \
+            uint32_t b = spq_load32(row), i;                                             \
+            row += 4;                                                                    \
+            for (i = 0; i < 4u; i++, b >>= 8) {                                          \
+                const uint32_t *p = &spq_pairs_w2[2u * (b & 0xFFu)];                     \
+                uint32_t a0 = acc[0], a1 = acc[1];                                       \
+                a0 += TERM(p[0]);                                                        \
+                a1 += TERM(p[1]);                                                        \
+                acc[0] = a0;                                                             \
+                acc[1] = a1;                                                             \
+                acc += 2;                                                                \
+            }                                                                            \
+        } while (acc != end);                                                            \
+    }
+
+SPQ_ROW16_W4_G(spq_rowi_add_w4_a16_g, SPQ_ADD)
+SPQ_ROW16_W8_G(spq_rowi_add_w8_a16_g, SPQ_ADD)
+SPQ_ROW16_W2_G(spq_rowi_add_w2_a16_g, SPQ_ADD)
+
+/* out_c weights of `bits` bits fill whole 32-bit words (the _g kernels apply). */
+SPQ_INLINE int spq_row_whole_words(uint32_t out_c, uint32_t bits)
+{
+    return out_c != 0u && (out_c * bits) % 32u == 0u;
+}
 
 /* The two int16 accumulators of a pair word. */
 SPQ_INLINE int32_t spq_acc16_lo(uint32_t v)

@@ -102,19 +102,13 @@ def read_manifest(out_dir: Path) -> dict[str, Any]:
 
 
 def _quantize_static(x: np.ndarray) -> np.ndarray:
-    """Float pixels in [0, 1] -> uint8, exactly as spq.nn.quantize_input (docs/semantics.md s2)."""
-    if not np.all(np.isfinite(x)):
-        raise SpqError("static input contains NaN or infinity")
-    try:
-        import torch
+    """Float pixels in [0, 1] -> uint8 with spq.nn.quantize_input (docs/semantics.md s2)."""
+    import torch
 
-        from spq.nn import quantize_input
-    except ImportError:  # the same float32 arithmetic without torch
-        x32 = x.astype(np.float32)
-        q = np.floor(x32 * np.float32(255.0) + np.float32(0.5))
-        return np.clip(q, 0, 255).astype(np.uint8)
+    from spq.nn import quantize_input
+
     q_t = quantize_input(torch.from_numpy(np.ascontiguousarray(x)))
-    return np.asarray(q_t.detach().cpu().numpy()).astype(np.uint8)
+    return np.asarray(q_t.numpy()).astype(np.uint8)
 
 
 def _as_numpy(x: Any) -> np.ndarray:
