@@ -117,10 +117,18 @@ SPQ_CONV_SPIKE(w8_a16, 16u)
 SPQ_CONV_SPIKE(w2_a32, 32u)
 SPQ_CONV_SPIKE(w4_a32, 32u)
 SPQ_CONV_SPIKE(w8_a32, 32u)
+SPQ_CONV_SPIKE(w2_a16_g, 16u)
+SPQ_CONV_SPIKE(w4_a16_g, 16u)
+SPQ_CONV_SPIKE(w8_a16_g, 16u)
 
 uint32_t spq_conv_spike(const spq_layer_t *l, const uint32_t *in_bits, void *acc,
                         uint32_t acc_bits)
 {
+    if (acc_bits == 16u && spq_row_whole_words(l->out_c, l->weight_bits)) {
+        return l->weight_bits == 2u   ? spq_conv_spike_w2_a16_g(l, in_bits, acc)
+               : l->weight_bits == 4u ? spq_conv_spike_w4_a16_g(l, in_bits, acc)
+                                      : spq_conv_spike_w8_a16_g(l, in_bits, acc);
+    }
     if (acc_bits == 16u) {
         return l->weight_bits == 2u   ? spq_conv_spike_w2_a16(l, in_bits, acc)
                : l->weight_bits == 4u ? spq_conv_spike_w4_a16(l, in_bits, acc)

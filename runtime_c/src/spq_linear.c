@@ -33,10 +33,18 @@ SPQ_LINEAR_SPIKE(w8_a16)
 SPQ_LINEAR_SPIKE(w2_a32)
 SPQ_LINEAR_SPIKE(w4_a32)
 SPQ_LINEAR_SPIKE(w8_a32)
+SPQ_LINEAR_SPIKE(w2_a16_g)
+SPQ_LINEAR_SPIKE(w4_a16_g)
+SPQ_LINEAR_SPIKE(w8_a16_g)
 
 uint32_t spq_linear_spike(const spq_layer_t *l, const uint32_t *in_bits, void *acc,
                           uint32_t acc_bits)
 {
+    if (acc_bits == 16u && spq_row_whole_words(l->out_c, l->weight_bits)) {
+        return l->weight_bits == 2u   ? spq_linear_spike_w2_a16_g(l, in_bits, acc)
+               : l->weight_bits == 4u ? spq_linear_spike_w4_a16_g(l, in_bits, acc)
+                                      : spq_linear_spike_w8_a16_g(l, in_bits, acc);
+    }
     if (acc_bits == 16u) {
         return l->weight_bits == 2u   ? spq_linear_spike_w2_a16(l, in_bits, acc)
                : l->weight_bits == 4u ? spq_linear_spike_w4_a16(l, in_bits, acc)

@@ -233,9 +233,6 @@ extern const uint32_t spq_pairs_w2[512];
         } while (acc != end);                                                            \
     }
 
-SPQ_ROW16_W4_G(spq_rowi_add_w4_a16_g, SPQ_ADD)
-SPQ_ROW16_W8_G(spq_rowi_add_w8_a16_g, SPQ_ADD)
-SPQ_ROW16_W2_G(spq_rowi_add_w2_a16_g, SPQ_ADD)
 
 /* out_c weights of `bits` bits fill whole 32-bit words (the _g kernels apply). */
 SPQ_INLINE int spq_row_whole_words(uint32_t out_c, uint32_t bits)
@@ -270,6 +267,9 @@ SPQ_ROW32_W2(spq_rowi_mac_w2_a32, SPQ_MAC)
 SPQ_ROW16_W8(spq_rowi_mac_w8_a16, SPQ_MAC16)
 SPQ_ROW16_W4(spq_rowi_mac_w4_a16, SPQ_MAC16)
 SPQ_ROW16_W2(spq_rowi_mac_w2_a16, SPQ_MAC16)
+SPQ_ROW16_W4_G(spq_rowi_add_w4_a16_g, SPQ_ADD)
+SPQ_ROW16_W8_G(spq_rowi_add_w8_a16_g, SPQ_ADD)
+SPQ_ROW16_W2_G(spq_rowi_add_w2_a16_g, SPQ_ADD)
 
 /* Bytes between the accumulators of consecutive output positions. */
 SPQ_INLINE uint32_t spq_acc_pos_bytes(uint32_t out_c, uint32_t acc_bits)
