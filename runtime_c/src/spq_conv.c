@@ -65,14 +65,47 @@ SPQ_TEMPLATE void spq_conv_scatter(spq_conv_job_t *job, spq_row_fn_t row_fn, uin
     }
 }
 
+/* Spike input: the nx rows of one kernel row ky go to one multi-row kernel call (its own
+ * function, so that its loop keeps everything in registers): rows w, w + s*rb, ... into
+ * positions a, a - pos, ... */
+typedef void (*spq_rows_fn_t)(uint8_t *a, const uint8_t *w, uint32_t nrows, uint32_t pos_bytes,
+                              uint32_t wstep, uint32_t n);
+
+SPQ_TEMPLATE void spq_conv_scatter_rows(spq_conv_job_t *job, spq_rows_fn_t rows_fn, uint32_t ci,
+                                        int32_t ty0, spq_taps_t ty, int32_t x)
+{
+    const spq_layer_t *l = job->l;
+    int32_t k = l->kernel, s = l->stride;
+    int32_t tx0 = x + l->padding;
+    spq_taps_t tx = spq_taps(tx0, k, s, l->out_w);
+    uint32_t rb = l->weight_row_bytes, oc = l->out_c, pos_bytes = job->pos_bytes;
+    uint32_t nx, wstep = (uint32_t)s * rb;
+    uint32_t ox0, oy;
+    int32_t ky;
+    if (tx.first > tx.last) {
+        return;
+    }
+    nx = (uint32_t)((tx.last - tx.first) / s) + 1u;
+    ox0 = (uint32_t)((tx0 - tx.first) / s);
+    oy = (uint32_t)((ty0 - ty.first) / s);
+    for (ky = ty.first; ky <= ty.last; ky += s, oy--) {
+        const uint8_t *w = l->weights +
+                           (((size_t)ci * (uint32_t)k + (uint32_t)ky) * (uint32_t)k +
+                            (uint32_t)tx.first) * rb;
+        rows_fn(job->acc + ((size_t)oy * l->out_w + ox0) * pos_bytes, w, nx, pos_bytes, wstep,
+                oc);
+        job->rows += nx;
+    }
+}
+
 SPQ_TEMPLATE uint32_t spq_conv_spike_impl(const spq_layer_t *l, const uint32_t *in_bits,
-                                          void *acc, uint32_t acc_bits, spq_row_fn_t row_fn)
+                                          void *acc, uint32_t acc_bits, spq_rows_fn_t rows_fn)
 {
     spq_conv_job_t job;
     uint32_t ci, y;
     uint32_t H = l->in_h, W = l->in_w;
     job.l = l;
-    job.row_fn = row_fn;
+    job.row_fn = NULL;
     job.acc = (uint8_t *)acc;
     job.pos_bytes = spq_acc_pos_bytes(l->out_c, acc_bits);
     job.rows = 0;
@@ -95,7 +128,7 @@ SPQ_TEMPLATE uint32_t spq_conv_spike_impl(const spq_layer_t *l, const uint32_t *
                 while (word != 0u) {
                     uint32_t t = SPQ_CTZ(word);
                     word &= word - 1u;
-                    spq_conv_scatter(&job, row_fn, ci, ty0, ty, (int32_t)(b - start + t), 1);
+                    spq_conv_scatter_rows(&job, rows_fn, ci, ty0, ty, (int32_t)(b - start + t));
                 }
                 b += avail;
             }
@@ -105,10 +138,19 @@ SPQ_TEMPLATE uint32_t spq_conv_spike_impl(const spq_layer_t *l, const uint32_t *
 }
 
 #define SPQ_CONV_SPIKE(VARIANT, BITS)                                                    \
+    SPQ_NOINLINE static void spq_rows_add_##VARIANT(uint8_t *a, const uint8_t *w, uint32_t nrows,       \
+                                       uint32_t pos_bytes, uint32_t wstep, uint32_t n)    \
+    {                                                                                    \
+        do {                                                                             \
+            spq_rowi_add_##VARIANT(a, w, n, 1);                                          \
+            a -= pos_bytes;                                                              \
+            w += wstep;                                                                  \
+        } while (--nrows != 0u);                                                         \
+    }                                                                                    \
     static uint32_t spq_conv_spike_##VARIANT(const spq_layer_t *l, const uint32_t *in_bits, \
                                              void *acc)                                   \
     {                                                                                    \
-        return spq_conv_spike_impl(l, in_bits, acc, BITS, spq_rowi_add_##VARIANT);       \
+        return spq_conv_spike_impl(l, in_bits, acc, BITS, spq_rows_add_##VARIANT);       \
     }
 
 SPQ_CONV_SPIKE(w2_a16, 16u)

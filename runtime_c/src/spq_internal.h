@@ -35,6 +35,13 @@
 #define SPQ_TEMPLATE static inline
 #endif
 
+/* A kernel kept out of line so that its loop gets the registers to itself. */
+#if defined(__GNUC__) || defined(__clang__)
+#define SPQ_NOINLINE __attribute__((noinline))
+#else
+#define SPQ_NOINLINE
+#endif
+
 #if defined(__GNUC__) || defined(__clang__)
 #define SPQ_CTZ(x) ((uint32_t)__builtin_ctz(x))
 #else

@@ -3,10 +3,15 @@
  * accumulators (position-major), updates the packed membranes and writes the spike map
  * (channel-major).
  *
- * Neurons go in blocks of 32, the neurons of one spike-map word, whose membrane codes fill
- * exactly level_bits words. Each block runs three short loops with few live values (so they
- * stay in registers on a Cortex-M): currents I + B, then + K*u from the decoded membranes,
- * then fire / reset / round / clamp, re-encoding the membranes in place. */
+ * Two implementations with identical results:
+ *  - the fast path (below, "fast path"), for 1, 2, 4 and 8-bit membranes: one pass per
+ *    channel with its constants hoisted, membranes and spikes a word at a time, the current
+ *    without 64-bit shifts where the accumulator bound allows;
+ *  - the block path, for 3, 5, 6 and 7-bit membranes (codes straddle words): neurons in
+ *    blocks of 32, the neurons of one spike-map word, whose membrane codes fill exactly
+ *    level_bits words. Each block runs three short loops with few live values: currents
+ *    I + B, then + K*u from the decoded membranes, then fire / reset / round / clamp,
+ *    re-encoding the membranes in place. */
 #include "spq_rows.h"
 
 #define SPQ_BLOCK 32u
@@ -236,10 +241,12 @@ SPQ_INLINE uint32_t spq_ror(uint32_t x, uint32_t n) /* 1 <= n <= 31 */
  * w right by `bits`: after 32 / bits neurons the word is back in place. All sums are
  * uint32 (mod 2^32); V itself fits int32 (docs/semantics.md s5). */
 SPQ_TEMPLATE void spq_fast_channel(spq_fast_t *st, uint32_t c, int mode, int acc16,
-                                   int32_t mult, uint32_t shift, int32_t bias, uint32_t k)
+                                   int32_t mult, uint32_t shift, int32_t bias, uint32_t k,
+                                   uint32_t cbits)
 {
     const uint32_t *a;
-    uint32_t stride = st->stride, bits = st->bits, mask = st->mask;
+    uint32_t stride = st->stride, bits = cbits ? cbits : st->bits;
+    uint32_t mask = cbits ? ((uint32_t)1 << cbits) - 1u : st->mask;
     uint32_t p = 0, n_pos = st->n_pos, t = 1, c1 = 0;
     uint32_t leak = (uint32_t)st->leak, base = (uint32_t)(st->leak * st->lo + bias);
     uint32_t softmask = st->soft ? 0xFFFFFFFFu : 0u;
@@ -347,16 +354,39 @@ static int spq_cur_mode(uint64_t amax, int acc16, int32_t mult, uint32_t shift, 
     return SPQ_CUR_MUL;
 }
 
-#define SPQ_FAST_CH(MODE)                                                                \
-    do {                                                                                 \
-        if (kind == 0 && (c & 1u) == 0u) {                                               \
-            spq_fast_channel(&st, c, MODE, 1, m, s, b, k);                               \
-        } else if (kind == 0) {                                                          \
-            spq_fast_channel(&st, c, MODE, 2, m, s, b, k);                               \
+/* One out-of-line function per (mode, accumulator kind), so that each channel loop gets the
+ * registers to itself. */
+#define SPQ_FAST_FN(NAME, MODE, ACC16)                                                   \
+    SPQ_NOINLINE static void NAME(spq_fast_t *st, uint32_t c, int32_t m, uint32_t s,      \
+                                  int32_t b, uint32_t k)                                  \
+    {                                                                                    \
+        if (st->bits == 2u) { /* ternary membranes: shifts and masks as immediates */    \
+            spq_fast_channel(st, c, MODE, ACC16, m, s, b, k, 2u);                        \
         } else {                                                                         \
-            spq_fast_channel(&st, c, MODE, 0, m, s, b, k);                               \
+            spq_fast_channel(st, c, MODE, ACC16, m, s, b, k, 0u);                        \
         }                                                                                \
-    } while (0)
+    }
+
+SPQ_FAST_FN(spq_fast_cached, SPQ_CUR_CACHED, 0)
+SPQ_FAST_FN(spq_fast_mul16_lo, SPQ_CUR_MUL16, 1)
+SPQ_FAST_FN(spq_fast_mul16_hi, SPQ_CUR_MUL16, 2)
+SPQ_FAST_FN(spq_fast_mul_lo, SPQ_CUR_MUL, 1)
+SPQ_FAST_FN(spq_fast_mul_hi, SPQ_CUR_MUL, 2)
+SPQ_FAST_FN(spq_fast_mul_32, SPQ_CUR_MUL, 0)
+/* saturating channels are rare: one generic copy each */
+#define SPQ_FAST_FN_ANY(NAME, ACC16)                                                     \
+    SPQ_NOINLINE static void NAME(spq_fast_t *st, uint32_t c, int32_t m, uint32_t s,      \
+                                  int32_t b, uint32_t k)                                  \
+    {                                                                                    \
+        spq_fast_channel(st, c, SPQ_CUR_ANY, ACC16, m, s, b, k, 0u);                     \
+    }
+
+SPQ_FAST_FN_ANY(spq_fast_any_lo, 1)
+SPQ_FAST_FN_ANY(spq_fast_any_hi, 2)
+SPQ_FAST_FN_ANY(spq_fast_any_32, 0)
+
+typedef void (*spq_fast_fn_t)(spq_fast_t *st, uint32_t c, int32_t m, uint32_t s, int32_t b,
+                              uint32_t k);
 
 /* kind: 0 int16 pair accumulators, 1 int32 accumulators, 2 cached int32 currents. */
 static uint32_t spq_neuron_fast(const spq_layer_t *l, const uint32_t *acc, int kind,
@@ -392,26 +422,24 @@ static uint32_t spq_neuron_fast(const spq_layer_t *l, const uint32_t *acc, int k
     }
     for (c = 0; c < C; c++) {
         int32_t m = l->mult[c], b = l->bias[c];
-        uint32_t s = (uint32_t)l->shift[c], k = 0;
+        uint32_t s = (uint32_t)l->shift[c], k = 0, half = c & 1u;
+        spq_fast_fn_t fn;
         if (kind == 2) {
-            spq_fast_channel(&st, c, SPQ_CUR_CACHED, 0, m, s, b, k);
-            continue;
-        }
-        switch (spq_cur_mode(amax, kind == 0, m, s, &k)) {
-        case SPQ_CUR_MUL16:
-            if ((c & 1u) == 0u) {
-                spq_fast_channel(&st, c, SPQ_CUR_MUL16, 1, m, s, b, k);
-            } else {
-                spq_fast_channel(&st, c, SPQ_CUR_MUL16, 2, m, s, b, k);
+            fn = spq_fast_cached;
+        } else {
+            switch (spq_cur_mode(amax, kind == 0, m, s, &k)) {
+            case SPQ_CUR_MUL16:
+                fn = half ? spq_fast_mul16_hi : spq_fast_mul16_lo;
+                break;
+            case SPQ_CUR_MUL:
+                fn = kind == 1 ? spq_fast_mul_32 : (half ? spq_fast_mul_hi : spq_fast_mul_lo);
+                break;
+            default:
+                fn = kind == 1 ? spq_fast_any_32 : (half ? spq_fast_any_hi : spq_fast_any_lo);
+                break;
             }
-            break;
-        case SPQ_CUR_MUL:
-            SPQ_FAST_CH(SPQ_CUR_MUL);
-            break;
-        default:
-            SPQ_FAST_CH(SPQ_CUR_ANY);
-            break;
         }
+        fn(&st, c, m, s, b, k);
     }
     if (st.mleft != st.per_word) {
         /* rotate the finished codes down to bit 0 (unused high bits: zero codes) */

@@ -29,9 +29,16 @@
     {                                                                                    \
         int32_t *acc = (int32_t *)acc_v;                                                 \
         const int8_t *w = (const int8_t *)row; /* int8_t is two's complement (C99) */    \
-        uint32_t o;                                                                      \
+        uint32_t o = 0;                                                                  \
         (void)x;                                                                         \
-        for (o = 0; o < n; o++) {                                                        \
+        for (; o + 4u <= n; o += 4u) { /* one weight word, four weights */               \
+            uint32_t b = spq_load32(row + o);                                            \
+            acc[o] += TERM(SPQ_SEXT8(b));                                                \
+            acc[o + 1u] += TERM(SPQ_SEXT8(b >> 8));                                      \
+            acc[o + 2u] += TERM(SPQ_SEXT8(b >> 16));                                     \
+            acc[o + 3u] += TERM(SPQ_SEXT8(b >> 24));                                     \
+        }                                                                                \
+        for (; o < n; o++) {                                                             \
             acc[o] += TERM((int32_t)w[o]);                                               \
         }                                                                                \
     }
@@ -42,6 +49,18 @@
         int32_t *acc = (int32_t *)acc_v;                                                 \
         uint32_t o = 0;                                                                  \
         (void)x;                                                                         \
+        for (; o + 8u <= n; o += 8u) { /* one weight word, eight weights */              \
+            uint32_t b = spq_load32(row);                                                \
+            row += 4;                                                                    \
+            acc[o] += TERM(SPQ_S4(b));                                                   \
+            acc[o + 1u] += TERM(SPQ_S4(b >> 4));                                         \
+            acc[o + 2u] += TERM(SPQ_S4(b >> 8));                                         \
+            acc[o + 3u] += TERM(SPQ_S4(b >> 12));                                        \
+            acc[o + 4u] += TERM(SPQ_S4(b >> 16));                                        \
+            acc[o + 5u] += TERM(SPQ_S4(b >> 20));                                        \
+            acc[o + 6u] += TERM(SPQ_S4(b >> 24));                                        \
+            acc[o + 7u] += TERM(SPQ_S4(b >> 28));                                        \
+        }                                                                                \
         for (; o + 2u <= n; o += 2u) {                                                   \
             uint32_t b = *row++;                                                         \
             acc[o] += TERM(SPQ_S4(b));                                                   \
