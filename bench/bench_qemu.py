@@ -11,7 +11,7 @@ operations, instructions per synop, neuron updates (neurons x time steps) and in
 per neuron update, with the total compared against a dense int8 CNN of the same topology.
 
 The dense CNN figure is an ESTIMATE: its MACs for one pass (one frame, no time steps) times
-the CMSIS-NN int8 reference of DESIGN.md s8 (instructions per MAC measured on this toolchain
+the CMSIS-NN int8 reference (instructions per MAC measured on this toolchain
 for one 3x3 conv); it is not a measured CMSIS-NN run of this network.
 
     .venv/bin/python bench/bench_qemu.py [--boards mps2-an385,mps2-an386,mps3-an547]
@@ -45,7 +45,7 @@ from spq.tools.device import load_manifest, run_on_device  # noqa: E402
 from spq.tools.profiler import build_profile  # noqa: E402
 
 DEFAULT_BOARDS = ("mps2-an385", "mps2-an386", "mps3-an547")
-# CMSIS-NN int8 instructions per MAC on this toolchain (DESIGN.md s8), per core
+# CMSIS-NN int8 instructions per MAC measured on this toolchain, per core
 CMSIS_INT8 = {"cortex-m3": 3.07, "cortex-m4": 2.14, "cortex-m7": 2.14, "cortex-m55": 0.334}
 BAR = {"cortex-m4": 1.0, "cortex-m55": 0.25}  # spq's bar, instructions per synop
 RATE_LO, RATE_HI = 0.10, 0.20
@@ -216,7 +216,7 @@ def markdown(results: list[dict[str, Any]]) -> str:
         "",
         "The dense int8 CNN column is an estimate, not a measurement: the MACs of one dense "
         "pass of the same topology times the CMSIS-NN int8 reference per core "
-        "(M3 3.07, M4 2.14, M55 0.334 instructions per MAC, DESIGN.md s8).",
+        "(M3 3.07, M4 2.14, M55 0.334 instructions per MAC measured on this toolchain).",
     ]
     return "\n".join(lines)
 

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Make sure the Debian packages spq needs are present; install them when root.
 set -eu
-pkgs="gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang"
+pkgs="gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm clang cmake"
 missing=""
 for p in $pkgs; do
     dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing="$missing $p"

@@ -59,6 +59,10 @@ def main() -> None:
 
 
 def export_main() -> None:
-    """`spq-export ...` is `spq export ...`."""
-    sys.argv = [sys.argv[0], "export", *sys.argv[1:]]
-    main()
+    """`spq-export ...` is `spq export ...` as a command of its own."""
+    from spq.commands import export
+
+    single = typer.Typer(name="spq-export", pretty_exceptions_enable=False,
+                         add_completion=False)
+    export.register(single)
+    single()

@@ -52,7 +52,7 @@ def _need_root(root: str | Path | None, dataset: str, expect: str) -> Path:
     if root is None:
         raise SpqError(f"the {dataset} data set is read from disk: give its folder with "
                        f"--data-root (expected to contain {expect})")
-    path = Path(root)
+    path = Path(root).expanduser()
     if not (path / expect).exists():
         raise SpqError(f"{dataset} data not found: expected {path / expect} "
                        f"(put the extracted data set there; spq never downloads)")

@@ -51,7 +51,7 @@ def check_name(name: str) -> str:
 
 
 def default_name(model_path: Path) -> str:
-    """The model file's stem made into a C identifier (``my-net.v2.pt`` -> ``my_net_v2``)."""
+    """The model file's stem made into a C identifier (``my-net.v2.pt`` -> ``my_net``)."""
     stem = model_path.name.split(".")[0] if model_path.name else ""
     name = re.sub(r"[^A-Za-z0-9_]", "_", stem).strip("_")
     name = re.sub(r"_+", "_", name)[:MAX_NAME] or "model"
