@@ -166,13 +166,14 @@ SPQ_CONV_SPIKE(w8_a16_g, 16u)
 /* Output-stationary gather for spike input, 4-bit weights, int16 pair accumulators and
  * out_c a multiple of 8 (one weight word per (ci, ky, kx) and block of 8 channels).
  * For each output position the set input bits of its receptive field are listed as weight
- * row offsets, SPQ_GATHER_CHUNK at a time; for each block of 8 channels the chunk's weight
- * words are summed in registers: with x = word ^ 0x88888888 every nibble is w + 8 (0..15),
- * and the even and odd nibbles (x & 0x0F0F0F0F, (x >> 4) & 0x0F0F0F0F) are summed in byte
- * lanes, which cannot carry for up to 17 words (17 * 15 = 255). The lanes are then spread
- * into the int16 pair words of spq_rows.h, minus 8 per word, and added to the accumulators
- * once per chunk: the same integers mod 2^32 as the scatter kernels, so the same results.
- * Synops: one row of out_c per (listed spike, position), as for the scatter. */
+ * row offsets (up to SPQ_GATHER_LIST at a time); for each block of 8 channels the listed
+ * weight words are summed in registers: with x = word ^ 0x88888888 every nibble is w + 8
+ * (0..15); the even nibbles (x & 0x0F0F0F0F) and x >> 4 are summed, SPQ_GATHER_CHUNK words
+ * at a time so that the byte lanes cannot carry (17 * 15 = 255), the odd nibbles recovered
+ * from the two sums, and the byte lanes spread into 16-bit lanes (at most 68 * 15). These
+ * become the int16 pair words of spq_rows.h, minus 8 per listed word, added to the
+ * accumulators once per list: the same integers mod 2^32 as the scatter kernels, so the
+ * same results. Synops: one row of out_c per (listed spike, position), as the scatter. */
 #define SPQ_GATHER_CHUNK 17u
 #define SPQ_GATHER_LIST (4u * SPQ_GATHER_CHUNK)
 
@@ -197,13 +198,18 @@ SPQ_NOINLINE static void spq_gather_w4_a16(uint32_t *a, const uint8_t *w, const 
         const uint32_t *p = list;
         uint32_t l0 = 0, l1 = 0, l2 = 0, l3 = 0;
         do {
-            const uint32_t *q = (uint32_t)(end - p) > SPQ_GATHER_CHUNK ? p + SPQ_GATHER_CHUNK : end;
-            uint32_t e = 0, o = 0;
+            uint32_t n = (uint32_t)(end - p) > SPQ_GATHER_CHUNK ? SPQ_GATHER_CHUNK
+                                                                : (uint32_t)(end - p);
+            const uint32_t *q = p + n;
+            uint32_t e = 0, t = 0, o;
             do {
                 uint32_t x = spq_load32(w + *p++) ^ fl;
                 e += x & m;
-                o += (x >> 4) & m;
+                t += x >> 4;
             } while (p != q);
+            /* x >> 4 = ((x >> 4) & m) + ((x & m & ~15) >> 4), so the odd nibbles sum to
+             * t - ((e & ~255) >> 4) (byte 0 of e is the sum of the dropped low nibbles) */
+            o = t - ((e & ~0xFFu) >> 4);
             l0 += e & m2;        /* channels 0, 4 */
             l1 += (e >> 8) & m2; /* channels 2, 6 */
             l2 += o & m2;        /* channels 1, 5 */
