@@ -206,11 +206,84 @@ def test_fast_paths_under_sanitizers(exported: dict[str, tuple[Any, Path]],
             ref = net.run_int(x)
         args = _driver_inputs(out, x.numpy(), ref.logits_int.numpy(),
                               ref.spike_counts.numpy())
-        assert _run_driver(objs, out, name, args).startswith("3 inputs")
+        assert _run_driver(objs, out, name, args).splitlines()[-1].startswith("3 inputs")
     for n_in in (200, 300):
         ir, _ = _edge_ir(n_in, 5, 0)
         out = modelgen.write_export(ir, tmp_path / ir.name)
         x = np.ones((1, 1, 1, 1, n_in), dtype=np.uint8)
         r = modelgen.reference(ir, x[0])
         args = _driver_inputs(out, x, r["logits_int"][None], r["spikes"][:1][None])
-        assert _run_driver(objs, out, ir.name, args).startswith("1 inputs")
+        assert _run_driver(objs, out, ir.name, args).splitlines()[-1].startswith("1 inputs")
+
+
+# ----------------------------------------------------------------------------- conv gather
+# Spike-input conv layers with 4-bit weights, int16 pair accumulators and out_c a multiple of
+# 8 run either the scatter (per input spike) or the output-stationary gather (per output
+# position), chosen per step from the input spike count. Built with SPQ_GATHER_MIN_ROWS=0
+# every such layer gathers, with a huge value none does; both must give the independent
+# reference's logits, spike counts and synops, under ASan/UBSan, over strides, paddings,
+# kernel sizes and widths up to the gather's 32-bit row limit.
+def _gather_ir(rng: np.random.Generator, name: str) -> ModelIR:
+    c = int(rng.integers(1, 6))
+    h = int(rng.integers(3, 12))
+    w = int(rng.choice([int(rng.integers(3, 15)), 30, 32]))
+    T = int(rng.integers(1, 4))
+    cur: tuple[int, ...] = (c, h, w)
+    layers: list[LayerIR] = []
+    for i in range(2):
+        k = int(rng.choice([1, 2, 3, 5]))
+        s = int(rng.choice([1, 1, 2, 3]))
+        p = int(rng.integers(0, k))
+        if cur[2] + 2 * p > 32:
+            p = (32 - cur[2]) // 2
+        ci, hi, wi = cur
+        if hi + 2 * p < k or wi + 2 * p < k or ci * k > 96:
+            break
+        out_c = int(rng.choice([8, 16, 24]))
+        oh, ow = (hi + 2 * p - k) // s + 1, (wi + 2 * p - k) // s + 1
+        fan_in = ci * k * k
+        layer = LayerIR(type="conv", name=f"conv{i}", in_shape=cur, out_shape=(out_c, oh, ow),
+                        weight=modelgen._weights(rng, (out_c, ci, k, k), 4), weight_bits=4,
+                        in_kind="spike", max_in=1, kernel=k, stride=s, padding=p,
+                        acc_bits=modelgen._acc_bits(fan_in, 4, 1))
+        layer.neuron = modelgen._neuron(rng, out_c, max(1.0, (fan_in * 0.3) ** 0.5 * 3.5))
+        layers.append(layer)
+        cur = (out_c, oh, ow)
+    feats = int(np.prod(cur))
+    readout = LayerIR(type="readout", name="readout", in_shape=(feats,), out_shape=(5,),
+                      weight=modelgen._weights(rng, (5, feats), 8), weight_bits=8,
+                      in_kind="spike", max_in=1, kernel=1, stride=1, padding=0,
+                      acc_bits=modelgen._acc_bits(feats, 8, 1))
+    readout.readout_bias = rng.integers(-3000, 3001, size=5).astype(np.int32)
+    layers.append(readout)
+    return ModelIR(name=name, input_kind="events", input_shape=(c, h, w), time_steps=T,
+                   num_classes=5, out_scale=0.125, layers=layers)
+
+
+@pytest.mark.parametrize("min_rows", [0, 1 << 30])
+def test_conv_gather_and_scatter_equal_reference(min_rows: int, tmp_path: Path) -> None:
+    from test_runtime_c import _driver_inputs, _run_driver, _sanitized_objects
+
+    objs = _sanitized_objects(tmp_path, (f"-DSPQ_GATHER_MIN_ROWS={min_rows}u",))
+    shapes = set()
+    for seed in range(10):
+        rng = np.random.default_rng(700 + seed)
+        ir = _gather_ir(rng, f"g{seed}")
+        convs = [layer for layer in ir.layers if layer.type == "conv"]
+        assert convs and all(layer.acc_bits == 16 for layer in convs)
+        shapes.update((layer.kernel, layer.stride, layer.padding > 0) for layer in convs)
+        out = modelgen.write_export(ir, tmp_path / ir.name)
+        x = modelgen.random_input(rng, ir, 2)
+        refs = [modelgen.reference(ir, xi) for xi in x]
+        assert sum(int(r["synops"][0]) for r in refs) > 0
+        logits = np.stack([r["logits_int"] for r in refs])
+        neuron = [i for i, layer in enumerate(ir.layers) if layer.neuron is not None]
+        spikes = np.stack([r["spikes"][neuron] for r in refs])
+        args = _driver_inputs(out, x, logits, spikes)
+        stdout = _run_driver(objs, out, ir.name, args)
+        got = {(int(f[1]), int(f[2])): int(f[3]) for f in
+               (line.split() for line in stdout.splitlines()) if f and f[0] == "synops"}
+        want = {(k, i): int(r["synops"][i]) for k, r in enumerate(refs)
+                for i in range(len(ir.layers))}
+        assert got == want
+    assert len(shapes) >= 6

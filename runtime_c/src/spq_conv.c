@@ -163,9 +163,160 @@ SPQ_CONV_SPIKE(w2_a16_g, 16u)
 SPQ_CONV_SPIKE(w4_a16_g, 16u)
 SPQ_CONV_SPIKE(w8_a16_g, 16u)
 
+/* Output-stationary gather for spike input, 4-bit weights, int16 pair accumulators and
+ * out_c a multiple of 8 (one weight word per (ci, ky, kx) and block of 8 channels).
+ * For each output position the set input bits of its receptive field are listed as weight
+ * row offsets (up to SPQ_GATHER_LIST at a time); for each block of 8 channels the listed
+ * weight words are summed in registers: with x = word ^ 0x88888888 every nibble is w + 8
+ * (0..15); the even nibbles (x & 0x0F0F0F0F) and x >> 4 are summed, SPQ_GATHER_CHUNK words
+ * at a time so that the byte lanes cannot carry (17 * 15 = 255), the odd nibbles recovered
+ * from the two sums, and the byte lanes spread into 16-bit lanes (at most 68 * 15). These
+ * become the int16 pair words of spq_rows.h, minus 8 per listed word, added to the
+ * accumulators once per list: the same integers mod 2^32 as the scatter kernels, so the
+ * same results. Synops: one row of out_c per (listed spike, position), as the scatter. */
+#define SPQ_GATHER_CHUNK 17u
+#define SPQ_GATHER_LIST (4u * SPQ_GATHER_CHUNK)
+
+/* n (1..32) bits of a bit-packed map starting at bit b. */
+SPQ_INLINE uint32_t spq_bits_get(const uint32_t *bits, uint32_t b, uint32_t n)
+{
+    uint32_t off = b & 31u;
+    uint32_t v = bits[b >> 5] >> off;
+    if (32u - off < n) {
+        v |= bits[(b >> 5) + 1u] << (32u - off);
+    }
+    return n < 32u ? v & (((uint32_t)1 << n) - 1u) : v;
+}
+
+SPQ_NOINLINE static void spq_gather_w4_a16(uint32_t *a, const uint8_t *w, const uint32_t *list,
+                                           uint32_t cnt, uint32_t blocks)
+{
+    const uint32_t m = 0x0F0F0F0Fu, fl = 0x88888888u, m2 = 0x00FF00FFu;
+    const uint32_t bias = 8u * cnt * 0x10001u;
+    const uint32_t *end = list + cnt;
+    do {
+        const uint32_t *p = list;
+        uint32_t l0 = 0, l1 = 0, l2 = 0, l3 = 0;
+        do {
+            uint32_t n = (uint32_t)(end - p) > SPQ_GATHER_CHUNK ? SPQ_GATHER_CHUNK
+                                                                : (uint32_t)(end - p);
+            const uint32_t *q = p + n;
+            uint32_t e = 0, t = 0, o;
+            do {
+                uint32_t x = spq_load32(w + *p++) ^ fl;
+                e += x & m;
+                t += x >> 4;
+            } while (p != q);
+            /* x >> 4 = ((x >> 4) & m) + ((x & m & ~15) >> 4), so the odd nibbles sum to
+             * t - ((e & ~255) >> 4) (byte 0 of e is the sum of the dropped low nibbles) */
+            o = t - ((e & ~0xFFu) >> 4);
+            l0 += e & m2;        /* channels 0, 4 */
+            l1 += (e >> 8) & m2; /* channels 2, 6 */
+            l2 += o & m2;        /* channels 1, 5 */
+            l3 += (o >> 8) & m2; /* channels 3, 7 */
+        } while (p != end);
+        a[0] += (l0 & 0xFFFFu) + (l2 << 16) - bias;
+        a[1] += (l1 & 0xFFFFu) + (l3 << 16) - bias;
+        a[2] += (l0 >> 16) + (l2 & 0xFFFF0000u) - bias;
+        a[3] += (l1 >> 16) + (l3 & 0xFFFF0000u) - bias;
+        a += 4;
+        w += 4;
+    } while (--blocks != 0u);
+}
+
+/* Input rows held per output row: in_c * kernel of them, each shifted left by the padding so
+ * that the window of output column ox starts at bit ox * stride (in_w + 2 * padding <= 32). */
+#define SPQ_GATHER_ROWS 96u
+
+static int spq_conv_gather_ok(const spq_layer_t *l, uint32_t acc_bits)
+{
+    return acc_bits == 16u && l->weight_bits == 4u && l->out_c % 8u == 0u && l->kernel >= 1 &&
+           l->kernel <= 31 && l->in_w + 2u * (uint32_t)l->padding <= 32u &&
+           l->in_c * (uint32_t)l->kernel <= SPQ_GATHER_ROWS;
+}
+
+SPQ_INLINE uint32_t spq_popcount32(uint32_t x)
+{
+    x = x - ((x >> 1) & 0x55555555u);
+    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+    x = (x + (x >> 4)) & 0x0F0F0F0Fu;
+    return (x * 0x01010101u) >> 24;
+}
+
+/* The gather costs a scan of every receptive field and a store per position and block of 8
+ * channels; the scatter costs more per (spike, position) pair. The gather pays once the
+ * receptive fields hold on average SPQ_GATHER_MIN_ROWS spikes or more: spikes * k^2 >=
+ * SPQ_GATHER_MIN_ROWS * H * W (one popcount pass over the input map per step). */
+#ifndef SPQ_GATHER_MIN_ROWS
+#define SPQ_GATHER_MIN_ROWS 6u
+#endif
+
+static int spq_conv_gather_pays(const spq_layer_t *l, const uint32_t *in_bits)
+{
+    uint32_t n = l->in_c * l->in_h * l->in_w, i, spikes = 0;
+    uint32_t k2 = (uint32_t)l->kernel * (uint32_t)l->kernel;
+    for (i = 0; i < n / 32u; i++) {
+        spikes += spq_popcount32(in_bits[i]);
+    }
+    if (n % 32u != 0u) {
+        spikes += spq_popcount32(in_bits[i] & (((uint32_t)1 << (n % 32u)) - 1u));
+    }
+    return (uint64_t)spikes * k2 >= (uint64_t)SPQ_GATHER_MIN_ROWS * l->in_h * l->in_w;
+}
+
+static uint32_t spq_conv_spike_gather(const spq_layer_t *l, const uint32_t *in_bits, void *acc)
+{
+    uint32_t list[SPQ_GATHER_LIST];
+    uint32_t rowv[SPQ_GATHER_ROWS];
+    uint32_t k = (uint32_t)l->kernel, s = (uint32_t)l->stride, p = (uint32_t)l->padding;
+    uint32_t H = l->in_h, W = l->in_w, nrows = l->in_c * k;
+    uint32_t rb = l->weight_row_bytes, blocks = l->out_c / 8u;
+    uint32_t words = spq_acc_pos_bytes(l->out_c, 16u) / 4u;
+    uint32_t kmask = ((uint32_t)1 << k) - 1u;
+    uint32_t *a = (uint32_t *)acc;
+    uint32_t rows = 0, oy, ox, j;
+    for (oy = 0; oy < l->out_h; oy++) {
+        /* row j = ci * k + ky: input row y = oy * s - p + ky of channel ci, or 0 outside */
+        for (j = 0; j < nrows; j += k) {
+            uint32_t ky, y = oy * s; /* y - p is the input row */
+            for (ky = 0; ky < k; ky++, y++) {
+                rowv[j + ky] = y >= p && y - p < H
+                                   ? spq_bits_get(in_bits, ((j / k) * H + y - p) * W, W) << p
+                                   : 0u;
+            }
+        }
+        for (ox = 0; ox < l->out_w; ox++, a += words) {
+            uint32_t sh = ox * s, cnt = 0;
+            for (j = 0; j < nrows; j++) {
+                uint32_t win = (rowv[j] >> sh) & kmask;
+                if (win == 0u) {
+                    continue;
+                }
+                if (cnt > SPQ_GATHER_LIST - k) {
+                    spq_gather_w4_a16(a, l->weights, list, cnt, blocks);
+                    rows += cnt;
+                    cnt = 0;
+                }
+                do {
+                    list[cnt++] = (j * k + SPQ_CTZ(win)) * rb;
+                    win &= win - 1u;
+                } while (win != 0u);
+            }
+            if (cnt != 0u) {
+                spq_gather_w4_a16(a, l->weights, list, cnt, blocks);
+                rows += cnt;
+            }
+        }
+    }
+    return rows * l->out_c;
+}
+
 uint32_t spq_conv_spike(const spq_layer_t *l, const uint32_t *in_bits, void *acc,
                         uint32_t acc_bits)
 {
+    if (spq_conv_gather_ok(l, acc_bits) && spq_conv_gather_pays(l, in_bits)) {
+        return spq_conv_spike_gather(l, in_bits, acc);
+    }
     if (acc_bits == 16u && spq_row_whole_words(l->out_c, l->weight_bits)) {
         return l->weight_bits == 2u   ? spq_conv_spike_w2_a16_g(l, in_bits, acc)
                : l->weight_bits == 4u ? spq_conv_spike_w4_a16_g(l, in_bits, acc)

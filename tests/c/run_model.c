@@ -92,6 +92,10 @@ int main(int argc, char **argv)
                     }
                     j++;
                 }
+                if (sched == 0) { /* synop counts, for the caller to compare */
+                    printf("synops %zu %u %lu\n", k, (unsigned)l,
+                           (unsigned long)spq_synop_count(&ctx, l));
+                }
             }
         }
         free(arena);
