@@ -290,42 +290,40 @@ class QuantLIF(nn.Module):
         return f"levels={self.levels}, beta={self.beta}, reset={self.reset}"
 
 
-class MaxPool2d(nn.Module):
-    """Max pooling k x k, stride k (OR of spikes in eval mode)."""
+class _Pool2d(nn.Module):
+    """k x k pooling with stride k, no padding (floor); subclasses name the op."""
+
+    kind = ""
 
     def __init__(self, kernel_size: int) -> None:
         super().__init__()
         self.k = _int_arg("kernel_size", kernel_size)
         if self.k < 1:
             raise SpqError("pool size must be >= 1")
+
+    def spec(self) -> dict[str, Any]:
+        return {"type": self.kind, "kernel_size": self.k}
+
+    def extra_repr(self) -> str:
+        return f"k={self.k}"
+
+
+class MaxPool2d(_Pool2d):
+    """Max pooling k x k, stride k (OR of spikes in eval mode)."""
+
+    kind = "MaxPool2d"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return Fn.max_pool2d(x, self.k, self.k)
 
-    def spec(self) -> dict[str, Any]:
-        return {"type": "MaxPool2d", "kernel_size": self.k}
 
-    def extra_repr(self) -> str:
-        return f"k={self.k}"
-
-
-class AvgPool2d(nn.Module):
+class AvgPool2d(_Pool2d):
     """Average pooling k x k, stride k (sum pooling in eval mode, 1/k^2 folded forward)."""
 
-    def __init__(self, kernel_size: int) -> None:
-        super().__init__()
-        self.k = _int_arg("kernel_size", kernel_size)
-        if self.k < 1:
-            raise SpqError("pool size must be >= 1")
+    kind = "AvgPool2d"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return Fn.avg_pool2d(x, self.k, self.k)
-
-    def spec(self) -> dict[str, Any]:
-        return {"type": "AvgPool2d", "kernel_size": self.k}
-
-    def extra_repr(self) -> str:
-        return f"k={self.k}"
 
 
 class Flatten(nn.Module):
