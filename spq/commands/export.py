@@ -81,7 +81,8 @@ def register(app: typer.Typer) -> None:
     @app.command("export", help=HELP)
     @handle_errors
     def export_cmd(
-        model: Annotated[Path, typer.Argument(metavar="MODEL.pt", help="checkpoint written by spq.save")],
+        model: Annotated[Path, typer.Argument(
+            metavar="MODEL.pt", help="checkpoint written by spq.save")],
         out: Annotated[Path, typer.Option("-o", "--out", help="output directory")],
         name: Annotated[str | None, typer.Option(
             "--name", help="C name prefix (default: the model file's stem)")] = None,
