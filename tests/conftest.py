@@ -2,12 +2,11 @@
 """Shared test setup."""
 
 import torch
+from hypothesis import settings
 
 # Small tensors: one thread is far faster than two on a loaded 2-core machine and keeps
 # timings steady.
 torch.set_num_threads(1)
-
-from hypothesis import settings  # noqa: E402
 
 # CI machines are shared: no per-example time limit (a slow example is not a wrong one).
 settings.register_profile("spq", deadline=None)
