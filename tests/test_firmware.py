@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 from elftools.elf.elffile import ELFFile
-from test_firmware_support import fw_cache, static_model  # noqa: F401 (fixtures)
+from firmware_fixtures import fw_cache, static_model  # noqa: F401 (fixtures)
 
 from spq.errors import SpqError
 from spq.tools.boards import BOARDS, DEFAULT_BOARD, get_board

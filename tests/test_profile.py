@@ -11,7 +11,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from test_firmware_support import fw_cache, static_model  # noqa: F401 (fixtures)
+from firmware_fixtures import fw_cache, static_model  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.qemu
 

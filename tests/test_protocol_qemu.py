@@ -11,7 +11,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_firmware_support import fw_cache, static_model  # noqa: F401 (fixtures)
+from firmware_fixtures import fw_cache, static_model  # noqa: F401 (fixtures)
 
 from spq.tools import protocol as P
 from spq.tools.boards import get_board

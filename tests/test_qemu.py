@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from test_firmware_support import (  # noqa: F401 (fixtures)
+from firmware_fixtures import (  # noqa: F401 (fixtures)
     export_random,
     fw_cache,
     random_inputs,
