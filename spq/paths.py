@@ -12,11 +12,11 @@ _ROOT = Path(__file__).resolve().parent.parent
 
 def project_dir(name: str) -> Path:
     """Return the top-level folder `name` (runtime_c, firmware) of the spq source tree."""
-    for base in (_ROOT, Path(__file__).resolve().parent / "_data"):
-        path = base / name
-        if path.is_dir():
-            return path
-    raise SpqError(f"cannot find the spq {name}/ sources (install spq from a source checkout)")
+    path = _ROOT / name
+    if not path.is_dir():
+        raise SpqError(f"cannot find the spq {name}/ sources at {path} "
+                       "(install spq from a source checkout: pip install -e .)")
+    return path
 
 
 def runtime_dir() -> Path:
