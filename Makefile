@@ -13,8 +13,10 @@ $(STAMP): pyproject.toml
 	$(VENV)/bin/pip install -q -e '.[dev]'
 	@touch $(STAMP)
 
-toolchain:
-	@bash scripts/ensure-toolchain.sh
+# Tries every compiler, sanitizer, Cortex-M link and QEMU machine the tests use and installs
+# what fails (apt-get, as root); otherwise one error line names the packages.
+toolchain: $(STAMP)
+	@$(PY) -m spq.tools.toolchain --install
 
 lint: setup
 	$(PY) -m ruff check spq tests bench
