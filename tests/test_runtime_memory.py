@@ -80,7 +80,7 @@ def test_arena_formula_by_hand() -> None:
                              readout_bias=np.zeros(5, dtype=np.int32)),
                  ])
     counters = 4 * 3 + 4 * 3 + 4 * 5  # spikes, synops, logits
-    acc = 16 * 2 * 4  # int16, 3 channels -> 2 pair words per position, 16 positions
+    acc = 2 * 4  # one output position's scratch: int16, 3 channels -> 2 pair words
     membrane = 12  # 48 neurons x 2 bits = 96 bits
     # time-major: region 0 = conv frame 8 bytes (48 bits in 2 words); region 1 = max(pool
     # frame 4, packed input 32 bits = 4)
@@ -89,7 +89,7 @@ def test_arena_formula_by_hand() -> None:
     assert memory.arena_bytes(ir, "layer") == counters + acc + membrane + 4 * 8 + 4 * 4
     assert memory.membrane_bytes(ir) == 12
     parts = memory.arena_breakdown(ir, "layer")
-    assert parts == {"counters": 44, "cache": 0, "acc": 128, "membrane": 12, "activations": 48}
+    assert parts == {"counters": 44, "cache": 0, "acc": 8, "membrane": 12, "activations": 48}
     # static input: a current cache of 48 int32 for the first layer, no packed input frame
     ir.input_kind = "static"
     ir.layers[0].in_kind = "u8"

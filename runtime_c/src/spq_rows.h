@@ -10,11 +10,6 @@
 
 #include "spq_internal.h"
 
-/* Two's complement sign extension of a 4-bit / 2-bit field, without implementation-defined
- * conversions. */
-#define SPQ_S4(v) ((int32_t)(((uint32_t)(v) & 15u) ^ 8u) - 8)
-#define SPQ_S2(v) ((int32_t)(((uint32_t)(v) & 3u) ^ 2u) - 2)
-
 /*
  * int32 accumulators: one int32_t per output channel.
  * int16 accumulators: two per uint32_t word, channels 2j and 2j+1 of a position in word j,
@@ -92,20 +87,6 @@
             }                                                                            \
         }                                                                                \
     }
-
-/* Bytes p[0..3] as one word, p[0] lowest (one unaligned load where the core has them). */
-SPQ_INLINE uint32_t spq_load32(const uint8_t *p)
-{
-#if (defined(__GNUC__) || defined(__clang__)) && defined(__BYTE_ORDER__) && \
-    __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-    uint32_t v;
-    __builtin_memcpy(&v, p, 4u);
-    return v;
-#else
-    return (uint32_t)p[0] | ((uint32_t)p[1] << 8) | ((uint32_t)p[2] << 16) |
-           ((uint32_t)p[3] << 24);
-#endif
-}
 
 /* Weight pairs (w_lo + w_hi * 2^16 mod 2^32) of every 4-bit byte; two pairs per 2-bit byte
  * (spq_tables.c). */
@@ -210,8 +191,6 @@ extern const uint32_t spq_pairs_w2[512];
             acc += 4;                                                                    \
         } while (acc != end);                                                            \
     }
-
-#define SPQ_SEXT8(v) ((int32_t)(((uint32_t)(v) & 0xFFu) ^ 0x80u) - 0x80)
 
 #define SPQ_ROW16_W8_G(NAME, TERM)                                                       \
     SPQ_INLINE void NAME(void *acc_v, const uint8_t *row, uint32_t n, int32_t x)         \

@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The public API: model validation, arena layout, reset, and the two schedules. */
-#include <string.h>
-
-#include "spq_internal.h"
+#include "spq_rows.h"
 
 enum { SPQ_P_CACHE = 0, SPQ_P_ACC, SPQ_P_MEM, SPQ_P_MEM_END, SPQ_P_REGION0, SPQ_P_REGION1 };
 
@@ -48,11 +46,11 @@ static size_t spq_mem_bytes(const spq_layer_t *l)
     return SPQ_ALIGN4((spq_layer_neurons(l) * l->level_bits + 7u) / 8u);
 }
 
-/* int32: one word per accumulator; int16: two per word, ceil(C/2) words per position. */
+/* Accumulators of one output position, the kernels' scratch: int32 per channel, or int16
+ * two per word (ceil(C/2) words). */
 static size_t spq_acc_bytes(const spq_layer_t *l)
 {
-    size_t per_pos = l->acc_bits == 16u ? ((size_t)l->out_c + 1u) / 2u : l->out_c;
-    return 4u * per_pos * l->out_h * l->out_w;
+    return spq_acc_pos_bytes(l->out_c, l->acc_bits);
 }
 
 static size_t spq_input_neurons(const spq_model_t *m)
@@ -129,7 +127,7 @@ static int spq_valid_neuron(const spq_layer_t *l)
             return 0;
         }
     }
-    return 1;
+    return spq_outcome_valid(l);
 }
 
 /* Layer i against the shape (c, h, w), kind and largest value of what feeds it. */
@@ -139,6 +137,10 @@ static int spq_valid_layer(const spq_model_t *m, uint32_t i, uint32_t c, uint32_
     const spq_layer_t *l = &m->layers[i];
     uint32_t last = (uint32_t)m->num_layers - 1u;
     if (l->in_kind != kind || l->out_c == 0u || l->out_h == 0u || l->out_w == 0u) {
+        return 0;
+    }
+    if (!spq_is_neuron(l) && (l->outcome != NULL || l->outcome_base != NULL ||
+                              l->outcome_bits != 0u)) {
         return 0;
     }
     if ((l->type == SPQ_LAYER_READOUT) != (i == last)) {
@@ -350,43 +352,38 @@ static void spq_call_hook(const spq_ctx_t *ctx, uint32_t layer, uint32_t t, uint
 static void spq_layer_step(spq_ctx_t *ctx, uint32_t i, const void *src, void *dst, uint8_t *mem,
                            uint32_t t)
 {
-    const spq_layer_t *l = &ctx->model->layers[i];
+    const spq_model_t *m = ctx->model;
+    const spq_layer_t *l = &m->layers[i];
     int32_t *cache = (int32_t *)ctx->priv[SPQ_P_CACHE];
+    spq_job_t job;
     uint32_t o;
+    job.l = l;
+    job.in = src;
+    job.mem = (uint32_t *)(void *)mem;
+    job.out = (uint32_t *)dst;
+    job.acc = ctx->priv[SPQ_P_ACC];
+    job.map_c = i == 0u ? m->in_c : m->layers[i - 1u].out_c;
+    job.synops = 0;
+    job.spikes = 0;
+    if (l->type != SPQ_LAYER_READOUT && l->type != SPQ_LAYER_SUMPOOL) {
+        memset(dst, 0, spq_frame_bytes(l));
+    }
     switch (l->type) {
     case SPQ_LAYER_CONV:
-    case SPQ_LAYER_LINEAR: {
-        int conv = l->type == SPQ_LAYER_CONV;
+    case SPQ_LAYER_LINEAR:
         if (l->in_kind == SPQ_IN_U8) {
             /* static first layer: its current is the same at every step */
             if (t == 0u) {
-                memset(cache, 0, 4u * spq_layer_neurons(l));
-                ctx->synops[i] += conv ? spq_conv_value(l, (const uint8_t *)src, cache, 32u)
-                                       : spq_linear_value(l, (const uint8_t *)src, cache, 32u);
-                spq_neuron_precompute_current(l, cache);
+                job.synops = spq_static_currents(l, (const uint8_t *)src, cache);
             }
-            ctx->spike_counts[i] +=
-                spq_neuron_current(l, cache, (uint32_t *)(void *)mem, (uint32_t *)dst);
+            job.in = cache;
+            spq_static_step(&job);
+        } else if (l->type == SPQ_LAYER_CONV) {
+            spq_conv_step(&job);
         } else {
-            void *acc = ctx->priv[SPQ_P_ACC];
-            uint32_t acc_bits = l->acc_bits;
-            memset(acc, 0, spq_acc_bytes(l));
-            if (l->in_kind == SPQ_IN_COUNT) {
-                ctx->synops[i] += conv ? spq_conv_value(l, (const uint8_t *)src, acc, acc_bits)
-                                       : spq_linear_value(l, (const uint8_t *)src, acc, acc_bits);
-            } else {
-                ctx->synops[i] += conv ? spq_conv_spike(l, (const uint32_t *)src, acc, acc_bits)
-                                       : spq_linear_spike(l, (const uint32_t *)src, acc, acc_bits);
-            }
-            ctx->spike_counts[i] +=
-                acc_bits == 16u
-                    ? spq_neuron_acc_a16(l, (const uint32_t *)acc, (uint32_t *)(void *)mem,
-                                         (uint32_t *)dst)
-                    : spq_neuron_acc_a32(l, (const int32_t *)acc, (uint32_t *)(void *)mem,
-                                         (uint32_t *)dst);
+            spq_linear_step(&job);
         }
         break;
-    }
     case SPQ_LAYER_MAXPOOL:
         spq_maxpool_spike(l, (const uint32_t *)src, (uint32_t *)dst);
         break;
@@ -397,8 +394,7 @@ static void spq_layer_step(spq_ctx_t *ctx, uint32_t i, const void *src, void *ds
         int32_t *logits = ctx->logits;
         if (l->in_kind == SPQ_IN_U8) {
             if (t == 0u) {
-                memset(cache, 0, 4u * l->out_c);
-                ctx->synops[i] += spq_linear_value(l, (const uint8_t *)src, cache, 32u);
+                job.synops = spq_static_readout(l, (const uint8_t *)src, cache);
             }
             for (o = 0; o < l->out_c; o++) {
                 logits[o] += cache[o] + l->bias[o];
@@ -407,13 +403,13 @@ static void spq_layer_step(spq_ctx_t *ctx, uint32_t i, const void *src, void *ds
             for (o = 0; o < l->out_c; o++) {
                 logits[o] += l->bias[o];
             }
-            ctx->synops[i] += l->in_kind == SPQ_IN_COUNT
-                                  ? spq_linear_value(l, (const uint8_t *)src, logits, 32u)
-                                  : spq_linear_spike(l, (const uint32_t *)src, logits, 32u);
+            spq_readout_step(&job, logits);
         }
         break;
     }
     }
+    ctx->synops[i] += job.synops;
+    ctx->spike_counts[i] += job.spikes;
 }
 
 /* One time step of every layer (time-major). */
@@ -427,7 +423,8 @@ static void spq_step_time(spq_ctx_t *ctx, const uint8_t *frame)
     region[0] = (uint8_t *)ctx->priv[SPQ_P_REGION0];
     region[1] = (uint8_t *)ctx->priv[SPQ_P_REGION1];
     if (m->input_kind == SPQ_INPUT_EVENTS) {
-        spq_pack_bits(frame, (uint32_t)spq_input_neurons(m), (uint32_t *)(void *)region[1]);
+        spq_pack_events(frame, m->in_c, (uint32_t)m->in_h * m->in_w,
+                        (uint32_t *)(void *)region[1]);
         src = region[1];
     }
     for (i = 0; i < m->num_layers; i++) {
@@ -461,7 +458,8 @@ static void spq_run_layers(spq_ctx_t *ctx, const uint8_t *input)
             if (i > 0u) {
                 src = region[(i + 1u) & 1u] + t * in_frame;
             } else if (m->input_kind == SPQ_INPUT_EVENTS) {
-                spq_pack_bits(input + t * n_in, (uint32_t)n_in, (uint32_t *)(void *)region[1]);
+                spq_pack_events(input + t * n_in, m->in_c, (uint32_t)m->in_h * m->in_w,
+                                (uint32_t *)(void *)region[1]);
                 src = region[1];
             } else {
                 src = input;

@@ -8,8 +8,9 @@ Every buffer starts on a 4-byte boundary. In order:
 1. counters: ``spike_counts`` and ``synops`` (uint32 per layer), ``logits`` (int32 per class)
 2. static cache: for a static (uint8) first layer, its input current ``I`` per output neuron
    (int32), or its accumulator per class when the first layer is the readout
-3. accumulators: one buffer shared by the conv/linear layers that read spikes or counts,
-   sized for the largest (int32 per output neuron; int16 two per 32-bit word, per position)
+3. accumulators: the scratch of one output position, shared by the conv/linear layers that
+   read spikes or counts, sized for the largest (int32 per output channel; int16 two per
+   32-bit word)
 4. membranes: packed levels, ``level_bits`` per neuron; time-major keeps every neuron
    layer's membrane, layer-major only the largest
 5. two ping-pong activation regions: layer ``i`` writes region ``i % 2`` and reads region
@@ -73,15 +74,13 @@ def input_frame_bytes(ir: ModelIR) -> int:
 
 
 def acc_bytes(layer: LayerIR) -> int:
-    """Accumulators of a conv/linear layer that reads spikes or counts (0 otherwise): one
-    int32 per output neuron, or int16 kept two per 32-bit word (channels 2j and 2j+1 of a
-    position share word j, so a position takes ceil(C/2) words)."""
+    """Accumulators of one output position of a conv/linear layer that reads spikes or counts
+    (0 otherwise), the kernels' scratch: one int32 per output channel, or int16 kept two per
+    32-bit word (channels 2j and 2j+1 share word j, so a position takes ceil(C/2) words)."""
     if layer.type not in ("conv", "linear") or layer.in_kind == "u8":
         return 0
     channels = int(layer.out_shape[0])
-    positions = _neurons(layer.out_shape) // channels
-    per_position = (channels + 1) // 2 if layer.acc_bits == 16 else channels
-    return 4 * per_position * positions
+    return 4 * ((channels + 1) // 2 if layer.acc_bits == 16 else channels)
 
 
 def cache_bytes(ir: ModelIR) -> int:

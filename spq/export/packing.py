@@ -104,6 +104,10 @@ class PackedLayer:
     lo: int
     hi: int
     level_bits: int
+    # kernel tables (docs/formats.md "Kernel tables"), None / 0 when not emitted
+    outcome: np.ndarray | None = None  # uint8 [out_c][2^level_bits][2^outcome_bits]
+    outcome_base: np.ndarray | None = None  # int32 (out_c,)
+    outcome_bits: int = 0
 
     @property
     def weight_rows_count(self) -> int:

@@ -30,6 +30,7 @@ from spq.export.prune import remove_pruned
 from spq.export.reference import ReferenceResult, reach
 from spq.export.reference import run as reference_run
 from spq.export.render import check_name, default_name, render_c
+from spq.export.tables import add_tables
 from spq.ir import FORMAT_VERSION, LayerIR, ModelIR
 
 SCHEDULE_CHOICES = ("auto", "time", "layer")
@@ -174,7 +175,7 @@ def const_bytes(packed: PackedModel) -> int:
     total = MODEL_DESC_BYTES + LAYER_DESC_BYTES * len(packed.layers)
     total += _align4(len(packed.name) + 1)
     for la in packed.layers:
-        for arr in (la.weights, la.mult, la.shift, la.bias):
+        for arr in (la.weights, la.mult, la.shift, la.bias, la.outcome, la.outcome_base):
             if arr is not None:
                 total += _align4(int(arr.nbytes))
     return total
@@ -526,6 +527,7 @@ def export(
     ir = prepare(ir_full, cname)
     mem = plan_memory(ir, schedule)
     packed = pack_model(ir, mem["schedule"], mem["arena_bytes"])
+    packed.layers = [add_tables(la) for la in packed.layers]
     board_info = check_board(board, packed, mem["arena_bytes"]) if board else None
 
     inputs = sample_inputs(ir, verify_n, seed)

@@ -82,13 +82,15 @@ class LayerView:
 
 def _layer_view(name: str, i: int, layer: PackedLayer, comment: list[str]) -> LayerView:
     arrays: list[tuple[str, str, int, list[str]]] = []
-    sym = {"weights": "NULL", "mult": "NULL", "shift": "NULL", "bias": "NULL"}
+    sym = {"weights": "NULL", "mult": "NULL", "shift": "NULL", "bias": "NULL",
+           "outcome": "NULL", "outcome_base": "NULL"}
     if layer.weights is not None:
         s = f"{name}_l{i}_weights"
         arrays.append(("uint8_t", s, int(layer.weights.size),
                        c_int_list(layer.weights, 12, "0x{:02x}")))
         sym["weights"] = s
-    per_array = (("mult", "int32_t", 6), ("shift", "int8_t", 16), ("bias", "int32_t", 6))
+    per_array = (("mult", "int32_t", 6), ("shift", "int8_t", 16), ("bias", "int32_t", 6),
+                 ("outcome", "uint8_t", 16), ("outcome_base", "int32_t", 6))
     for key, ctype, per in per_array:
         arr = getattr(layer, key)
         if arr is not None:
@@ -114,6 +116,9 @@ def _layer_view(name: str, i: int, layer: PackedLayer, comment: list[str]) -> La
         ("leak", str(layer.leak)), ("lo", str(layer.lo)), ("hi", str(layer.hi)),
         ("level_bits", str(layer.level_bits)),
         ("reserved", "{0, 0, 0}"),
+        ("outcome", sym["outcome"]), ("outcome_base", sym["outcome_base"]),
+        ("outcome_bits", str(layer.outcome_bits)),
+        ("reserved2", "{0, 0, 0}"),
     ]
     assert layer.type in LAYER_TYPES and layer.in_kind in IN_KINDS and layer.reset in RESETS
     return LayerView(index=i, comment=comment, fields=fields, arrays=arrays)

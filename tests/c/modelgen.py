@@ -19,7 +19,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spq.export import memory
+from spq.export import memory, packing, tables
 from spq.ir import LayerIR, ModelIR, NeuronIR
 
 QMAX = {2: 1, 4: 7, 8: 127}
@@ -315,13 +315,20 @@ def emit_c(ir: ModelIR, schedule: str = "time") -> str:
         if L.readout_bias is not None:
             src.append(_arr("int32_t", f"{name}_b{i}", L.readout_bias.tolist()))
             b = f"{name}_b{i}"
+        tab = "NULL, NULL, 0"
+        if L.neuron is not None:  # the exporter's kernel tables (spq_init checks them)
+            t = tables.outcome_table(packing.pack_layer(L))
+            if t is not None:
+                src.append(_arr("uint8_t", f"{name}_o{i}", t[0].tolist()))
+                src.append(_arr("int32_t", f"{name}_ob{i}", t[1].tolist()))
+                tab = f"{name}_o{i}, {name}_ob{i}, {t[2]}"
         k = L.pool if L.type in ("maxpool", "sumpool") else L.kernel
         st = L.pool if L.type in ("maxpool", "sumpool") else L.stride
         entries.append(
             f"    {{{types[L.type]}, {kinds[L.in_kind]}, {L.weight_bits}, {L.acc_bits}, "
             f"{ic}, {ih}, {iw}, {oc}, {oh}, {ow}, {k}, {st}, {L.padding}, {reset}, "
             f"{L.max_in}, {row_bytes}, {w}, {m}, {s}, {b}, {leak}, {lo}, {hi}, {lbits}, "
-            "{0, 0, 0}},\n"
+            f"{{0, 0, 0}}, {tab}, {{0, 0, 0}}}},\n"
         )
     src.append(f"static const spq_layer_t {name}_layers[{len(entries)}] = {{\n")
     src.extend(entries)

@@ -441,7 +441,7 @@ static void test_bad_models(void)
     static const int32_t big_bias[2] = {0, (1 << 29) + 1};
     spq_ctx_t ctx;
     build_model_a();
-    model_a.format_version = 2;
+    model_a.format_version = SPQ_FORMAT_VERSION + 1u;
     expect_bad("format version");
     model_a.num_layers = 0;
     expect_bad("no layers");
