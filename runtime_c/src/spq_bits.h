@@ -35,6 +35,36 @@ SPQ_INLINE uint32_t spq_popcount(uint32_t x)
     return (x * 0x01010101u) >> 24;
 }
 
+/** Set bits of every byte (spq_tables.c). */
+extern const uint8_t spq_popcount8[256];
+
+/** Number of set bits among the first n bits of a packed map (its bits past n are zero). */
+SPQ_INLINE uint32_t spq_count_bits(const uint32_t *bits, uint32_t n)
+{
+    uint32_t i, c = 0;
+    for (i = 0; i < (n + 31u) / 32u; i++) {
+        c += spq_popcount(bits[i]);
+    }
+    return c;
+}
+
+/** Number of set bits among bits b .. b + n - 1 of a packed map. */
+SPQ_INLINE uint32_t spq_count_range(const uint32_t *bits, uint32_t b, uint32_t n)
+{
+    uint32_t c = 0;
+    while (n != 0u) {
+        uint32_t take = n < 32u ? n : 32u, off = b & 31u;
+        uint32_t v = bits[b >> 5] >> off;
+        if (off + take > 32u) {
+            v |= bits[(b >> 5) + 1u] << (32u - off);
+        }
+        c += spq_popcount(take < 32u ? v & (((uint32_t)1 << take) - 1u) : v);
+        b += take;
+        n -= take;
+    }
+    return c;
+}
+
 /** The n (1..32) bits of a packed map starting at bit b, in the low bits of the result. */
 SPQ_INLINE uint32_t spq_bits_get(const uint32_t *bits, uint32_t b, uint32_t n)
 {

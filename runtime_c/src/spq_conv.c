@@ -83,7 +83,72 @@ void spq_conv_ref(spq_job_t *job)
 
 void spq_conv_step(spq_job_t *job)
 {
+#if SPQ_FAST
+    if (spq_conv_lut_ok(job->l)) {
+#if SPQ_HAVE_MVE
+        if (spq_lut_row_mve_ok(job->l)) {
+            spq_conv_lut(job, spq_lut_row_mve);
+            return;
+        }
+#endif
+        spq_conv_lut(job, spq_lut_row_scalar);
+        return;
+    }
+    if (job->l->weights_x != NULL) {
+#if SPQ_HAVE_MVE
+        if (spq_w4_row_mve_ok(job->l)) {
+            spq_conv_w4(job, spq_w4_row_mve);
+            return;
+        }
+#endif
+        spq_conv_w4(job, spq_w4_row_scalar);
+        return;
+    }
+#endif
     spq_conv_ref(job);
+}
+
+int spq_lut_applies(const spq_layer_t *l, uint64_t bound)
+{
+    uint32_t bits = (uint32_t)l->in_c * l->kernel;
+    return l->type == SPQ_LAYER_CONV && l->in_kind == SPQ_IN_SPIKE && bits <= SPQ_LUT_MAX_BITS &&
+           bound <= 127u && l->out_c % 4u == 0u && l->out_c <= SPQ_LUT_MAX_OC &&
+           (uint64_t)l->kernel * ((uint64_t)1 << bits) * l->out_c <= SPQ_LUT_MAX_BYTES;
+}
+
+int spq_lut_valid(const spq_layer_t *l)
+{
+    uint32_t k = l->kernel, C = l->in_c, g = l->lut_bits, oc = l->out_c, ky, v, j, co;
+    uint32_t qmax;
+    spq_row_fn_t row = spq_row_select(l->weight_bits, 32u, 0);
+    const uint32_t *e = l->lut;
+    int32_t sums[SPQ_LUT_MAX_OC];
+    if (l->lut == NULL) {
+        return g == 0u;
+    }
+    qmax = ((uint32_t)1 << (l->weight_bits - 1u)) - 1u; /* weight_bits checked before */
+    if (g != C * k || !spq_lut_applies(l, spq_acc_bound(l))) {
+        return 0;
+    }
+    for (ky = 0; ky < k; ky++) {
+        for (v = 0; v < ((uint32_t)1 << g); v++, e += oc / 4u) {
+            memset(sums, 0, sizeof sums);
+            for (j = 0; j < g; j++) { /* bit j: kx = j / C, ci = j % C */
+                if ((v >> j) & 1u) {
+                    uint32_t ci = j % C, kx = j / C;
+                    row(sums, l->weights + (((size_t)ci * k + ky) * k + kx) * l->weight_row_bytes,
+                        oc, 1);
+                }
+            }
+            for (co = 0; co < oc; co++) { /* byte co of the row: little-endian words */
+                if ((int32_t)((e[co / 4u] >> (8u * (co % 4u))) & 0xFFu) !=
+                    sums[co] + (int32_t)(C * k * qmax)) {
+                    return 0;
+                }
+            }
+        }
+    }
+    return 1;
 }
 
 uint32_t spq_static_currents(const spq_layer_t *l, const uint8_t *pixels, int32_t *cache)

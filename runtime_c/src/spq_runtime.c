@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The public API: model validation, arena layout, reset, and the two schedules. */
-#include "spq_rows.h"
+#include "spq_conv.h"
 
 enum { SPQ_P_CACHE = 0, SPQ_P_ACC, SPQ_P_MEM, SPQ_P_MEM_END, SPQ_P_REGION0, SPQ_P_REGION1 };
 
@@ -50,7 +50,11 @@ static size_t spq_mem_bytes(const spq_layer_t *l)
  * two per word (ceil(C/2) words). */
 static size_t spq_acc_bytes(const spq_layer_t *l)
 {
-    return spq_acc_pos_bytes(l->out_c, l->acc_bits);
+    size_t n = spq_acc_pos_bytes(l->out_c, l->acc_bits);
+    if (l->weights_x != NULL) { /* the fused 4-bit conv kernel's input lists */
+        n += spq_w4_list_bytes(l->in_c, l->in_w, l->kernel);
+    }
+    return n;
 }
 
 static size_t spq_input_neurons(const spq_model_t *m)
@@ -143,6 +147,10 @@ static int spq_valid_layer(const spq_model_t *m, uint32_t i, uint32_t c, uint32_
                               l->outcome_bits != 0u)) {
         return 0;
     }
+    if (l->type != SPQ_LAYER_CONV && (l->lut != NULL || l->lut_bits != 0u ||
+                                      l->weights_x != NULL)) {
+        return 0;
+    }
     if ((l->type == SPQ_LAYER_READOUT) != (i == last)) {
         return 0; /* the readout is the last layer, and only it */
     }
@@ -158,7 +166,8 @@ static int spq_valid_layer(const spq_model_t *m, uint32_t i, uint32_t c, uint32_
         if (l->out_h != (h + 2u * p - k) / s + 1u || l->out_w != (w + 2u * p - k) / s + 1u) {
             return 0;
         }
-        return spq_valid_synapse(l, max_in, m->time_steps) && spq_valid_neuron(l);
+        return spq_valid_synapse(l, max_in, m->time_steps) && spq_valid_neuron(l) &&
+               spq_lut_valid(l) && spq_w4_valid(l);
     }
     case SPQ_LAYER_LINEAR:
     case SPQ_LAYER_READOUT:

@@ -24,6 +24,7 @@ from __future__ import annotations
 from math import prod
 
 from spq.errors import SpqError
+from spq.export import tables
 from spq.ir import LayerIR, ModelIR
 
 SCHEDULES = ("time", "layer")
@@ -74,13 +75,22 @@ def input_frame_bytes(ir: ModelIR) -> int:
 
 
 def acc_bytes(layer: LayerIR) -> int:
-    """Accumulators of one output position of a conv/linear layer that reads spikes or counts
-    (0 otherwise), the kernels' scratch: one int32 per output channel, or int16 kept two per
-    32-bit word (channels 2j and 2j+1 share word j, so a position takes ceil(C/2) words)."""
+    """The scratch of a conv/linear layer that reads spikes or counts (0 otherwise): the
+    accumulators of one output position (one int32 per output channel, or int16 kept two per
+    32-bit word: channels 2j and 2j+1 share word j, so ceil(C/2) words), and for a layer that
+    runs the fused 4-bit conv kernel its input lists (spq.export.tables.w4_list_bytes)."""
     if layer.type not in ("conv", "linear") or layer.in_kind == "u8":
         return 0
     channels = int(layer.out_shape[0])
-    return 4 * ((channels + 1) // 2 if layer.acc_bits == 16 else channels)
+    acc = 4 * ((channels + 1) // 2 if layer.acc_bits == 16 else channels)
+    if layer.type == "conv":
+        c, _, w = (int(d) for d in layer.in_shape)
+        fan_in = c * layer.kernel * layer.kernel
+        bound = fan_in * ((1 << (layer.weight_bits - 1)) - 1) * layer.max_in
+        if tables.w4_applies(layer.type, layer.in_kind, layer.weight_bits, layer.acc_bits, c,
+                             w, channels, layer.kernel, bound):
+            acc += tables.w4_list_bytes(c, w, layer.kernel)
+    return acc
 
 
 def cache_bytes(ir: ModelIR) -> int:

@@ -108,6 +108,9 @@ class PackedLayer:
     outcome: np.ndarray | None = None  # uint8 [out_c][2^level_bits][2^outcome_bits]
     outcome_base: np.ndarray | None = None  # int32 (out_c,)
     outcome_bits: int = 0
+    lut: np.ndarray | None = None  # uint32 words of the bytes [kernel][2^lut_bits][out_c]
+    lut_bits: int = 0
+    weights_x: np.ndarray | None = None  # uint32: 4-bit weights, nibbles XOR 8
 
     @property
     def weight_rows_count(self) -> int:

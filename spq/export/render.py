@@ -83,14 +83,16 @@ class LayerView:
 def _layer_view(name: str, i: int, layer: PackedLayer, comment: list[str]) -> LayerView:
     arrays: list[tuple[str, str, int, list[str]]] = []
     sym = {"weights": "NULL", "mult": "NULL", "shift": "NULL", "bias": "NULL",
-           "outcome": "NULL", "outcome_base": "NULL"}
+           "outcome": "NULL", "outcome_base": "NULL", "lut": "NULL",
+           "weights_x": "NULL"}
     if layer.weights is not None:
         s = f"{name}_l{i}_weights"
         arrays.append(("uint8_t", s, int(layer.weights.size),
                        c_int_list(layer.weights, 12, "0x{:02x}")))
         sym["weights"] = s
     per_array = (("mult", "int32_t", 6), ("shift", "int8_t", 16), ("bias", "int32_t", 6),
-                 ("outcome", "uint8_t", 16), ("outcome_base", "int32_t", 6))
+                 ("outcome", "uint8_t", 16), ("outcome_base", "int32_t", 6),
+                 ("lut", "uint32_t", 6), ("weights_x", "uint32_t", 6))
     for key, ctype, per in per_array:
         arr = getattr(layer, key)
         if arr is not None:
@@ -118,7 +120,10 @@ def _layer_view(name: str, i: int, layer: PackedLayer, comment: list[str]) -> La
         ("reserved", "{0, 0, 0}"),
         ("outcome", sym["outcome"]), ("outcome_base", sym["outcome_base"]),
         ("outcome_bits", str(layer.outcome_bits)),
-        ("reserved2", "{0, 0, 0}"),
+        ("lut_bits", str(layer.lut_bits)),
+        ("reserved2", "{0, 0}"),
+        ("lut", sym["lut"]),
+        ("weights_x", sym["weights_x"]),
     ]
     assert layer.type in LAYER_TYPES and layer.in_kind in IN_KINDS and layer.reset in RESETS
     return LayerView(index=i, comment=comment, fields=fields, arrays=arrays)

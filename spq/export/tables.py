@@ -11,6 +11,15 @@ is monotone in it, and the outcome only depends on how many thresholds of semant
 every accumulator of a window ``outcome_base[c] .. outcome_base[c] + 2^outcome_bits - 1``
 that contains every accumulator where the outcome changes; below and above the window it is
 constant. Entry: bits ``0 .. level_bits-1`` the new membrane code, bit 7 the spike.
+
+Window-row table (spike-input conv layers with few input bits per kernel row, such as a first
+layer on 2-channel events): the sums of the weights over every combination of the set inputs
+of one kernel row of the window, so that a position's accumulators are ``kernel`` table rows
+added bytewise (:func:`conv_lut`).
+
+Offset-binary weights (spike-input conv layers with 4-bit weights that run the fused
+kernel): the packed weights with every nibble XOR 8, so that each nibble is ``w + 8``
+(:func:`weights_x`).
 """
 
 from __future__ import annotations
@@ -20,9 +29,16 @@ import numpy as np
 from spq.export.packing import PackedLayer
 from spq.export.reference import neuron_step
 
+OUTCOME_MIN_BITS = 5  # the fast kernels are specialised for windows of 2^5 .. 2^8
 OUTCOME_MAX_BITS = 8  # SPQ_OUTCOME_MAX_BITS in runtime_c/src/spq_neuron.h
 OUTCOME_MAX_BYTES = 32 * 1024  # flash budget of one layer's outcome table
 SPIKE = 0x80
+LUT_MAX_BITS = 8  # SPQ_LUT_MAX_BITS in runtime_c/src/spq_conv.h
+LUT_MAX_BYTES = 16 * 1024
+LUT_MAX_OC = 64  # SPQ_LUT_MAX_OC
+W4_MAX_OC = 64  # SPQ_W4_MAX_OC in runtime_c/src/spq_conv.h
+W4_MAX_IN_C = 32  # SPQ_W4_MAX_IN_C
+W4_MAX_LIST_BYTES = 4096  # SPQ_W4_MAX_LIST_BYTES
 
 
 def acc_bound(layer: PackedLayer) -> int:
@@ -90,12 +106,18 @@ def outcome_table(layer: PackedLayer) -> tuple[np.ndarray, np.ndarray, int] | No
     bound = acc_bound(layer)
     if bound >= 1 << 30:
         return None
-    pts = change_points(layer)
-    base = np.array([int(p[0]) - 1 if p.size else -bound for p in pts], dtype=np.int64)
-    width = max((int(p[-1]) - int(b) + 1 for p, b in zip(pts, base, strict=True) if p.size),
-                default=1)
-    bits = max(1, (width - 1).bit_length())
     C = layer.out_c
+    if _lut(layer) and C << (layer.level_bits + 8) <= OUTCOME_MAX_BYTES:
+        # the window-row kernel sums bytes acc + bound: a window of all 2 * bound + 1
+        # accumulators from -bound is that byte itself (no clamp, no per-channel offset)
+        base = np.full(C, -bound, dtype=np.int64)
+        bits = 8
+    else:
+        pts = change_points(layer)
+        base = np.array([int(p[0]) - 1 if p.size else -bound for p in pts], dtype=np.int64)
+        width = max((int(p[-1]) - int(b) + 1 for p, b in zip(pts, base, strict=True)
+                     if p.size), default=1)
+        bits = max(OUTCOME_MIN_BITS, (width - 1).bit_length())
     size = C << (layer.level_bits + bits)
     if bits > OUTCOME_MAX_BITS or size > OUTCOME_MAX_BYTES:
         return None
@@ -117,9 +139,79 @@ def outcome_table(layer: PackedLayer) -> tuple[np.ndarray, np.ndarray, int] | No
     return table.reshape(-1), base.astype(np.int32), bits
 
 
+def lut_applies(kind: str, in_kind: str, in_c: int, out_c: int, kernel: int, bound: int) -> bool:
+    """Whether a layer gets a window-row table (:func:`conv_lut`); the runtime checks the
+    same rule (spq_lut_valid)."""
+    bits = in_c * kernel
+    return (kind == "conv" and in_kind == "spike" and bits <= LUT_MAX_BITS and bound <= 127
+            and out_c % 4 == 0 and out_c <= LUT_MAX_OC
+            and kernel * (1 << bits) * out_c <= LUT_MAX_BYTES)
+
+
+def w4_list_bytes(in_c: int, in_w: int, kernel: int) -> int:
+    """Scratch of the fused 4-bit conv kernel: for ``kernel`` input rows, the set input
+    channels of every position (a byte each) and their count (spq_w4_list_bytes)."""
+    return 4 * ((kernel * in_w * (in_c + 1) + 3) // 4)
+
+
+def w4_applies(kind: str, in_kind: str, weight_bits: int, acc_bits: int, in_c: int,
+               in_w: int, out_c: int, kernel: int, bound: int) -> bool:
+    """Whether a layer runs the fused 4-bit conv kernel, so gets ``weights_x`` and the list
+    scratch in the arena (the runtime checks the same rule, spq_w4_shape_ok)."""
+    return (kind == "conv" and in_kind == "spike" and weight_bits == 4 and acc_bits == 16
+            and out_c % 8 == 0 and out_c <= W4_MAX_OC and in_c <= W4_MAX_IN_C
+            and w4_list_bytes(in_c, in_w, kernel) <= W4_MAX_LIST_BYTES
+            and not lut_applies(kind, in_kind, in_c, out_c, kernel, bound))
+
+
+def _w4(layer: PackedLayer) -> bool:
+    return w4_applies(layer.type, layer.in_kind, layer.weight_bits, layer.acc_bits, layer.in_c,
+                      layer.in_w, layer.out_c, layer.kernel, acc_bound(layer))
+
+
+def weights_x(layer: PackedLayer) -> np.ndarray | None:
+    """The packed 4-bit weights with every nibble XOR 8 (offset binary w + 8) as little-endian
+    uint32 words, for the fused kernel; None when it does not apply."""
+    if layer.weights is None or not _w4(layer):
+        return None
+    return (layer.weights ^ 0x88).view("<u4").copy()
+
+
+def _lut(layer: PackedLayer) -> bool:
+    return lut_applies(layer.type, layer.in_kind, layer.in_c, layer.out_c, layer.kernel,
+                       acc_bound(layer))
+
+
+def conv_lut(layer: PackedLayer) -> tuple[np.ndarray, int] | None:
+    """``(lut, lut_bits)`` (the bytes as little-endian uint32 words, out_c being a multiple of
+    4) for a spike-input conv layer whose kernel rows hold at most
+    LUT_MAX_BITS input bits (``in_c * kernel``) and whose accumulator bound is at most 127, or
+    None. ``lut[ky][v][co]`` is the sum of the weights ``w[co, ci, ky, kx]`` over the set bits
+    ``j = kx * in_c + ci`` of ``v`` (a kernel row of the window in position-major order) plus
+    ``in_c * kernel * qmax``, so that the ``kernel`` entries of a window add up to
+    ``acc + bound`` in 0 .. 2 * bound <= 254 (one byte per channel, no carries)."""
+    if layer.weights is None or not _lut(layer):
+        return None
+    k, ci = layer.kernel, layer.in_c
+    bits = ci * k
+    qmax = (1 << (layer.weight_bits - 1)) - 1
+    w = layer.unpacked_weights().astype(np.int64).reshape(ci, k, k, layer.out_c)
+    # rows[ky][j] = w[ci, ky, kx] with j = kx * in_c + ci
+    rows = w.transpose(1, 2, 0, 3).reshape(k, bits, layer.out_c)
+    v = np.arange(1 << bits)
+    sel = ((v[:, None] >> np.arange(bits)[None, :]) & 1).astype(np.int64)  # (2^bits, bits)
+    lut = np.einsum("vj,kjo->kvo", sel, rows) + ci * k * qmax
+    assert lut.min() >= 0 and lut.max() <= 2 * ci * k * qmax
+    return lut.astype(np.uint8).reshape(-1).view("<u4").copy(), bits
+
+
 def add_tables(layer: PackedLayer) -> PackedLayer:
     """The layer with its kernel tables filled in (unchanged when none applies)."""
     tab = outcome_table(layer)
     if tab is not None:
         layer.outcome, layer.outcome_base, layer.outcome_bits = tab
+    lut = conv_lut(layer)
+    if lut is not None:
+        layer.lut, layer.lut_bits = lut
+    layer.weights_x = weights_x(layer)
     return layer
