@@ -84,14 +84,15 @@ void spq_conv_ref(spq_job_t *job)
 void spq_conv_step(spq_job_t *job)
 {
 #if SPQ_FAST
-    if (spq_conv_lut_ok(job->l)) {
+    spq_fire8_fn_t fire8 = spq_conv_lut_fire(job->l);
+    if (fire8 != NULL) {
 #if SPQ_HAVE_MVE
         if (spq_lut_row_mve_ok(job->l)) {
-            spq_conv_lut(job, spq_lut_row_mve);
+            spq_conv_lut(job, fire8, spq_lut_row_mve);
             return;
         }
 #endif
-        spq_conv_lut(job, spq_lut_row_scalar);
+        spq_conv_lut(job, fire8, spq_lut_row_scalar);
         return;
     }
     if (job->l->weights_x != NULL) {

@@ -18,10 +18,12 @@
 #if SPQ_FAST
 
 
-int spq_conv_lut_ok(const spq_layer_t *l)
+spq_fire8_fn_t spq_conv_lut_fire(const spq_layer_t *l)
 {
-    return l->lut != NULL && l->kernel <= SPQ_LUT_RING_K && l->out_w <= SPQ_LUT_RING_W &&
-           spq_fire8_select(l) != NULL;
+    if (l->lut == NULL || l->kernel > SPQ_LUT_RING_K || l->out_w > SPQ_LUT_RING_W) {
+        return NULL;
+    }
+    return spq_fire8_select(l);
 }
 
 /* The g = in_c * k window-row bits of input row iy for the output column whose window starts
@@ -107,59 +109,63 @@ static void spq_lut_sum_k3w4(const uint32_t *const *tk, const uint16_t *const *v
     lanes[3] = a[3] + b[3] + c[3];
 }
 
-uint32_t spq_lut_row_scalar(const spq_layer_t *l, const uint32_t *const *tk,
-                            const uint16_t *const *vk, uint32_t *mem, uint32_t *out, uint32_t pos)
+uint32_t spq_lut_row_scalar(const spq_lut_row_t *r)
 {
+    const spq_layer_t *l = r->l;
     uint32_t lanes[SPQ_LUT_MAX_OC / 4u];
-    spq_fire8_fn_t fire = spq_fire8_select(l);
     uint32_t oc = l->out_c, wpr = oc / 4u, words = oc * l->level_bits / 32u, ox;
+    uint32_t *mem = r->mem, pos = r->pos;
     int k3w4 = l->kernel == 3u && wpr == 4u;
     for (ox = 0; ox < l->out_w; ox++, pos++, mem += words) {
         if (k3w4) {
-            spq_lut_sum_k3w4(tk, vk, ox, lanes);
+            spq_lut_sum_k3w4(r->tk, r->vk, ox, lanes);
         } else {
-            spq_lut_sum(tk, vk, ox, lanes, l->kernel, wpr);
+            spq_lut_sum(r->tk, r->vk, ox, lanes, l->kernel, wpr);
         }
-        fire(lanes, l->outcome, mem, out, pos * oc, oc);
+        r->fire(lanes, l->outcome, mem, r->out, pos * oc, oc);
     }
-    return spq_count_range(out, (pos - l->out_w) * oc, l->out_w * oc); /* the row's spikes */
+    return spq_count_range(r->out, r->pos * oc, l->out_w * oc); /* the row's spikes */
 }
 
 static const uint16_t spq_lut_zeros[SPQ_LUT_RING_W]; /* v = 0 for rows outside the map */
 
-void spq_conv_lut(spq_job_t *job, spq_lut_row_fn_t row_fn)
+void spq_conv_lut(spq_job_t *job, spq_fire8_fn_t fire, spq_lut_row_fn_t row_fn)
 {
     const spq_layer_t *l = job->l;
     const uint32_t *in = (const uint32_t *)job->in;
     uint16_t vix[SPQ_LUT_RING_K][SPQ_LUT_RING_W];
     uint32_t built[SPQ_LUT_RING_K], nset[SPQ_LUT_RING_K];
-    const uint16_t *vk[SPQ_LUT_RING_K];
-    const uint32_t *tk[SPQ_LUT_RING_K];
+    spq_lut_row_t r;
     uint32_t H = l->in_h, k = l->kernel, s = l->stride, p = l->padding, oc = l->out_c;
     uint32_t words = oc * l->level_bits / 32u, krow = (oc / 4u) << l->lut_bits;
-    uint32_t oy, j, pos = 0, rows = 0;
+    uint32_t oy, j, rows = 0;
+    r.l = l;
+    r.out = job->out;
+    r.fire = fire;
+    r.pos = 0;
     for (j = 0; j < k; j++) {
         built[j] = 0;
     }
-    for (oy = 0; oy < l->out_h; oy++, pos += l->out_w) {
+    for (oy = 0; oy < l->out_h; oy++, r.pos += l->out_w) {
         int32_t iy0 = (int32_t)(oy * s) - (int32_t)p;
         uint32_t ky;
         for (ky = 0; ky < k; ky++) { /* each kernel row's table row and column indices */
             int32_t iy = iy0 + (int32_t)ky;
-            uint32_t r = (uint32_t)iy % k;
-            tk[ky] = l->lut + ky * krow;
-            vk[ky] = spq_lut_zeros; /* outside the map: v = 0, the bias entry */
+            uint32_t slot = (uint32_t)iy % k;
+            r.tk[ky] = l->lut + ky * krow;
+            r.vk[ky] = spq_lut_zeros; /* outside the map: v = 0, the bias entry */
             if (iy < 0 || iy >= (int32_t)H) {
                 continue;
             }
-            if (built[r] != (uint32_t)iy + 1u) {
-                nset[r] = spq_lut_row(l, in, (uint32_t)iy, vix[r]);
-                built[r] = (uint32_t)iy + 1u;
+            if (built[slot] != (uint32_t)iy + 1u) {
+                nset[slot] = spq_lut_row(l, in, (uint32_t)iy, vix[slot]);
+                built[slot] = (uint32_t)iy + 1u;
             }
-            rows += nset[r];
-            vk[ky] = vix[r];
+            rows += nset[slot];
+            r.vk[ky] = vix[slot];
         }
-        job->spikes += row_fn(l, tk, vk, job->mem + pos * words, job->out, pos);
+        r.mem = job->mem + r.pos * words;
+        job->spikes += row_fn(&r);
     }
     job->synops += rows * oc;
 }

@@ -54,9 +54,12 @@ SPQ_INLINE uint32_t spq_fire16_mve(uint8x16_t lanes, const uint8_t *t, uint32_t 
     return vaddvaq_u16(n, b);
 }
 
-uint32_t spq_lut_row_mve(const spq_layer_t *l, const uint32_t *const *tk,
-                         const uint16_t *const *vk, uint32_t *mem, uint32_t *out, uint32_t pos)
+uint32_t spq_lut_row_mve(const spq_lut_row_t *r)
 {
+    const spq_layer_t *l = r->l;
+    const uint32_t *const *tk = r->tk;
+    const uint16_t *const *vk = r->vk;
+    uint32_t *mem = r->mem;
     static const int16_t sh[8] = {0, -2, -4, -6, -8, -10, -12, -14};
     static const uint16_t chan[8] = {0, 1024, 2048, 3072, 4096, 5120, 6144, 7168};
     static const uint16_t w4[8] = {1, 4, 16, 64, 256, 1024, 4096, 16384};
@@ -65,7 +68,7 @@ uint32_t spq_lut_row_mve(const spq_layer_t *l, const uint32_t *const *tk,
     const uint16x8_t vchan = vld1q_u16(chan), vw4 = vld1q_u16(w4), vw2 = vld1q_u16(w2);
     uint32_t oc = l->out_c, groups = oc / 16u, k = l->kernel, w = l->out_w, ox, g, ky;
     uint32_t spikes = 0;
-    uint16_t *spk = (uint16_t *)(void *)out + pos * groups; /* 16 channels a halfword */
+    uint16_t *spk = (uint16_t *)(void *)r->out + r->pos * groups; /* 16 channels a halfword */
     if (k == 3u && groups == 1u) { /* 16 channels, 3 kernel rows: pointers in registers */
         const uint8_t *t0 = (const uint8_t *)tk[0], *t1 = (const uint8_t *)tk[1];
         const uint8_t *t2 = (const uint8_t *)tk[2];

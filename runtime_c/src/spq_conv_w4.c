@@ -18,9 +18,10 @@
 #include "spq_conv.h"
 #include "spq_fire.h"
 
-uint32_t spq_w4_list_bytes(uint32_t in_c, uint32_t in_w, uint32_t k)
+uint32_t spq_w4_list_bytes(uint32_t in_c, uint32_t in_w, uint32_t k, uint32_t p)
 {
-    return 4u * ((k * in_w * (in_c + 1u) + 3u) / 4u);
+    uint32_t w = in_w + 2u * p; /* ring columns */
+    return 4u * k * w * in_c + 4u * (((k + 1u) * w + 3u) / 4u);
 }
 
 int spq_w4_shape_ok(const spq_layer_t *l)
@@ -29,7 +30,7 @@ int spq_w4_shape_ok(const spq_layer_t *l)
     return l->type == SPQ_LAYER_CONV && l->in_kind == SPQ_IN_SPIKE && l->weight_bits == 4u &&
            l->acc_bits == 16u && l->out_c % 8u == 0u && l->out_c <= SPQ_W4_MAX_OC &&
            l->in_c <= SPQ_W4_MAX_IN_C && l->kernel <= SPQ_W4_MAX_K &&
-           spq_w4_list_bytes(l->in_c, l->in_w, l->kernel) <= SPQ_W4_MAX_LIST_BYTES &&
+           spq_w4_list_bytes(l->in_c, l->in_w, l->kernel, l->padding) <= SPQ_W4_MAX_LIST_BYTES &&
            !spq_lut_applies(l, bound);
 }
 
@@ -156,19 +157,22 @@ static void spq_w4_sum_all(const uint32_t *const *list, uint32_t cnt, uint32_t b
     }
 }
 
-/* List the set input channels of input row iy into ring slot r. */
-static void spq_w4_list_row(const spq_layer_t *l, const uint32_t *in, uint32_t iy, uint8_t *idx,
-                            uint8_t *counts)
+/* List the set input channels of input row iy (refs and counts of the ring row, from its
+ * column `padding` on). */
+static void spq_w4_list_row(const spq_layer_t *l, const uint32_t *in, uint32_t iy,
+                            spq_w4_ref_t *refs, uint8_t *counts)
 {
     uint32_t C = l->in_c, W = l->in_w, x;
     uint32_t cmask = C < 32u ? ((uint32_t)1 << C) - 1u : 0xFFFFFFFFu;
+    uint32_t cs = (uint32_t)l->kernel * l->kernel * l->weight_row_bytes;
     uint32_t q = iy * W * C;
-    for (x = 0; x < W; x++, q += C, idx += C) {
+    const uint8_t *wxb = (const uint8_t *)l->weights_x;
+    for (x = 0; x < W; x++, q += C, refs += C) {
         /* 32 % C == 0: the channels of a position never straddle two words */
         uint32_t m = (32u % C == 0u) ? (in[q >> 5] >> (q & 31u)) & cmask : spq_bits_get(in, q, C);
         uint32_t n = 0;
         while (m != 0u) {
-            idx[n++] = (uint8_t)SPQ_CTZ(m);
+            refs[n++] = SPQ_W4_REF(wxb, SPQ_CTZ(m) * cs + SPQ_W4_REF_BIAS);
             m &= m - 1u;
         }
         counts[x] = (uint8_t)n;
@@ -180,31 +184,36 @@ void spq_conv_w4(spq_job_t *job, spq_w4_row_fn_t row_fn)
     const spq_layer_t *l = job->l;
     spq_w4_row_t r;
     uint32_t built[SPQ_W4_MAX_K]; /* ring: input row + 1 held by each slot (0: none) */
-    uint32_t C = l->in_c, H = l->in_h, W = l->in_w, k = l->kernel, s = l->stride;
-    uint32_t p = l->padding, oc = l->out_c, j, rows = 0;
-    uint8_t *idx = (uint8_t *)job->acc + 4u * (oc / 2u);
-    uint8_t *counts = idx + (size_t)k * W * C;
+    uint32_t C = l->in_c, H = l->in_h, k = l->kernel, s = l->stride, p = l->padding;
+    uint32_t oc = l->out_c, rw = l->in_w + 2u * p, j, rows = 0;
+    spq_w4_ref_t *refs = (spq_w4_ref_t *)(void *)((uint32_t *)job->acc + oc / 2u);
+    uint8_t *counts = (uint8_t *)(void *)(refs + (size_t)k * rw * C);
+    memset(counts, 0, (size_t)(k + 1u) * rw); /* the pads and the empty row stay zero */
     r.l = l;
-    r.idx = idx;
-    r.counts = counts;
     r.acc = (uint32_t *)job->acc;
     r.mem = job->mem;
     r.out = job->out;
     r.pos = 0;
+    r.fire = spq_fire_select(l);
     for (j = 0; j < k; j++) {
         built[j] = 0;
     }
     for (r.oy = 0; r.oy < l->out_h; r.oy++, r.pos += l->out_w) {
         int32_t iy0 = (int32_t)(r.oy * s) - (int32_t)p;
-        r.ky0 = iy0 < 0 ? (uint32_t)(-iy0) : 0u;
-        r.ky1 = iy0 + (int32_t)k > (int32_t)H ? (uint32_t)((int32_t)H - iy0) : k;
-        for (j = r.ky0; j < r.ky1; j++) {
-            uint32_t iy = (uint32_t)(iy0 + (int32_t)j), slot = iy % k;
-            r.slot[j] = slot * W;
-            if (built[slot] != iy + 1u) {
-                spq_w4_list_row(l, (const uint32_t *)job->in, iy, idx + (size_t)slot * W * C,
-                                counts + slot * W);
-                built[slot] = iy + 1u;
+        for (j = 0; j < k; j++) {
+            int32_t iy = iy0 + (int32_t)j;
+            uint32_t slot = (uint32_t)iy % k;
+            if (iy < 0 || iy >= (int32_t)H) {
+                r.refs[j] = refs; /* never read: the counts are zero */
+                r.counts[j] = counts + (size_t)k * rw;
+                continue;
+            }
+            r.refs[j] = refs + (size_t)slot * rw * C;
+            r.counts[j] = counts + (size_t)slot * rw;
+            if (built[slot] != (uint32_t)iy + 1u) {
+                spq_w4_list_row(l, (const uint32_t *)job->in, (uint32_t)iy,
+                                refs + ((size_t)slot * rw + p) * C, counts + slot * rw + p);
+                built[slot] = (uint32_t)iy + 1u;
             }
         }
         rows += row_fn(&r);
@@ -220,36 +229,33 @@ uint32_t spq_w4_row_scalar(const spq_w4_row_t *r)
     uint32_t init[SPQ_W4_MAX_OC / 2u];
     uint32_t lanes[SPQ_W4_MAX_OC / 2u];
     uint32_t *acc = r->acc;
-    uint32_t C = l->in_c, W = l->in_w, k = l->kernel, s = l->stride, p = l->padding;
+    uint32_t C = l->in_c, k = l->kernel, s = l->stride, rb = l->weight_row_bytes;
     uint32_t oc = l->out_c, half = oc / 2u, blocks = oc / 8u;
-    uint32_t rbw = l->weight_row_bytes / 4u, cs = k * k * rbw;
-    const uint32_t *wx = l->weights_x;
-    spq_fire_fn_t fire = spq_fire_select(l);
+    const uint8_t *wxb = (const uint8_t *)l->weights_x;
+    spq_fire_fn_t fire = r->fire;
     uint32_t words = oc * l->level_bits / 32u, rows = 0, ox, j, pos = r->pos;
     for (j = 0; j < half; j++) { /* -base per channel as pair words (0 without fire) */
         init[j] = fire == NULL ? 0u
                                : (0u - (uint32_t)l->outcome_base[2u * j]) -
                                      ((uint32_t)l->outcome_base[2u * j + 1u] << 16);
     }
+    (void)wxb;
     for (ox = 0; ox < l->out_w; ox++, pos++) {
-        int32_t ix0 = (int32_t)(ox * s) - (int32_t)p;
-        uint32_t kx0 = ix0 < 0 ? (uint32_t)(-ix0) : 0u;
-        uint32_t kx1 = ix0 + (int32_t)k > (int32_t)W ? (uint32_t)((int32_t)W - ix0) : k;
-        uint32_t cnt = 0, total = 0, ky, kx;
+        uint32_t cnt = 0, total = 0, ky, kx, x0 = ox * s; /* ring column of tap kx = 0 */
         memset(lanes, 0, 4u * half);
-        for (ky = r->ky0; ky < r->ky1; ky++) {
-            uint32_t q = r->slot[ky] + (uint32_t)(ix0 + (int32_t)kx0);
-            const uint32_t *base = wx + (ky * k + kx0) * rbw;
-            for (kx = kx0; kx < kx1; kx++, q++, base += rbw) {
-                const uint8_t *src = r->idx + (size_t)q * C;
-                uint32_t n = r->counts[q], i;
+        for (ky = 0; ky < k; ky++) {
+            const spq_w4_ref_t *src = r->refs[ky] + (size_t)x0 * C;
+            const uint8_t *cnts = r->counts[ky] + x0;
+            int32_t off = (int32_t)(ky * k * rb) - (int32_t)SPQ_W4_REF_BIAS; /* tap (ky, 0) */
+            for (kx = 0; kx < k; kx++, src += C, off += (int32_t)rb) {
+                uint32_t n = cnts[kx], i;
                 if (cnt + n > SPQ_W4_FLAT) {
                     spq_w4_sum_all(list, cnt, blocks, lanes);
                     total += cnt;
                     cnt = 0;
                 }
                 for (i = 0; i < n; i++) {
-                    list[cnt++] = base + src[i] * cs;
+                    list[cnt++] = (const uint32_t *)(const void *)(SPQ_W4_ROW(wxb, src[i]) + off);
                 }
             }
         }

@@ -28,7 +28,7 @@ int spq_w4_row_mve_ok(const spq_layer_t *l)
     uint32_t n = l->outcome_bits, c;
     uint64_t bound = spq_acc_bound(l);
     if (l->out_c % 32u != 0u || l->level_bits != 2u || l->outcome == NULL || n < 5u ||
-        n > 8u || bound > 32767u) {
+        n > 8u || bound > 32767u || l->in_c > SPQ_W4_CHUNK) {
         return 0;
     }
     for (c = 0; c < l->out_c; c++) { /* acc - base must be an int16 */
@@ -84,74 +84,106 @@ SPQ_TEMPLATE uint32_t spq_w4_fire_mve(int16x8_t v0, int16x8_t v1, int16x8_t v2, 
     return s;
 }
 
-/* The sums of one output position's window for channels 32 g .. 32 g + 31, then its neurons;
- * returns the rows summed. */
-SPQ_TEMPLATE uint32_t spq_w4_pos_mve(const spq_w4_row_t *r, int32_t ix0, const int16_t *init,
+/* The running sums of one output position: u8 lanes A (bytes) and H (high nibbles) of the
+ * current chunk, and the four u16 vectors (acc - base, before the -8 per row). */
+typedef struct {
+    uint8x16_t A, H;
+    uint16x8_t v0, v1, v2, v3;
+    uint32_t cnt, total;
+} spq_w4_sums_t;
+
+SPQ_INLINE void spq_w4_flush_mve(spq_w4_sums_t *z)
+{
+    uint8x16_t E = vsubq_u8(z->A, vshlq_n_u8(z->H, 4)); /* the low nibbles' sums */
+    z->v0 = vaddq_u16(z->v0, vmovlbq_u8(E));
+    z->v1 = vaddq_u16(z->v1, vmovltq_u8(E));
+    z->v2 = vaddq_u16(z->v2, vmovlbq_u8(z->H));
+    z->v3 = vaddq_u16(z->v3, vmovltq_u8(z->H));
+    z->A = vdupq_n_u8(0);
+    z->H = vdupq_n_u8(0);
+    z->total += z->cnt;
+    z->cnt = 0;
+}
+
+/* Add n (<= SPQ_W4_CHUNK) listed rows at src (each plus byte offset off) into the sums. */
+SPQ_INLINE void spq_w4_rows_mve(spq_w4_sums_t *z, const spq_w4_ref_t *src, uint32_t n,
+                                const uint8_t *wxb, int32_t off)
+{
+    uint8x16_t A = z->A, H = z->H;
+    uint32_t i;
+    for (i = 0; i < n; i++) {
+        uint8x16_t x = vld1q_u8(SPQ_W4_ROW(wxb, src[i]) + off);
+        A = vaddq_u8(A, x);
+        H = vaddq_u8(H, vshrq_n_u8(x, 4));
+    }
+    z->A = A;
+    z->H = H;
+    z->cnt += n;
+}
+
+/* Add the n listed rows at src (each plus byte offset off) into the sums, flushing the u8
+ * chunk into the u16 sums first when it would pass SPQ_W4_CHUNK rows (H <= 17 * 15). The
+ * kernel takes layers with in_c <= SPQ_W4_CHUNK, so n fits one chunk. */
+SPQ_INLINE void spq_w4_sub_mve(spq_w4_sums_t *z, const spq_w4_ref_t *src, uint32_t n,
+                               const uint8_t *wxb, int32_t off)
+{
+    if (z->cnt + n > SPQ_W4_CHUNK) {
+        spq_w4_flush_mve(z);
+    }
+    spq_w4_rows_mve(z, src, n, wxb, off);
+}
+
+/* The window sums of output column x0 (ring column of tap 0) for channels 32 g .., then the
+ * neurons of the position; returns the rows summed. */
+SPQ_TEMPLATE uint32_t spq_w4_pos_mve(const spq_w4_row_t *r, uint32_t x0, const int16_t *init,
                                      uint32_t g, uint32_t pos, uint32_t n)
 {
     const spq_layer_t *l = r->l;
-    uint32_t C = l->in_c, W = l->in_w, k = l->kernel, rb = l->weight_row_bytes;
-    uint32_t csb = k * k * rb, oc = l->out_c, cnt = 0, total = 0, ky, kx;
-    uint32_t kx0 = ix0 < 0 ? (uint32_t)(-ix0) : 0u;
-    uint32_t kx1 = ix0 + (int32_t)k > (int32_t)W ? (uint32_t)((int32_t)W - ix0) : k;
-    const uint8_t *wx = (const uint8_t *)l->weights_x + 16u * g;
-    uint8x16_t A = vdupq_n_u8(0), H = vdupq_n_u8(0);
-    int16x8_t v0 = vld1q_s16(init), v1 = vld1q_s16(init + 8);
-    int16x8_t v2 = vld1q_s16(init + 16), v3 = vld1q_s16(init + 24);
-    uint32_t spk;
-    for (ky = r->ky0; ky < r->ky1; ky++) {
-        uint32_t q = r->slot[ky] + (uint32_t)(ix0 + (int32_t)kx0);
-        const uint8_t *base = wx + (ky * k + kx0) * rb;
-        for (kx = kx0; kx < kx1; kx++, q++, base += rb) {
-            uint32_t m = r->counts[q];
-            const uint8_t *src = r->idx + (size_t)q * C;
-            while (m != 0u) { /* at most SPQ_W4_CHUNK rows per u8 sum */
-                uint32_t take = m < SPQ_W4_CHUNK - cnt ? m : SPQ_W4_CHUNK - cnt;
-                const uint8_t *end = src + take;
-                if (take == 0u) { /* the chunk is full: into the u16 sums */
-                    uint8x16_t E = vsubq_u8(A, vshlq_n_u8(H, 4)); /* the low nibbles */
-                    v0 = vreinterpretq_s16_u16(vaddq_u16(vreinterpretq_u16_s16(v0),
-                                                         vmovlbq_u8(E)));
-                    v1 = vreinterpretq_s16_u16(vaddq_u16(vreinterpretq_u16_s16(v1),
-                                                         vmovltq_u8(E)));
-                    v2 = vreinterpretq_s16_u16(vaddq_u16(vreinterpretq_u16_s16(v2),
-                                                         vmovlbq_u8(H)));
-                    v3 = vreinterpretq_s16_u16(vaddq_u16(vreinterpretq_u16_s16(v3),
-                                                         vmovltq_u8(H)));
-                    A = vdupq_n_u8(0);
-                    H = vdupq_n_u8(0);
-                    total += cnt;
-                    cnt = 0;
-                    continue;
-                }
-                cnt += take;
-                m -= take;
-                do {
-                    uint8x16_t x = vld1q_u8(base + *src++ * csb);
-                    A = vaddq_u8(A, x);
-                    H = vaddq_u8(H, vshrq_n_u8(x, 4));
-                } while (src != end);
+    uint32_t C = l->in_c, k = l->kernel, rb = l->weight_row_bytes, oc = l->out_c, ky, kx;
+    const uint8_t *wxb = (const uint8_t *)l->weights_x;
+    spq_w4_sums_t z;
+    uint16x8_t bias;
+    z.A = vdupq_n_u8(0);
+    z.H = vdupq_n_u8(0);
+    z.v0 = vld1q_u16((const uint16_t *)init);
+    z.v1 = vld1q_u16((const uint16_t *)init + 8);
+    z.v2 = vld1q_u16((const uint16_t *)init + 16);
+    z.v3 = vld1q_u16((const uint16_t *)init + 24);
+    z.cnt = 0;
+    z.total = 0;
+    if (k == 3u && rb == 16u) { /* out_c 32 (g = 0): tap offsets (3 ky + kx) 16 - 64 are load
+                                   immediates */
+        const spq_w4_ref_t *s0 = r->refs[0] + (size_t)x0 * C, *s1 = r->refs[1] + (size_t)x0 * C;
+        const spq_w4_ref_t *s2 = r->refs[2] + (size_t)x0 * C;
+        const uint8_t *c0 = r->counts[0] + x0, *c1 = r->counts[1] + x0, *c2 = r->counts[2] + x0;
+        spq_w4_sub_mve(&z, s0, c0[0], wxb, -64);
+        spq_w4_sub_mve(&z, s0 + C, c0[1], wxb, -48);
+        spq_w4_sub_mve(&z, s0 + 2u * C, c0[2], wxb, -32);
+        spq_w4_sub_mve(&z, s1, c1[0], wxb, -16);
+        spq_w4_sub_mve(&z, s1 + C, c1[1], wxb, 0);
+        spq_w4_sub_mve(&z, s1 + 2u * C, c1[2], wxb, 16);
+        spq_w4_sub_mve(&z, s2, c2[0], wxb, 32);
+        spq_w4_sub_mve(&z, s2 + C, c2[1], wxb, 48);
+        spq_w4_sub_mve(&z, s2 + 2u * C, c2[2], wxb, 64);
+    } else {
+        for (ky = 0; ky < k; ky++) {
+            const spq_w4_ref_t *src = r->refs[ky] + (size_t)x0 * C;
+            const uint8_t *cnts = r->counts[ky] + x0;
+            for (kx = 0; kx < k; kx++, src += C) {
+                spq_w4_sub_mve(&z, src, cnts[kx], wxb,
+                               (int32_t)((ky * k + kx) * rb + 16u * g) -
+                                   (int32_t)SPQ_W4_REF_BIAS);
             }
         }
     }
-    {
-        uint8x16_t E = vsubq_u8(A, vshlq_n_u8(H, 4));
-        int16x8_t bias;
-        total += cnt;
-        bias = vdupq_n_s16((int16_t)(8u * total)); /* the nibbles are w + 8 */
-        v0 = vsubq_s16(vreinterpretq_s16_u16(vaddq_u16(vreinterpretq_u16_s16(v0),
-                                                       vmovlbq_u8(E))), bias);
-        v1 = vsubq_s16(vreinterpretq_s16_u16(vaddq_u16(vreinterpretq_u16_s16(v1),
-                                                       vmovltq_u8(E))), bias);
-        v2 = vsubq_s16(vreinterpretq_s16_u16(vaddq_u16(vreinterpretq_u16_s16(v2),
-                                                       vmovlbq_u8(H))), bias);
-        v3 = vsubq_s16(vreinterpretq_s16_u16(vaddq_u16(vreinterpretq_u16_s16(v3),
-                                                       vmovltq_u8(H))), bias);
-    }
-    spk = spq_w4_fire_mve(v0, v1, v2, v3, l->outcome + ((size_t)32u * g << (n + 2u)),
-                          (uint8_t *)(r->mem + pos * (oc / 16u)) + 8u * g, n);
-    r->out[pos * (oc / 32u) + g] |= spk;
-    return total;
+    spq_w4_flush_mve(&z);
+    bias = vdupq_n_u16((uint16_t)(8u * z.total)); /* the nibbles are w + 8 */
+    r->out[pos * (oc / 32u) + g] |= spq_w4_fire_mve(
+        vreinterpretq_s16_u16(vsubq_u16(z.v0, bias)), vreinterpretq_s16_u16(vsubq_u16(z.v1, bias)),
+        vreinterpretq_s16_u16(vsubq_u16(z.v2, bias)), vreinterpretq_s16_u16(vsubq_u16(z.v3, bias)),
+        l->outcome + ((size_t)32u * g << (n + 2u)),
+        (uint8_t *)(r->mem + pos * (oc / 16u)) + 8u * g, n);
+    return z.total;
 }
 
 SPQ_TEMPLATE uint32_t spq_w4_row_mve_n(const spq_w4_row_t *r, uint32_t n)
@@ -169,10 +201,10 @@ SPQ_TEMPLATE uint32_t spq_w4_row_mve_n(const spq_w4_row_t *r, uint32_t n)
         }
     }
     for (ox = 0; ox < l->out_w; ox++, pos++) {
-        int32_t ix0 = (int32_t)(ox * l->stride) - (int32_t)l->padding;
-        rows += spq_w4_pos_mve(r, ix0, init, 0u, pos, n);
+        uint32_t x0 = ox * l->stride;
+        rows += spq_w4_pos_mve(r, x0, init, 0u, pos, n);
         for (g = 1; g < groups; g++) {
-            spq_w4_pos_mve(r, ix0, init + 32u * g, g, pos, n);
+            spq_w4_pos_mve(r, x0, init + 32u * g, g, pos, n);
         }
     }
     return rows;

@@ -209,6 +209,15 @@ void spq_conv_step(spq_job_t *job);
 void spq_linear_step(spq_job_t *job);
 /** Readout: logits += sum of the weight rows of the non-zero inputs (int32). */
 void spq_readout_step(spq_job_t *job, int32_t *logits);
+/** Bits of a spike count that reaches T: the bit length of T. */
+uint32_t spq_count_planes(uint32_t T);
+/** Readout on spikes, one step: add the input map into the per-feature counts job->mem
+ *  (`planes` bit planes of ceil(in_c / 32) words: plane p holds bit p of every count) and
+ *  count the synops; the logits are weighed once, by spq_readout_finish. */
+void spq_readout_count(spq_job_t *job, uint32_t planes);
+/** logits += sum over the input features of weight row * count (a map of map_c channels). */
+void spq_readout_finish(const spq_layer_t *l, uint32_t map_c, const uint32_t *counts,
+                        uint32_t planes, int32_t *logits);
 /** Static first layer: its input currents I of every neuron into `cache` (int32,
  *  position-major), computed once per inference; returns the synops. */
 uint32_t spq_static_currents(const spq_layer_t *l, const uint8_t *pixels, int32_t *cache);

@@ -68,6 +68,59 @@ void spq_readout_step(spq_job_t *job, int32_t *logits)
     job->synops += spq_linear_gather(l, job->in, l->in_kind, job->map_c, logits, row) * l->out_c;
 }
 
+uint32_t spq_count_planes(uint32_t T)
+{
+    uint32_t n = 0;
+    while (T != 0u) {
+        n++;
+        T >>= 1;
+    }
+    return n;
+}
+
+void spq_readout_count(spq_job_t *job, uint32_t planes)
+{
+    const spq_layer_t *l = job->l;
+    const uint32_t *in = (const uint32_t *)job->in;
+    uint32_t *counts = job->mem, words = (l->in_c + 31u) / 32u, i, p, rows = 0;
+    for (i = 0; i < words; i++) {
+        uint32_t carry = in[i];
+        if (i + 1u == words && (l->in_c & 31u) != 0u) {
+            carry &= ((uint32_t)1 << (l->in_c & 31u)) - 1u;
+        }
+        rows += spq_popcount(carry);
+        for (p = 0; p < planes && carry != 0u; p++) { /* ripple-carry add of one bit */
+            uint32_t *c = counts + p * words + i, next = *c & carry;
+            *c ^= carry;
+            carry = next;
+        }
+    }
+    job->synops += rows * l->out_c;
+}
+
+void spq_readout_finish(const spq_layer_t *l, uint32_t map_c, const uint32_t *counts,
+                        uint32_t planes, int32_t *logits)
+{
+    spq_row_fn_t row = spq_row_select(l->weight_bits, 32u, 1);
+    uint32_t n = l->in_c, hw = n / map_c, rb = l->weight_row_bytes;
+    uint32_t words = (n + 31u) / 32u, wi, p;
+    for (wi = 0; wi < words; wi++) {
+        uint32_t any = 0;
+        for (p = 0; p < planes; p++) {
+            any |= counts[p * words + wi];
+        }
+        while (any != 0u) {
+            uint32_t b = SPQ_CTZ(any), j = (wi << 5) + b, c = 0;
+            any &= any - 1u;
+            for (p = 0; p < planes; p++) {
+                c |= ((counts[p * words + wi] >> b) & 1u) << p;
+            }
+            row(logits, l->weights + (size_t)spq_feature(j, map_c, hw) * rb, l->out_c,
+                (int32_t)c);
+        }
+    }
+}
+
 uint32_t spq_static_readout(const spq_layer_t *l, const uint8_t *pixels, int32_t *cache)
 {
     memset(cache, 0, 4u * l->out_c);

@@ -5,9 +5,33 @@
  * caller's event frames. */
 #include "spq_internal.h"
 
+/* 2x2 max pool of a map whose positions are whole words (C = 32 m) or parts of one word
+ * (C = 1, 2, 4, 8, 16): per output position, the OR of four runs of C bits. */
+static void spq_maxpool2_aligned(const spq_layer_t *l, const uint32_t *in, uint32_t *out)
+{
+    uint32_t C = l->in_c, W = l->in_w, ow = l->out_w, oh = l->out_h, oy, ox, j;
+    uint32_t row = W * C, mask = C < 32u ? ((uint32_t)1 << C) - 1u : 0xFFFFFFFFu;
+    uint32_t n = C < 32u ? C : 32u, parts = C < 32u ? 1u : C / 32u, op = 0;
+    for (oy = 0; oy < oh; oy++) {
+        uint32_t q = 2u * oy * row;
+        for (ox = 0; ox < ow; ox++, q += 2u * C) {
+            for (j = 0; j < parts; j++, op += n) {
+                uint32_t a = q + 32u * j, b = a + C, c = a + row, d = c + C;
+                uint32_t v = ((in[a >> 5] >> (a & 31u)) | (in[b >> 5] >> (b & 31u)) |
+                              (in[c >> 5] >> (c & 31u)) | (in[d >> 5] >> (d & 31u))) & mask;
+                out[op >> 5] |= v << (op & 31u);
+            }
+        }
+    }
+}
+
 void spq_maxpool_spike(const spq_layer_t *l, const uint32_t *in_bits, uint32_t *out_bits)
 {
     uint32_t C = l->in_c, W = l->in_w, k = l->kernel, oy, ox, dy, dx, c0, op = 0;
+    if (SPQ_FAST && k == 2u && (C % 32u == 0u || 32u % C == 0u)) {
+        spq_maxpool2_aligned(l, in_bits, out_bits);
+        return;
+    }
     for (oy = 0; oy < l->out_h; oy++) {
         for (ox = 0; ox < l->out_w; ox++, op++) {
             for (c0 = 0; c0 < C; c0 += 32u) {
@@ -42,10 +66,43 @@ void spq_sumpool_spike(const spq_layer_t *l, const uint32_t *in_bits, uint8_t *o
     }
 }
 
+/* Bit i of the result: byte i of w (four 0/1... bytes) non-zero. */
+SPQ_INLINE uint32_t spq_nonzero4(uint32_t w)
+{
+    w = (((w & 0x7F7F7F7Fu) + 0x7F7F7F7Fu) | w) & 0x80808080u; /* bit 7 of each byte */
+    return ((w >> 7) * 0x01020408u) >> 24;
+}
+
 void spq_pack_events(const uint8_t *in, uint32_t c, uint32_t hw, uint32_t *out_bits)
 {
     uint32_t p, ch, k = 0, word = 0;
-    for (p = 0; p < hw; p++) {
+    if (SPQ_FAST && c == 1u) { /* one channel: four bytes at a time */
+        for (p = 0; p + 4u <= hw; p += 4u, k += 4u) {
+            word |= spq_nonzero4(spq_load32(in + p)) << (k & 31u);
+            if ((k & 31u) == 28u) {
+                out_bits[k >> 5] = word;
+                word = 0;
+            }
+        }
+    } else if (SPQ_FAST && c == 2u) { /* two channels: interleave four positions at once */
+        for (p = 0; p + 4u <= hw; p += 4u, k += 8u) {
+            uint32_t a = spq_nonzero4(spq_load32(in + p));
+            uint32_t b = spq_nonzero4(spq_load32(in + hw + p));
+            /* bits a0 a1 a2 a3, b0 b1 b2 b3 -> a0 b0 a1 b1 a2 b2 a3 b3 */
+            a = (a | (a << 2)) & 0x33u;
+            a = (a | (a << 1)) & 0x55u;
+            b = (b | (b << 2)) & 0x33u;
+            b = (b | (b << 1)) & 0x55u;
+            word |= (a | (b << 1)) << (k & 31u);
+            if ((k & 31u) == 24u) {
+                out_bits[k >> 5] = word;
+                word = 0;
+            }
+        }
+    } else {
+        p = 0;
+    }
+    for (; p < hw; p++) {
         for (ch = 0; ch < c; ch++, k++) {
             word |= (in[ch * hw + p] != 0u ? 1u : 0u) << (k & 31u);
             if ((k & 31u) == 31u) {

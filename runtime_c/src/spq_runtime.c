@@ -38,8 +38,13 @@ static size_t spq_frame_bytes(const spq_layer_t *l)
     return spq_bitmap_bytes(n);
 }
 
-static size_t spq_mem_bytes(const spq_layer_t *l)
+/* A layer's state: the packed membranes of a neuron layer; for a readout that reads spikes,
+ * the spike count of each input feature so far, bit-sliced (spq_readout_count). */
+static size_t spq_mem_bytes(const spq_model_t *m, const spq_layer_t *l)
 {
+    if (l->type == SPQ_LAYER_READOUT && l->in_kind == SPQ_IN_SPIKE) {
+        return 4u * spq_count_planes(m->time_steps) * (((size_t)l->in_c + 31u) / 32u);
+    }
     if (!spq_is_neuron(l)) {
         return 0;
     }
@@ -52,7 +57,7 @@ static size_t spq_acc_bytes(const spq_layer_t *l)
 {
     size_t n = spq_acc_pos_bytes(l->out_c, l->acc_bits);
     if (l->weights_x != NULL) { /* the fused 4-bit conv kernel's input lists */
-        n += spq_w4_list_bytes(l->in_c, l->in_w, l->kernel);
+        n += spq_w4_list_bytes(l->in_c, l->in_w, l->kernel, l->padding);
     }
     return n;
 }
@@ -247,7 +252,7 @@ static int spq_layout(const spq_model_t *m, spq_schedule_t schedule, spq_layout_
     steps = schedule == SPQ_SCHEDULE_LAYER ? m->time_steps : 1u;
     for (i = 0; i < m->num_layers; i++) {
         const spq_layer_t *l = &m->layers[i];
-        size_t frame = steps * spq_frame_bytes(l), mem = spq_mem_bytes(l);
+        size_t frame = steps * spq_frame_bytes(l), mem = spq_mem_bytes(m, l);
         if (frame > region[i & 1u]) {
             region[i & 1u] = frame;
         }
@@ -412,7 +417,15 @@ static void spq_layer_step(spq_ctx_t *ctx, uint32_t i, const void *src, void *ds
             for (o = 0; o < l->out_c; o++) {
                 logits[o] += l->bias[o];
             }
-            spq_readout_step(&job, logits);
+            if (l->in_kind == SPQ_IN_SPIKE) { /* count now, weigh the counts at the end */
+                spq_readout_count(&job, spq_count_planes(m->time_steps));
+                if (t + 1u == m->time_steps) {
+                    spq_readout_finish(l, job.map_c, job.mem, spq_count_planes(m->time_steps),
+                                       logits);
+                }
+            } else {
+                spq_readout_step(&job, logits);
+            }
         }
         break;
     }
@@ -441,7 +454,7 @@ static void spq_step_time(spq_ctx_t *ctx, const uint8_t *frame)
         spq_call_hook(ctx, i, t, 0);
         spq_layer_step(ctx, i, src, region[i & 1u], mem, t);
         spq_call_hook(ctx, i, t, 1);
-        mem += spq_mem_bytes(l);
+        mem += spq_mem_bytes(m, l);
         src = region[i & 1u];
     }
     ctx->step++;
@@ -460,7 +473,7 @@ static void spq_run_layers(spq_ctx_t *ctx, const uint8_t *input)
     for (i = 0; i < m->num_layers; i++) {
         const spq_layer_t *l = &m->layers[i];
         size_t out_frame = spq_frame_bytes(l);
-        memset(mem, 0, spq_mem_bytes(l));
+        memset(mem, 0, spq_mem_bytes(m, l));
         spq_call_hook(ctx, i, 0xFFFFu, 0);
         for (t = 0; t < T; t++) {
             const void *src;
@@ -519,10 +532,26 @@ spq_status_t spq_step(spq_ctx_t *ctx, const uint8_t *frame)
 
 spq_status_t spq_get_logits(const spq_ctx_t *ctx, int32_t *logits)
 {
+    const spq_model_t *m;
+    const spq_layer_t *r;
     if (ctx == NULL || ctx->model == NULL || logits == NULL) {
         return SPQ_ERR_NULL;
     }
-    memcpy(logits, ctx->logits, 4u * ctx->model->num_classes);
+    m = ctx->model;
+    r = &m->layers[m->num_layers - 1u];
+    memcpy(logits, ctx->logits, 4u * m->num_classes);
+    if (ctx->step < m->time_steps && r->in_kind == SPQ_IN_SPIKE) {
+        /* mid-stream: the readout's counts so far are not weighed in yet (time-major only:
+         * a layer-major context has run every step or none) */
+        const uint8_t *mem = (const uint8_t *)ctx->priv[SPQ_P_MEM];
+        uint32_t i;
+        for (i = 0; i + 1u < m->num_layers; i++) {
+            mem += spq_mem_bytes(m, &m->layers[i]);
+        }
+        spq_readout_finish(r, m->num_layers > 1u ? m->layers[m->num_layers - 2u].out_c : m->in_c,
+                           (const uint32_t *)(const void *)mem, spq_count_planes(m->time_steps),
+                           logits);
+    }
     return SPQ_OK;
 }
 

@@ -45,8 +45,17 @@ def level_bits(layer: LayerIR) -> int:
     return max(1, (layer.neuron.hi - layer.neuron.lo).bit_length())
 
 
-def layer_membrane_bytes(layer: LayerIR) -> int:
-    """Packed membrane of one neuron layer (0 for other layers)."""
+def count_planes(time_steps: int) -> int:
+    """Bits of a spike count that reaches T (spq_count_planes)."""
+    return int(time_steps).bit_length()
+
+
+def layer_membrane_bytes(layer: LayerIR, time_steps: int = 1) -> int:
+    """The state of one layer: the packed membrane of a neuron layer; for a readout that
+    reads spikes, its per-feature spike counts (bit-sliced, one plane of ceil(F/32) words
+    per count bit); 0 for other layers."""
+    if layer.type == "readout" and layer.in_kind == "spike":
+        return 4 * count_planes(time_steps) * ((_neurons(layer.in_shape) + 31) // 32)
     if layer.neuron is None:
         return 0
     return _align4((_neurons(layer.out_shape) * level_bits(layer) + 7) // 8)
@@ -54,7 +63,7 @@ def layer_membrane_bytes(layer: LayerIR) -> int:
 
 def membrane_bytes(ir: ModelIR) -> int:
     """All membranes of the model, packed at ``level_bits`` per neuron (the time-major state)."""
-    return sum(layer_membrane_bytes(layer) for layer in ir.layers)
+    return sum(layer_membrane_bytes(layer, ir.time_steps) for layer in ir.layers)
 
 
 def frame_bytes(layer: LayerIR) -> int:
@@ -88,8 +97,8 @@ def acc_bytes(layer: LayerIR) -> int:
         fan_in = c * layer.kernel * layer.kernel
         bound = fan_in * ((1 << (layer.weight_bits - 1)) - 1) * layer.max_in
         if tables.w4_applies(layer.type, layer.in_kind, layer.weight_bits, layer.acc_bits, c,
-                             w, channels, layer.kernel, bound):
-            acc += tables.w4_list_bytes(c, w, layer.kernel)
+                             w, channels, layer.kernel, layer.padding, bound):
+            acc += tables.w4_list_bytes(c, w, layer.kernel, layer.padding)
     return acc
 
 
@@ -110,7 +119,7 @@ def arena_breakdown(ir: ModelIR, schedule: str) -> dict[str, int]:
     for i, layer in enumerate(ir.layers):
         regions[i % 2] = max(regions[i % 2], steps * frame_bytes(layer))
     regions[1] = max(regions[1], input_frame_bytes(ir))
-    mems = [layer_membrane_bytes(layer) for layer in ir.layers]
+    mems = [layer_membrane_bytes(layer, ir.time_steps) for layer in ir.layers]
     return {
         "counters": 4 * 2 * n_layers + 4 * ir.num_classes,
         "cache": cache_bytes(ir),

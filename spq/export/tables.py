@@ -38,6 +38,7 @@ LUT_MAX_BYTES = 16 * 1024
 LUT_MAX_OC = 64  # SPQ_LUT_MAX_OC
 W4_MAX_OC = 64  # SPQ_W4_MAX_OC in runtime_c/src/spq_conv.h
 W4_MAX_IN_C = 32  # SPQ_W4_MAX_IN_C
+W4_MAX_K = 8  # SPQ_W4_MAX_K
 W4_MAX_LIST_BYTES = 4096  # SPQ_W4_MAX_LIST_BYTES
 
 
@@ -148,25 +149,28 @@ def lut_applies(kind: str, in_kind: str, in_c: int, out_c: int, kernel: int, bou
             and kernel * (1 << bits) * out_c <= LUT_MAX_BYTES)
 
 
-def w4_list_bytes(in_c: int, in_w: int, kernel: int) -> int:
-    """Scratch of the fused 4-bit conv kernel: for ``kernel`` input rows, the set input
-    channels of every position (a byte each) and their count (spq_w4_list_bytes)."""
-    return 4 * ((kernel * in_w * (in_c + 1) + 3) // 4)
+def w4_list_bytes(in_c: int, in_w: int, kernel: int, padding: int) -> int:
+    """Scratch of the fused 4-bit conv kernel (spq_w4_list_bytes): for ``kernel`` input rows
+    of ``in_w + 2 * padding`` columns, a 4-byte reference per input channel of every column
+    and a count byte per column, with one more row of counts."""
+    w = in_w + 2 * padding
+    return 4 * kernel * w * in_c + 4 * (((kernel + 1) * w + 3) // 4)
 
 
 def w4_applies(kind: str, in_kind: str, weight_bits: int, acc_bits: int, in_c: int,
-               in_w: int, out_c: int, kernel: int, bound: int) -> bool:
+               in_w: int, out_c: int, kernel: int, padding: int, bound: int) -> bool:
     """Whether a layer runs the fused 4-bit conv kernel, so gets ``weights_x`` and the list
     scratch in the arena (the runtime checks the same rule, spq_w4_shape_ok)."""
     return (kind == "conv" and in_kind == "spike" and weight_bits == 4 and acc_bits == 16
             and out_c % 8 == 0 and out_c <= W4_MAX_OC and in_c <= W4_MAX_IN_C
-            and w4_list_bytes(in_c, in_w, kernel) <= W4_MAX_LIST_BYTES
+            and kernel <= W4_MAX_K
+            and w4_list_bytes(in_c, in_w, kernel, padding) <= W4_MAX_LIST_BYTES
             and not lut_applies(kind, in_kind, in_c, out_c, kernel, bound))
 
 
 def _w4(layer: PackedLayer) -> bool:
     return w4_applies(layer.type, layer.in_kind, layer.weight_bits, layer.acc_bits, layer.in_c,
-                      layer.in_w, layer.out_c, layer.kernel, acc_bound(layer))
+                      layer.in_w, layer.out_c, layer.kernel, layer.padding, acc_bound(layer))
 
 
 def weights_x(layer: PackedLayer) -> np.ndarray | None:
