@@ -92,11 +92,17 @@ def test_arena_formula_by_hand() -> None:
     assert memory.arena_bytes(ir, "layer") == counters + acc + 12 + 4 * 8 + 4 * 4
     parts = memory.arena_breakdown(ir, "layer")
     assert parts == {"counters": 44, "cache": 0, "acc": 8, "membrane": 12, "activations": 48}
-    # static input: a current cache of 48 int32 for the first layer, no packed input frame
+    # static input, ternary: a rank cache of a byte per neuron of the first layer and its
+    # int32 accumulators of one position as scratch, no packed input frame
     ir.input_kind = "static"
     ir.layers[0].in_kind = "u8"
     assert memory.arena_breakdown(ir, "time") == {
-        "counters": 44, "cache": 4 * 48, "acc": 0, "membrane": 24, "activations": 8 + 4}
+        "counters": 44, "cache": 48, "acc": 4 * 3, "membrane": 24, "activations": 8 + 4}
+    # with 5 levels (3 bits): a current cache of 48 int32
+    ir.layers[0].neuron = _neuron(3, 5)
+    assert memory.arena_breakdown(ir, "time") == {
+        "counters": 44, "cache": 4 * 48, "acc": 0, "membrane": 20 + 12,  # 144 bits -> 20
+        "activations": 8 + 4}
 
 
 def test_unknown_schedule_is_refused() -> None:

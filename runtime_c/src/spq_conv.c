@@ -152,23 +152,52 @@ int spq_lut_valid(const spq_layer_t *l)
     return 1;
 }
 
-uint32_t spq_static_currents(const spq_layer_t *l, const uint8_t *pixels, int32_t *cache)
+/* The accumulators of output position pos of a static layer (int32, into acc); returns the
+ * rows added. */
+static uint32_t spq_static_acc(const spq_layer_t *l, const uint8_t *pixels, uint32_t pos,
+                               int32_t *acc)
 {
-    uint32_t oc = l->out_c, oy, ox, c, rows = 0;
-    uint32_t n_pos = (uint32_t)l->out_h * l->out_w;
     spq_row_fn_t row = spq_row_select(l->weight_bits, 32u, 1);
-    int32_t *a = cache;
-    memset(cache, 0, 4u * oc * n_pos);
+    memset(acc, 0, 4u * l->out_c); /* int32 whatever acc_bits (a static layer's scratch) */
     if (l->type == SPQ_LAYER_CONV) {
-        for (oy = 0; oy < l->out_h; oy++) {
-            for (ox = 0; ox < l->out_w; ox++, a += oc) {
-                rows += spq_conv_window(l, pixels, SPQ_IN_U8, oy, ox, a, row);
+        return spq_conv_window(l, pixels, SPQ_IN_U8, pos / l->out_w, pos % l->out_w, acc, row);
+    }
+    return spq_linear_gather(l, pixels, SPQ_IN_U8, 1u, acc, row);
+}
+
+/* Rank of accumulator a among the R sorted breakpoints br: how many are <= a. */
+SPQ_INLINE uint32_t spq_rank(const int32_t *br, uint32_t R, int32_t a)
+{
+    uint32_t lo = 0, hi = R;
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) >> 1;
+        if (br[mid] <= a) {
+            lo = mid + 1u;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+uint32_t spq_static_prepare(const spq_layer_t *l, const uint8_t *pixels, void *cache,
+                            int32_t *acc)
+{
+    uint32_t oc = l->out_c, n_pos = (uint32_t)l->out_h * l->out_w, pos, c, rows = 0;
+    if (l->breaks != NULL) { /* rank cache: one byte per neuron */
+        uint32_t R = (1u << l->outcome_bits) - 1u;
+        uint8_t *rk = (uint8_t *)cache;
+        for (pos = 0; pos < n_pos; pos++, rk += oc) {
+            rows += spq_static_acc(l, pixels, pos, acc);
+            for (c = 0; c < oc; c++) {
+                rk[c] = (uint8_t)spq_rank(l->breaks + (size_t)c * R, R, acc[c]);
             }
         }
-    } else {
-        rows = spq_linear_gather(l, pixels, SPQ_IN_U8, 1u, cache, row);
+        return rows * oc;
     }
-    for (a = cache; a < cache + (size_t)oc * n_pos; a += oc) {
+    for (pos = 0; pos < n_pos; pos++) { /* current cache: int32 I per neuron */
+        int32_t *a = (int32_t *)cache + (size_t)pos * oc;
+        rows += spq_static_acc(l, pixels, pos, a);
         for (c = 0; c < oc; c++) {
             a[c] = spq_current(a[c], l->mult[c], (uint32_t)l->shift[c]);
         }
@@ -176,12 +205,67 @@ uint32_t spq_static_currents(const spq_layer_t *l, const uint8_t *pixels, int32_
     return rows * oc;
 }
 
+#if SPQ_FAST
+/* Neurons of position pos from their ranks (a static layer's rank table). */
+static uint32_t spq_neuron_pos_rank(const spq_layer_t *l, const uint8_t *rk, uint32_t *mem,
+                                    uint32_t pos, uint32_t *out)
+{
+    const uint8_t *t = l->outcome;
+    uint32_t c, C = l->out_c, k = pos * C, spikes = 0;
+    uint32_t b = l->level_bits, n = l->outcome_bits, mask = ((uint32_t)1 << b) - 1u;
+    for (c = 0; c < C; c++, k++, t += (size_t)1 << (b + n)) {
+        uint32_t at = k * b, w = mem[at >> 5], sh = at & 31u; /* b <= 2: no straddle */
+        uint32_t o = t[(((w >> sh) & mask) << n) + rk[c]];
+        mem[at >> 5] = (w & ~(mask << sh)) | ((o & mask) << sh);
+        out[k >> 5] |= (o >> 7) << (k & 31u);
+        spikes += o >> 7;
+    }
+    return spikes;
+}
+#endif
+
 void spq_static_step(spq_job_t *job)
 {
     const spq_layer_t *l = job->l;
-    const int32_t *cur = (const int32_t *)job->in;
-    uint32_t pos, n_pos = (uint32_t)l->out_h * l->out_w;
-    for (pos = 0; pos < n_pos; pos++, cur += l->out_c) {
-        job->spikes += spq_neuron_pos(l, cur, 0u, job->mem, pos, job->out);
+    uint32_t pos, c, oc = l->out_c, n_pos = (uint32_t)l->out_h * l->out_w;
+    if (l->breaks == NULL) {
+        const int32_t *cur = (const int32_t *)job->in;
+        for (pos = 0; pos < n_pos; pos++, cur += oc) {
+            job->spikes += spq_neuron_pos(l, cur, 0u, job->mem, pos, job->out);
+        }
+        return;
     }
+    if (!SPQ_FAST) { /* reference: the arithmetic of s5 on an accumulator of each rank */
+        const uint8_t *rk = (const uint8_t *)job->in;
+        int32_t *acc = (int32_t *)job->acc, bound = (int32_t)spq_acc_bound(l);
+        uint32_t R = (1u << l->outcome_bits) - 1u;
+        for (pos = 0; pos < n_pos; pos++, rk += oc) {
+            for (c = 0; c < oc; c++) {
+                acc[c] = rk[c] == 0u ? -bound : l->breaks[(size_t)c * R + rk[c] - 1u];
+            }
+            job->spikes += spq_neuron_pos_ref(l, acc, 32u, job->mem, pos, job->out);
+        }
+        return;
+    }
+#if SPQ_FAST
+    {
+        const uint8_t *rk = (const uint8_t *)job->in;
+        spq_fire8_fn_t fire = spq_fire_rank_select(l);
+#if SPQ_HAVE_MVE
+        if (spq_rank_fire_mve_ok(l)) {
+            job->spikes += spq_rank_fire_mve(l, rk, job->mem, job->out, n_pos);
+            return;
+        }
+#endif
+        if (fire != NULL) { /* ranks are the columns; oc % 4 == 0: whole words */
+            fire((const uint32_t *)(const void *)rk, l->outcome, job->mem, job->out, 0u, oc,
+                 n_pos);
+            job->spikes += spq_count_bits(job->out, oc * n_pos);
+            return;
+        }
+        for (pos = 0; pos < n_pos; pos++, rk += oc) {
+            job->spikes += spq_neuron_pos_rank(l, rk, job->mem, pos, job->out);
+        }
+    }
+#endif
 }

@@ -80,6 +80,8 @@ spq_fire8_fn_t spq_conv_lut_fire(const spq_layer_t *l);
  * returns their spikes. */
 #define SPQ_LUT_RING_K 5u
 #define SPQ_LUT_RING_W 32u
+/* The byte lanes the scalar row kernel sums before one fire call (128 B of stack). */
+#define SPQ_LUT_CHUNK_WORDS 32u
 typedef struct {
     const spq_layer_t *l;
     const uint32_t *tk[SPQ_LUT_RING_K];
@@ -98,6 +100,9 @@ uint32_t spq_lut_row_scalar(const spq_lut_row_t *r);
 int spq_lut_row_mve_ok(const spq_layer_t *l);
 uint32_t spq_lut_row_mve(const spq_lut_row_t *r);
 int spq_w4_row_mve_ok(const spq_layer_t *l);
+int spq_rank_fire_mve_ok(const spq_layer_t *l);
+uint32_t spq_rank_fire_mve(const spq_layer_t *l, const uint8_t *ranks, uint32_t *mem,
+                           uint32_t *out, uint32_t n_pos);
 uint32_t spq_w4_row_mve(const spq_w4_row_t *r);
 #endif
 

@@ -112,19 +112,26 @@ static void spq_lut_sum_k3w4(const uint32_t *const *tk, const uint16_t *const *v
 uint32_t spq_lut_row_scalar(const spq_lut_row_t *r)
 {
     const spq_layer_t *l = r->l;
-    uint32_t lanes[SPQ_LUT_MAX_OC / 4u];
-    uint32_t oc = l->out_c, wpr = oc / 4u, words = oc * l->level_bits / 32u, ox;
-    uint32_t *mem = r->mem, pos = r->pos;
+    uint32_t lanes[SPQ_LUT_CHUNK_WORDS]; /* the lanes of a run of positions */
+    uint32_t oc = l->out_c, wpr = oc / 4u, w = l->out_w, run = SPQ_LUT_CHUNK_WORDS / wpr;
+    uint32_t ox = 0, pos = r->pos, words = oc * l->level_bits / 32u;
+    uint32_t *mem = r->mem;
     int k3w4 = l->kernel == 3u && wpr == 4u;
-    for (ox = 0; ox < l->out_w; ox++, pos++, mem += words) {
-        if (k3w4) {
-            spq_lut_sum_k3w4(r->tk, r->vk, ox, lanes);
-        } else {
-            spq_lut_sum(r->tk, r->vk, ox, lanes, l->kernel, wpr);
+    do { /* out_w >= 1 */
+        uint32_t n = w - ox < run ? w - ox : run, i;
+        for (i = 0; i < n; i++) {
+            if (k3w4) {
+                spq_lut_sum_k3w4(r->tk, r->vk, ox + i, lanes + 4u * i);
+            } else {
+                spq_lut_sum(r->tk, r->vk, ox + i, lanes + wpr * i, l->kernel, wpr);
+            }
         }
-        r->fire(lanes, l->outcome, mem, r->out, pos * oc, oc);
-    }
-    return spq_count_range(r->out, r->pos * oc, l->out_w * oc); /* the row's spikes */
+        r->fire(lanes, l->outcome, mem, r->out, pos * oc, oc, n);
+        ox += n;
+        pos += n;
+        mem += n * words;
+    } while (ox < w);
+    return spq_count_range(r->out, r->pos * oc, w * oc); /* the row's spikes */
 }
 
 static const uint16_t spq_lut_zeros[SPQ_LUT_RING_W]; /* v = 0 for rows outside the map */

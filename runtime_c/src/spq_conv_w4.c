@@ -222,6 +222,80 @@ void spq_conv_w4(spq_job_t *job, spq_w4_row_fn_t row_fn)
     job->spikes += spq_count_bits(job->out, oc * r.pos);
 }
 
+/* The running sums of one output position for 4 blocks of 8 channels: byte-lane sums of
+ * the current chunk (e: even nibbles, t: x >> 4), and the 16-bit lane sums L in memory. */
+typedef struct {
+    uint32_t e0, e1, e2, e3, t0, t1, t2, t3;
+    uint32_t cnt, total;
+    uint32_t *L;
+} spq_w4_acc_t;
+
+SPQ_TEMPLATE void spq_w4_flush4(spq_w4_acc_t *z)
+{
+    spq_w4_flush(z->L, z->e0, z->t0);
+    spq_w4_flush(z->L + 4, z->e1, z->t1);
+    spq_w4_flush(z->L + 8, z->e2, z->t2);
+    spq_w4_flush(z->L + 12, z->e3, z->t3);
+    z->e0 = z->e1 = z->e2 = z->e3 = z->t0 = z->t1 = z->t2 = z->t3 = 0;
+    z->total += z->cnt;
+    z->cnt = 0;
+}
+
+/* The n (<= SPQ_W4_CHUNK) listed rows at src, at byte offset off, into the 4-block sums. */
+SPQ_TEMPLATE void spq_w4_sub4(spq_w4_acc_t *z, const spq_w4_ref_t *src, uint32_t n,
+                            const uint8_t *wxb, int32_t off)
+{
+    const uint32_t M = 0x0F0F0F0Fu;
+    uint32_t e0, e1, e2, e3, t0, t1, t2, t3, i;
+    if (z->cnt + n > SPQ_W4_CHUNK) {
+        spq_w4_flush4(z);
+    }
+    z->cnt += n;
+    e0 = z->e0, e1 = z->e1, e2 = z->e2, e3 = z->e3;
+    t0 = z->t0, t1 = z->t1, t2 = z->t2, t3 = z->t3;
+    for (i = 0; i < n; i++) {
+        const uint32_t *p = (const uint32_t *)(const void *)(SPQ_W4_ROW(wxb, src[i]) + off);
+        uint32_t x0 = p[0], x1 = p[1], x2 = p[2], x3 = p[3];
+        e0 += x0 & M;
+        t0 += x0 >> 4;
+        e1 += x1 & M;
+        t1 += x1 >> 4;
+        e2 += x2 & M;
+        t2 += x2 >> 4;
+        e3 += x3 & M;
+        t3 += x3 >> 4;
+    }
+    z->e0 = e0, z->e1 = e1, z->e2 = e2, z->e3 = e3;
+    z->t0 = t0, z->t1 = t1, z->t2 = t2, z->t3 = t3;
+}
+
+/* 32 channels, kernel 3, in_c <= SPQ_W4_CHUNK: the window of ring column x0 into the lane
+ * sums L (16 words, zero on entry); returns the rows. */
+static uint32_t spq_w4_window_k3(const spq_w4_row_t *r, uint32_t x0, uint32_t *L)
+{
+    const spq_layer_t *l = r->l;
+    uint32_t C = l->in_c;
+    const uint8_t *wxb = (const uint8_t *)l->weights_x;
+    const spq_w4_ref_t *s0 = r->refs[0] + (size_t)x0 * C, *s1 = r->refs[1] + (size_t)x0 * C;
+    const spq_w4_ref_t *s2 = r->refs[2] + (size_t)x0 * C;
+    const uint8_t *c0 = r->counts[0] + x0, *c1 = r->counts[1] + x0, *c2 = r->counts[2] + x0;
+    spq_w4_acc_t z;
+    z.e0 = z.e1 = z.e2 = z.e3 = z.t0 = z.t1 = z.t2 = z.t3 = 0;
+    z.cnt = z.total = 0;
+    z.L = L;
+    spq_w4_sub4(&z, s0, c0[0], wxb, -64);
+    spq_w4_sub4(&z, s0 + C, c0[1], wxb, -48);
+    spq_w4_sub4(&z, s0 + 2u * C, c0[2], wxb, -32);
+    spq_w4_sub4(&z, s1, c1[0], wxb, -16);
+    spq_w4_sub4(&z, s1 + C, c1[1], wxb, 0);
+    spq_w4_sub4(&z, s1 + 2u * C, c1[2], wxb, 16);
+    spq_w4_sub4(&z, s2, c2[0], wxb, 32);
+    spq_w4_sub4(&z, s2 + C, c2[1], wxb, 48);
+    spq_w4_sub4(&z, s2 + 2u * C, c2[2], wxb, 64);
+    spq_w4_flush4(&z);
+    return z.total;
+}
+
 uint32_t spq_w4_row_scalar(const spq_w4_row_t *r)
 {
     const spq_layer_t *l = r->l;
@@ -234,6 +308,7 @@ uint32_t spq_w4_row_scalar(const spq_w4_row_t *r)
     const uint8_t *wxb = (const uint8_t *)l->weights_x;
     spq_fire_fn_t fire = r->fire;
     uint32_t words = oc * l->level_bits / 32u, rows = 0, ox, j, pos = r->pos;
+    int k3 = k == 3u && oc == 32u && C <= SPQ_W4_CHUNK;
     for (j = 0; j < half; j++) { /* -base per channel as pair words (0 without fire) */
         init[j] = fire == NULL ? 0u
                                : (0u - (uint32_t)l->outcome_base[2u * j]) -
@@ -243,25 +318,30 @@ uint32_t spq_w4_row_scalar(const spq_w4_row_t *r)
     for (ox = 0; ox < l->out_w; ox++, pos++) {
         uint32_t cnt = 0, total = 0, ky, kx, x0 = ox * s; /* ring column of tap kx = 0 */
         memset(lanes, 0, 4u * half);
-        for (ky = 0; ky < k; ky++) {
-            const spq_w4_ref_t *src = r->refs[ky] + (size_t)x0 * C;
-            const uint8_t *cnts = r->counts[ky] + x0;
-            int32_t off = (int32_t)(ky * k * rb) - (int32_t)SPQ_W4_REF_BIAS; /* tap (ky, 0) */
-            for (kx = 0; kx < k; kx++, src += C, off += (int32_t)rb) {
-                uint32_t n = cnts[kx], i;
-                if (cnt + n > SPQ_W4_FLAT) {
-                    spq_w4_sum_all(list, cnt, blocks, lanes);
-                    total += cnt;
-                    cnt = 0;
-                }
-                for (i = 0; i < n; i++) {
-                    list[cnt++] = (const uint32_t *)(const void *)(SPQ_W4_ROW(wxb, src[i]) + off);
+        if (k3) {
+            total = spq_w4_window_k3(r, x0, lanes);
+        } else {
+            for (ky = 0; ky < k; ky++) {
+                const spq_w4_ref_t *src = r->refs[ky] + (size_t)x0 * C;
+                const uint8_t *cnts = r->counts[ky] + x0;
+                int32_t off = (int32_t)(ky * k * rb) - (int32_t)SPQ_W4_REF_BIAS; /* tap (ky, 0) */
+                for (kx = 0; kx < k; kx++, src += C, off += (int32_t)rb) {
+                    uint32_t n = cnts[kx], i;
+                    if (cnt + n > SPQ_W4_FLAT) {
+                        spq_w4_sum_all(list, cnt, blocks, lanes);
+                        total += cnt;
+                        cnt = 0;
+                    }
+                    for (i = 0; i < n; i++) {
+                        list[cnt++] =
+                            (const uint32_t *)(const void *)(SPQ_W4_ROW(wxb, src[i]) + off);
+                    }
                 }
             }
-        }
-        total += cnt;
-        if (cnt != 0u) {
-            spq_w4_sum_all(list, cnt, blocks, lanes);
+            total += cnt;
+            if (cnt != 0u) {
+                spq_w4_sum_all(list, cnt, blocks, lanes);
+            }
         }
         rows += total;
         for (j = 0; j < blocks; j++) { /* lane sums -> pair words, minus 8 per row */

@@ -95,57 +95,89 @@ SPQ_TEMPLATE void spq_fire_impl(const uint32_t *a, const uint8_t *t, uint32_t *m
     }
 }
 
-/* Byte lanes: outcome bytes of 4 channels from lane word x (acc + bound = the column). */
+/* Byte lanes: outcome bytes of 4 channels from lane word x (each byte the column, below
+ * 2^n), table rows of 2^n bytes. */
 SPQ_INLINE uint32_t spq_fire8_4(uint32_t x, uint32_t mw, uint32_t sh, const uint8_t *t,
-                                uint32_t b)
+                                uint32_t b, uint32_t n)
 {
-    uint32_t row = 1u << (b + 8u), cm = (1u << b) - 1u;
-    return (uint32_t)t[(((mw >> sh) & cm) << 8) + (x & 0xFFu)] |
-           ((uint32_t)t[row + (((mw >> (sh + b)) & cm) << 8) + ((x >> 8) & 0xFFu)] << 8) |
-           ((uint32_t)t[2u * row + (((mw >> (sh + 2u * b)) & cm) << 8) + ((x >> 16) & 0xFFu)]
+    uint32_t row = 1u << (b + n), cm = (1u << b) - 1u;
+    return (uint32_t)t[(((mw >> sh) & cm) << n) + (x & 0xFFu)] |
+           ((uint32_t)t[row + (((mw >> (sh + b)) & cm) << n) + ((x >> 8) & 0xFFu)] << 8) |
+           ((uint32_t)t[2u * row + (((mw >> (sh + 2u * b)) & cm) << n) + ((x >> 16) & 0xFFu)]
             << 16) |
-           ((uint32_t)t[3u * row + (((mw >> (sh + 3u * b)) & cm) << 8) + (x >> 24)] << 24);
+           ((uint32_t)t[3u * row + (((mw >> (sh + 3u * b)) & cm) << n) + (x >> 24)] << 24);
 }
 
 SPQ_INLINE void spq_fire8_group(const uint32_t *x, uint32_t mw, const uint8_t *t, uint32_t q,
-                                uint32_t b, uint32_t *nw, uint32_t *s)
+                                uint32_t b, uint32_t n, uint32_t *nw, uint32_t *s)
 {
-    uint32_t o = spq_fire8_4(x[q], mw, 4u * b * q, t + ((size_t)q << (b + 10u)), b);
+    uint32_t o = spq_fire8_4(x[q], mw, 4u * b * q, t + ((size_t)q << (b + n + 2u)), b, n);
     *nw |= (b == 2u ? spq_bits01x4(o) : spq_bit0x4(o)) << (4u * b * q);
     *s |= spq_bit0x4(o >> 7) << (4u * q);
 }
 
-SPQ_TEMPLATE void spq_fire8_impl(const uint32_t *x, const uint8_t *t, uint32_t *mem,
-                                 uint32_t *out, uint32_t k, uint32_t C, uint32_t b)
+SPQ_TEMPLATE void spq_fire8_impl(const uint32_t *x, const uint8_t *t0, uint32_t *mem,
+                                 uint32_t *out, uint32_t k, uint32_t C, uint32_t npos,
+                                 uint32_t b, uint32_t n)
 {
-    uint32_t per = 32u / b, g;
-    for (g = 0; g < C; g += per, x += per / 4u, t += (size_t)per << (b + 8u), k += per) {
-        uint32_t mw = *mem, nw = 0, s = 0;
-        spq_fire8_group(x, mw, t, 0u, b, &nw, &s);
-        spq_fire8_group(x, mw, t, 1u, b, &nw, &s);
-        spq_fire8_group(x, mw, t, 2u, b, &nw, &s);
-        spq_fire8_group(x, mw, t, 3u, b, &nw, &s);
-        if (b == 1u) {
-            spq_fire8_group(x, mw, t, 4u, b, &nw, &s);
-            spq_fire8_group(x, mw, t, 5u, b, &nw, &s);
-            spq_fire8_group(x, mw, t, 6u, b, &nw, &s);
-            spq_fire8_group(x, mw, t, 7u, b, &nw, &s);
+    uint32_t per = 32u / b, g, i;
+    for (i = 0; i < npos; i++) {
+        const uint8_t *t = t0;
+        for (g = 0; g < C; g += per, x += per / 4u, t += (size_t)per << (b + n), k += per) {
+            uint32_t mw = *mem, nw = 0, s = 0;
+            spq_fire8_group(x, mw, t, 0u, b, n, &nw, &s);
+            spq_fire8_group(x, mw, t, 1u, b, n, &nw, &s);
+            spq_fire8_group(x, mw, t, 2u, b, n, &nw, &s);
+            spq_fire8_group(x, mw, t, 3u, b, n, &nw, &s);
+            if (b == 1u) {
+                spq_fire8_group(x, mw, t, 4u, b, n, &nw, &s);
+                spq_fire8_group(x, mw, t, 5u, b, n, &nw, &s);
+                spq_fire8_group(x, mw, t, 6u, b, n, &nw, &s);
+                spq_fire8_group(x, mw, t, 7u, b, n, &nw, &s);
+            }
+            *mem++ = nw;
+            out[k >> 5] |= s << (k & 31u);
         }
-        *mem++ = nw;
-        out[k >> 5] |= s << (k & 31u);
     }
 }
 
 static void spq_fire8_b2(const uint32_t *x, const uint8_t *t, uint32_t *mem, uint32_t *out,
-                         uint32_t k, uint32_t C)
+                         uint32_t k, uint32_t C, uint32_t npos)
 {
-    spq_fire8_impl(x, t, mem, out, k, C, 2u);
+    spq_fire8_impl(x, t, mem, out, k, C, npos, 2u, 8u);
 }
 
 static void spq_fire8_b1(const uint32_t *x, const uint8_t *t, uint32_t *mem, uint32_t *out,
-                         uint32_t k, uint32_t C)
+                         uint32_t k, uint32_t C, uint32_t npos)
 {
-    spq_fire8_impl(x, t, mem, out, k, C, 1u);
+    spq_fire8_impl(x, t, mem, out, k, C, npos, 1u, 8u);
+}
+
+static void spq_fire5_b2(const uint32_t *x, const uint8_t *t, uint32_t *mem, uint32_t *out,
+                         uint32_t k, uint32_t C, uint32_t npos)
+{
+    spq_fire8_impl(x, t, mem, out, k, C, npos, 2u, 5u);
+}
+
+static void spq_fire5_b1(const uint32_t *x, const uint8_t *t, uint32_t *mem, uint32_t *out,
+                         uint32_t k, uint32_t C, uint32_t npos)
+{
+    spq_fire8_impl(x, t, mem, out, k, C, npos, 1u, 5u);
+}
+
+spq_fire8_fn_t spq_fire_rank_select(const spq_layer_t *l)
+{
+    uint32_t b = l->level_bits;
+    if (l->breaks == NULL || l->outcome_bits != 5u || b == 0u || b > 2u ||
+        (l->out_c * b) % 32u != 0u) {
+        return NULL;
+    }
+#if SPQ_HAVE_THUMB2
+    if (b == 2u) {
+        return spq_fire5_thumb2;
+    }
+#endif
+    return b == 2u ? spq_fire5_b2 : spq_fire5_b1;
 }
 
 spq_fire8_fn_t spq_fire8_select(const spq_layer_t *l)
@@ -161,6 +193,11 @@ spq_fire8_fn_t spq_fire8_select(const spq_layer_t *l)
             return NULL;
         }
     }
+#if SPQ_HAVE_THUMB2
+    if (b == 2u) {
+        return spq_fire8_thumb2;
+    }
+#endif
     return b == 2u ? spq_fire8_b2 : spq_fire8_b1;
 }
 

@@ -19,16 +19,30 @@ typedef void (*spq_fire_fn_t)(const uint32_t *a, const uint8_t *t, uint32_t *mem
                                   uint32_t *out, uint32_t k, uint32_t C);
 
 /**
- * Neurons of one output position from byte lanes: lanes holds acc + bound for each channel
- * (four per word, channel 4j + i in byte i of word j), which is the column of a full-range
- * outcome table (outcome_bits 8, outcome_base -bound); otherwise as spq_fire_fn_t.
+ * Neurons of npos consecutive output positions from byte lanes: lanes holds the table column
+ * of each channel (four per word, channel 4j + i in byte i of word j; C / 4 words a position):
+ * acc + bound with a full-range outcome table (outcome_bits 8, outcome_base -bound), or the
+ * rank of a static layer's accumulator (rank tables, outcome_bits 5); mem and out as for
+ * spq_fire_fn_t, for the first position.
  */
 typedef void (*spq_fire8_fn_t)(const uint32_t *lanes, const uint8_t *t, uint32_t *mem,
-                               uint32_t *out, uint32_t k, uint32_t C);
+                               uint32_t *out, uint32_t k, uint32_t C, uint32_t npos);
 
 /** The byte-lane fire function for the layer, or NULL (no full-range outcome table, bound
  *  above 127, or out_c * level_bits not a multiple of 32). */
 spq_fire8_fn_t spq_fire8_select(const spq_layer_t *l);
+
+/** The byte-lane fire function for a static layer's rank table (lanes: ranks, rows of 32),
+ *  or NULL. */
+spq_fire8_fn_t spq_fire_rank_select(const spq_layer_t *l);
+
+#if SPQ_HAVE_THUMB2
+/* Thumb-2 versions of the byte-lane fire functions, 2-bit membranes (spq_fire_thumb2.c). */
+void spq_fire8_thumb2(const uint32_t *x, const uint8_t *t, uint32_t *mem, uint32_t *out,
+                      uint32_t k, uint32_t C, uint32_t npos);
+void spq_fire5_thumb2(const uint32_t *x, const uint8_t *t, uint32_t *mem, uint32_t *out,
+                      uint32_t k, uint32_t C, uint32_t npos);
+#endif
 
 /** The fire function for the layer, or NULL (no outcome table, a window outside 2^5..2^8,
  *  out_c * level_bits not a multiple of 32, or acc - outcome_base not an int16). */

@@ -218,10 +218,12 @@ void spq_readout_count(spq_job_t *job, uint32_t planes);
 /** logits += sum over the input features of weight row * count (a map of map_c channels). */
 void spq_readout_finish(const spq_layer_t *l, uint32_t map_c, const uint32_t *counts,
                         uint32_t planes, int32_t *logits);
-/** Static first layer: its input currents I of every neuron into `cache` (int32,
- *  position-major), computed once per inference; returns the synops. */
-uint32_t spq_static_currents(const spq_layer_t *l, const uint8_t *pixels, int32_t *cache);
-/** Static first layer, one step: the neurons from the cached currents (job->in). */
+/** Static first layer, once per inference: with a rank table (breaks), the rank of every
+ *  neuron's accumulator as a byte (position-major) into `cache`; else its input current I
+ *  (int32). acc: scratch of out_c int32. Returns the synops. */
+uint32_t spq_static_prepare(const spq_layer_t *l, const uint8_t *pixels, void *cache,
+                            int32_t *acc);
+/** Static first layer, one step: the neurons from the cache (job->in). */
 void spq_static_step(spq_job_t *job);
 /** Static readout: the accumulator per class, once per inference; returns the synops. */
 uint32_t spq_static_readout(const spq_layer_t *l, const uint8_t *pixels, int32_t *cache);

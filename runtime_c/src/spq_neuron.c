@@ -121,6 +121,49 @@ static int spq_outcome_row_valid(const spq_layer_t *l, const spq_neuron_cfg_t *c
     return 1;
 }
 
+/* A rank table (a static layer): breaks sorted; for every rank r the accumulators from
+ * breaks[r - 1] (-bound for r = 0) to breaks[r] - 1 (bound for the last) share the outcome
+ * of row entry r: checked at both ends of each interval (the outcome is monotone). */
+static int spq_rank_valid(const spq_layer_t *l, int32_t bound)
+{
+    spq_neuron_cfg_t cfg;
+    uint32_t c, code, r, n = l->outcome_bits, R = (1u << n) - 1u;
+    const uint8_t *row = l->outcome;
+    spq_neuron_cfg(l, &cfg);
+    for (c = 0; c < l->out_c; c++) {
+        const int32_t *br = l->breaks + (size_t)c * R;
+        for (r = 1; r < R; r++) {
+            if (br[r] < br[r - 1u]) {
+                return 0;
+            }
+        }
+        for (code = 0; code <= cfg.mask; code++, row += (size_t)1 << n) {
+            int32_t u = (int32_t)(code ^ cfg.zero_code) + cfg.lo;
+            for (r = 0; r <= R; r++) {
+                int64_t lo = r == 0u ? -bound : br[r - 1u], hi = r == R ? bound : br[r] - 1;
+                if (u > cfg.hi) { /* no membrane holds this code: the row is all zero */
+                    if (row[r] != 0u) {
+                        return 0;
+                    }
+                    continue;
+                }
+                if (lo < -bound) {
+                    lo = -bound;
+                }
+                if (hi > bound) {
+                    hi = bound;
+                }
+                if (lo <= hi &&
+                    (row[r] != spq_neuron_outcome(l, &cfg, c, u, (int32_t)lo) ||
+                     row[r] != spq_neuron_outcome(l, &cfg, c, u, (int32_t)hi))) {
+                    return 0;
+                }
+            }
+        }
+    }
+    return 1;
+}
+
 int spq_outcome_valid(const spq_layer_t *l)
 {
     spq_neuron_cfg_t cfg;
@@ -128,6 +171,12 @@ int spq_outcome_valid(const spq_layer_t *l)
     uint64_t bound64;
     int32_t bound;
     const uint8_t *row = l->outcome;
+    if (l->breaks != NULL) { /* rank table: a static layer */
+        bound64 = spq_acc_bound(l);
+        return l->outcome != NULL && l->outcome_base == NULL && l->in_kind == SPQ_IN_U8 &&
+               b <= 2u && n >= 1u && n <= SPQ_OUTCOME_MAX_BITS && bound64 <= 0x3FFFFFFFu &&
+               spq_rank_valid(l, (int32_t)bound64);
+    }
     if (l->outcome == NULL) {
         return l->outcome_base == NULL && n == 0u;
     }

@@ -52,10 +52,11 @@ static size_t spq_mem_bytes(const spq_model_t *m, const spq_layer_t *l)
 }
 
 /* Accumulators of one output position, the kernels' scratch: int32 per channel, or int16
- * two per word (ceil(C/2) words). */
+ * two per word (ceil(C/2) words); int32 for a static layer with a rank cache. */
 static size_t spq_acc_bytes(const spq_layer_t *l)
 {
-    size_t n = spq_acc_pos_bytes(l->out_c, l->acc_bits);
+    size_t n = l->in_kind == SPQ_IN_U8 ? 4u * (size_t)l->out_c /* int32 accumulators */
+                                       : spq_acc_pos_bytes(l->out_c, l->acc_bits);
     if (l->weights_x != NULL) { /* the fused 4-bit conv kernel's input lists */
         n += spq_w4_list_bytes(l->in_c, l->in_w, l->kernel, l->padding);
     }
@@ -260,7 +261,7 @@ static int spq_layout(const spq_model_t *m, spq_schedule_t schedule, spq_layout_
         if (mem > mem_max) {
             mem_max = mem;
         }
-        if (spq_is_neuron(l) && l->in_kind != SPQ_IN_U8) {
+        if (spq_is_neuron(l) && (l->in_kind != SPQ_IN_U8 || l->breaks != NULL)) {
             size_t a = spq_acc_bytes(l);
             if (a > acc) {
                 acc = a;
@@ -271,7 +272,9 @@ static int spq_layout(const spq_model_t *m, spq_schedule_t schedule, spq_layout_
         region[1] = spq_bitmap_bytes(spq_input_neurons(m));
     }
     if (m->layers[0].in_kind == SPQ_IN_U8) {
-        cache = 4u * spq_layer_neurons(&m->layers[0]);
+        const spq_layer_t *l0 = &m->layers[0];
+        cache = l0->breaks != NULL ? SPQ_ALIGN4(spq_layer_neurons(l0)) /* ranks: a byte */
+                                   : 4u * spq_layer_neurons(l0);         /* currents */
     }
     lay->counters = 0;
     lay->cache = 8u * m->num_layers + 4u * m->num_classes;
@@ -388,7 +391,8 @@ static void spq_layer_step(spq_ctx_t *ctx, uint32_t i, const void *src, void *ds
         if (l->in_kind == SPQ_IN_U8) {
             /* static first layer: its current is the same at every step */
             if (t == 0u) {
-                job.synops = spq_static_currents(l, (const uint8_t *)src, cache);
+                job.synops = spq_static_prepare(l, (const uint8_t *)src, cache,
+                                                (int32_t *)job.acc);
             }
             job.in = cache;
             spq_static_step(&job);

@@ -88,9 +88,11 @@ def acc_bytes(layer: LayerIR) -> int:
     accumulators of one output position (one int32 per output channel, or int16 kept two per
     32-bit word: channels 2j and 2j+1 share word j, so ceil(C/2) words), and for a layer that
     runs the fused 4-bit conv kernel its input lists (spq.export.tables.w4_list_bytes)."""
-    if layer.type not in ("conv", "linear") or layer.in_kind == "u8":
+    if layer.type not in ("conv", "linear"):
         return 0
     channels = int(layer.out_shape[0])
+    if layer.in_kind == "u8":  # a static layer with a rank cache: int32 of one position
+        return 4 * channels if _rank_cache(layer) else 0
     acc = 4 * ((channels + 1) // 2 if layer.acc_bits == 16 else channels)
     if layer.type == "conv":
         c, _, w = (int(d) for d in layer.in_shape)
@@ -102,10 +104,20 @@ def acc_bytes(layer: LayerIR) -> int:
     return acc
 
 
+def _rank_cache(layer: LayerIR) -> bool:
+    """A static layer with at most 4 levels: spq-export gives it a rank table
+    (spq.export.tables.rank_table) and the runtime caches a byte per neuron."""
+    return layer.in_kind == "u8" and layer.neuron is not None and level_bits(layer) <= 2
+
+
 def cache_bytes(ir: ModelIR) -> int:
-    """Static first layer: its current (or readout accumulator), computed once per inference."""
+    """Static first layer, computed once per inference: the rank of each neuron's accumulator
+    (a byte) with a rank table, else its input current (int32); the readout accumulator per
+    class when the first layer is the readout."""
     if not ir.layers or ir.layers[0].in_kind != "u8":
         return 0
+    if _rank_cache(ir.layers[0]):
+        return _align4(_neurons(ir.layers[0].out_shape))
     return 4 * _neurons(ir.layers[0].out_shape)
 
 

@@ -42,7 +42,7 @@ CODE_BYTES_ESTIMATE = 40 * 1024
 # RAM kept free for the stack when the board table gives none.
 STACK_RESERVE = 4 * 1024
 # sizeof(spq_layer_t) and sizeof(spq_model_t) on a 32-bit target
-LAYER_DESC_BYTES = 72
+LAYER_DESC_BYTES = 76
 MODEL_DESC_BYTES = 32
 VERIFY_CHUNK = 4
 
@@ -176,7 +176,7 @@ def const_bytes(packed: PackedModel) -> int:
     total += _align4(len(packed.name) + 1)
     for la in packed.layers:
         for arr in (la.weights, la.mult, la.shift, la.bias, la.outcome, la.outcome_base,
-                    la.lut, la.weights_x):
+                    la.lut, la.weights_x, la.breaks):
             if arr is not None:
                 total += _align4(int(arr.nbytes))
     return total

@@ -84,7 +84,7 @@ def _layer_view(name: str, i: int, layer: PackedLayer, comment: list[str]) -> La
     arrays: list[tuple[str, str, int, list[str]]] = []
     sym = {"weights": "NULL", "mult": "NULL", "shift": "NULL", "bias": "NULL",
            "outcome": "NULL", "outcome_base": "NULL", "lut": "NULL",
-           "weights_x": "NULL"}
+           "weights_x": "NULL", "breaks": "NULL"}
     if layer.weights is not None:
         s = f"{name}_l{i}_weights"
         arrays.append(("uint8_t", s, int(layer.weights.size),
@@ -92,7 +92,8 @@ def _layer_view(name: str, i: int, layer: PackedLayer, comment: list[str]) -> La
         sym["weights"] = s
     per_array = (("mult", "int32_t", 6), ("shift", "int8_t", 16), ("bias", "int32_t", 6),
                  ("outcome", "uint8_t", 16), ("outcome_base", "int32_t", 6),
-                 ("lut", "uint32_t", 6), ("weights_x", "uint32_t", 6))
+                 ("lut", "uint32_t", 6), ("weights_x", "uint32_t", 6),
+                 ("breaks", "int32_t", 6))
     for key, ctype, per in per_array:
         arr = getattr(layer, key)
         if arr is not None:
@@ -124,6 +125,7 @@ def _layer_view(name: str, i: int, layer: PackedLayer, comment: list[str]) -> La
         ("reserved2", "{0, 0}"),
         ("lut", sym["lut"]),
         ("weights_x", sym["weights_x"]),
+        ("breaks", sym["breaks"]),
     ]
     assert layer.type in LAYER_TYPES and layer.in_kind in IN_KINDS and layer.reset in RESETS
     return LayerView(index=i, comment=comment, fields=fields, arrays=arrays)

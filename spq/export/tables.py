@@ -12,6 +12,10 @@ every accumulator of a window ``outcome_base[c] .. outcome_base[c] + 2^outcome_b
 that contains every accumulator where the outcome changes; below and above the window it is
 constant. Entry: bits ``0 .. level_bits-1`` the new membrane code, bit 7 the spike.
 
+Rank table (a static first layer with few levels): its accumulator is fixed for the whole
+inference, so the runtime keeps the rank of each neuron's accumulator among the channel's
+breakpoints (:func:`rank_table`, one byte per neuron) and reads the outcome by rank.
+
 Window-row table (spike-input conv layers with few input bits per kernel row, such as a first
 layer on 2-channel events): the sums of the weights over every combination of the set inputs
 of one kernel row of the window, so that a position's accumulators are ``kernel`` table rows
@@ -96,6 +100,39 @@ def change_points(layer: PackedLayer) -> list[np.ndarray]:
                 if -bound < a <= bound:
                     points[c].add(a)
     return [np.array(sorted(p), dtype=np.int64) for p in points]
+
+
+RANK_BITS = 5  # rank tables: up to 31 breakpoints per channel (L (L + 1) <= 20 for L <= 4)
+INT32_MAX = (1 << 31) - 1
+
+
+def rank_table(layer: PackedLayer) -> tuple[np.ndarray, np.ndarray, int] | None:
+    """``(outcome, breaks, outcome_bits)`` for a static first layer (uint8 input) with at most
+    4 levels: its accumulator is computed once per inference, so the runtime keeps only its
+    rank among the channel's breakpoints, ``breaks[c][r]`` the sorted accumulators where the
+    outcome changes (``2^RANK_BITS - 1`` per channel, padded with INT32_MAX), and the outcome
+    table is indexed by that rank: ``outcome[c][code][r]`` is the outcome of every
+    accumulator ``a`` with ``r`` breakpoints at or below it."""
+    if layer.mult is None or layer.level_bits > 2 or layer.in_kind != "u8":
+        return None
+    pts = change_points(layer)
+    n = 1 << RANK_BITS
+    bound = acc_bound(layer)
+    C = layer.out_c
+    breaks = np.full((C, n - 1), INT32_MAX, dtype=np.int64)
+    first = np.full((C, n), bound, dtype=np.int64)  # an accumulator of each rank
+    for c, p in enumerate(pts):
+        assert p.size < n, "more breakpoints than a rank table holds"
+        breaks[c, :p.size] = p
+        first[c, 0] = -bound
+        first[c, 1:p.size + 1] = p
+    codes, levels = _codes(layer)
+    table = np.zeros((C, codes.size, n), dtype=np.uint8)
+    for code, u in zip(codes.tolist(), levels.tolist(), strict=True):
+        if u > layer.hi:
+            continue
+        table[:, code, :] = _outcome(layer, first.T, np.full(first.T.shape, u, dtype=np.int64)).T
+    return table.reshape(-1), breaks.astype(np.int32).reshape(-1), RANK_BITS
 
 
 def outcome_table(layer: PackedLayer) -> tuple[np.ndarray, np.ndarray, int] | None:
@@ -211,6 +248,11 @@ def conv_lut(layer: PackedLayer) -> tuple[np.ndarray, int] | None:
 
 def add_tables(layer: PackedLayer) -> PackedLayer:
     """The layer with its kernel tables filled in (unchanged when none applies)."""
+    if layer.in_kind == "u8":
+        tab = rank_table(layer)
+        if tab is not None:
+            layer.outcome, layer.breaks, layer.outcome_bits = tab
+        return layer
     tab = outcome_table(layer)
     if tab is not None:
         layer.outcome, layer.outcome_base, layer.outcome_bits = tab

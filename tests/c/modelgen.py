@@ -315,14 +315,16 @@ def emit_c(ir: ModelIR, schedule: str = "time") -> str:
         if L.readout_bias is not None:
             src.append(_arr("int32_t", f"{name}_b{i}", L.readout_bias.tolist()))
             b = f"{name}_b{i}"
-        tab = "NULL, NULL, 0, 0, {0, 0}, NULL, NULL"
+        tab = "NULL, NULL, 0, 0, {0, 0}, NULL, NULL, NULL"
         if L.neuron is not None:  # the exporter's kernel tables (spq_init checks them)
             pl = tables.add_tables(packing.pack_layer(L))
             o = ob = lut = "NULL"
             if pl.outcome is not None:
                 src.append(_arr("uint8_t", f"{name}_o{i}", pl.outcome.tolist()))
+                o = f"{name}_o{i}"
+            if pl.outcome_base is not None:
                 src.append(_arr("int32_t", f"{name}_ob{i}", pl.outcome_base.tolist()))
-                o, ob = f"{name}_o{i}", f"{name}_ob{i}"
+                ob = f"{name}_ob{i}"
             if pl.lut is not None:
                 src.append(_arr("uint32_t", f"{name}_lut{i}", [f"{v}u" for v in
                                                               pl.lut.tolist()]))
@@ -332,7 +334,11 @@ def emit_c(ir: ModelIR, schedule: str = "time") -> str:
                 src.append(_arr("uint32_t", f"{name}_wx{i}", [f"{v}u" for v in
                                                              pl.weights_x.tolist()]))
                 wx = f"{name}_wx{i}"
-            tab = f"{o}, {ob}, {pl.outcome_bits}, {pl.lut_bits}, {{0, 0}}, {lut}, {wx}"
+            br = "NULL"
+            if pl.breaks is not None:
+                src.append(_arr("int32_t", f"{name}_br{i}", pl.breaks.tolist()))
+                br = f"{name}_br{i}"
+            tab = f"{o}, {ob}, {pl.outcome_bits}, {pl.lut_bits}, {{0, 0}}, {lut}, {wx}, {br}"
         k = L.pool if L.type in ("maxpool", "sumpool") else L.kernel
         st = L.pool if L.type in ("maxpool", "sumpool") else L.stride
         entries.append(
