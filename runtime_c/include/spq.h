@@ -98,7 +98,7 @@ typedef struct {
     uint8_t reserved2[2];
     const uint32_t *lut;         /**< conv: weight sums per (kernel row, window-row bits, co),
                                       bytes in little-endian words */
-    const uint32_t *weights_x;   /**< 4-bit conv: the packed weights, every nibble XOR 8 */
+    const uint32_t *weights_x;   /**< 4-bit conv: the weights as bytes w + 8, rows as weights */
     const int32_t *breaks;       /**< static layer: sorted outcome breakpoints per out channel */
 } spq_layer_t;
 

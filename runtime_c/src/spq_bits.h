@@ -147,4 +147,23 @@ SPQ_INLINE uint64_t spq_acc_bound(const spq_layer_t *l)
     return fan_in * ((((uint64_t)1) << (l->weight_bits - 1u)) - 1u) * l->max_in;
 }
 
+/** Zero n words (newlib-nano's memset stores a byte at a time); the empty asm keeps the
+ *  compiler from turning the loop back into a memset call. */
+SPQ_INLINE void spq_zero_words(uint32_t *p, size_t n)
+{
+    size_t i;
+    for (i = 0; i + 4u <= n; i += 4u) {
+        p[i] = 0;
+        p[i + 1u] = 0;
+        p[i + 2u] = 0;
+        p[i + 3u] = 0;
+#if defined(__GNUC__) || defined(__clang__)
+        __asm__("" : : "r"(p) : "memory");
+#endif
+    }
+    for (; i < n; i++) {
+        p[i] = 0;
+    }
+}
+
 #endif /* SPQ_BITS_H */

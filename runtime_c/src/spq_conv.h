@@ -35,8 +35,11 @@ uint32_t spq_w4_list_bytes(uint32_t in_c, uint32_t in_w, uint32_t k, uint32_t p)
 /** The rule for the fused kernel and weights_x (spq.export.tables.w4_applies). */
 int spq_w4_shape_ok(const spq_layer_t *l);
 /** 1 if weights_x is absent, or present on a layer the rule allows and equal to the packed
- *  weights XOR 0x88 (spq_init). */
+ *  weights plus 8 (spq_init). */
 int spq_w4_valid(const spq_layer_t *l);
+/** 1 if the kernel's halfword lanes hold the layer's sums: |outcome_base| + bound +
+ *  8 * in_c * kernel^2 <= 32767 for every channel (spq_conv_w4.c). */
+int spq_w4_lanes_ok(const spq_layer_t *l);
 
 #if SPQ_FAST
 /* Portable fast kernels (each in its own file; see the file for what it does). */
@@ -48,7 +51,7 @@ int spq_w4_valid(const spq_layer_t *l);
  * either side, and one more row of empty counts stands for the kernel rows outside the map,
  * so that a window needs no bounds. A row function sums and fires the out_w positions of
  * the row and returns the rows it added (synops / out_c). */
-#define SPQ_W4_REF_BIAS 64u
+#define SPQ_W4_REF_BIAS 128u
 #if defined(UINTPTR_MAX) && UINTPTR_MAX == 0xFFFFFFFFu
 typedef const uint8_t *spq_w4_ref_t;
 #define SPQ_W4_ROW(wxb, ref) ((void)(wxb), (ref))

@@ -1,22 +1,25 @@
 /* SPDX-License-Identifier: MIT */
-/* spq_conv_w4_fused: spike-input conv layers with 4-bit weights and int16 accumulators that
- * carry spq-export's offset-binary weights (`weights_x`, every nibble w + 8); portable C, the
- * fast path of cores without Helium.
+/* spq_conv_w4: spike-input conv layers with 4-bit weights and int16 accumulators that carry
+ * spq-export's offset-binary weight bytes (`weights_x`, every weight w + 8 in 0 .. 15);
+ * portable C (with the halfword steps of spq_swar.h), the fast path of cores without
+ * Helium.
  *
  * Output stationary and fused with the neuron update. Per time step the set input channels
- * of every input position are listed once (uint8 indices, in a ring of `kernel` input rows
- * in the scratch after the accumulators). For each output position the weight rows of the
- * set inputs of its window are listed as word pointers (SPQ_W4_FLAT at a time, on the
- * stack), then summed for up to 4 blocks of 8 output channels in registers: with x a word of
- * offset-binary nibbles, the even nibbles (x & 0x0F0F0F0F) and x >> 4 are summed,
- * SPQ_W4_CHUNK rows at a time so that no byte lane carries (17 * 15 = 255); the odd nibbles
- * are recovered from the two sums and added into 16-bit lane sums, which at the end become
- * int16 pair words (spq_rows.h) acc - base (the outcome table column before clamping; acc
- * without a table) and the position's neurons are updated by the fire function
- * (spq_fire.h), or spq_neuron_pos without a table. Stack: SPQ_W4_FLAT pointers and
- * SPQ_W4_MAX_OC / 2 + SPQ_W4_MAX_OC / 2 words. */
+ * of every input position are listed once (references to their weight rows, in a ring of
+ * `kernel` input rows in the arena scratch). For each output position the weight rows of
+ * the set inputs of its window are added bytewise, four channels a word, up to
+ * SPQ_W4_CHUNK rows at a time (17 * 15 = 255: no byte carries), and the byte sums widened
+ * into halfword lane sums L in "L order": for the channels 4j .. 4j + 3 of word j, L[2j]
+ * holds channels 4j, 4j + 2 (bytes 0 and 2) and L[2j + 1] channels 4j + 1, 4j + 3 (bytes 1
+ * and 3). L starts at 32768 - outcome_base per channel, so a lane ends as
+ * acc - base + 8 rows + 32768, in 0 .. 65535 by the rule of spq_w4_lanes_ok (no carry ever
+ * crosses lanes); minus 8 rows and XOR 0x8000 it is the int16 acc - base. Clamped to the
+ * table window these are the columns of the fire function (spq_fire.h); without a table the
+ * accumulators go to spq_neuron_pos. Stack: SPQ_W4_FLAT pointers and 3 x SPQ_W4_MAX_OC / 2
+ * words. */
 #include "spq_conv.h"
-#include "spq_fire.h"
+#include "spq_swar.h"
+#include "spq_thumb2.h"
 
 uint32_t spq_w4_list_bytes(uint32_t in_c, uint32_t in_w, uint32_t k, uint32_t p)
 {
@@ -36,16 +39,35 @@ int spq_w4_shape_ok(const spq_layer_t *l)
 
 int spq_w4_valid(const spq_layer_t *l)
 {
-    size_t i, words;
-    if (l->weights_x == NULL) {
+    size_t i, n;
+    const uint8_t *x = (const uint8_t *)l->weights_x;
+    if (x == NULL) {
         return 1;
     }
     if (!spq_w4_shape_ok(l)) {
         return 0;
     }
-    words = (size_t)l->in_c * l->kernel * l->kernel * l->weight_row_bytes / 4u;
-    for (i = 0; i < words; i++) {
-        if (l->weights_x[i] != (spq_load32(l->weights + 4u * i) ^ 0x88888888u)) {
+    n = (size_t)l->in_c * l->kernel * l->kernel * l->out_c; /* weights: two per byte */
+    for (i = 0; i < n; i++) {
+        uint32_t nib = (uint32_t)(l->weights[i / 2u] >> (4u * (i & 1u))) & 15u;
+        if (x[i] != (uint8_t)((nib ^ 8u))) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+int spq_w4_lanes_ok(const spq_layer_t *l)
+{
+    int64_t bound = (int64_t)spq_acc_bound(l);
+    int64_t rows8 = 8 * (int64_t)l->in_c * l->kernel * l->kernel;
+    uint32_t c;
+    if (l->outcome == NULL) {
+        return bound + rows8 <= 32767;
+    }
+    for (c = 0; c < l->out_c; c++) {
+        int64_t base = l->outcome_base[c];
+        if ((base < 0 ? -base : base) + bound + rows8 > 32767) {
             return 0;
         }
     }
@@ -57,68 +79,33 @@ int spq_w4_valid(const spq_layer_t *l)
 #define SPQ_W4_CHUNK 17u
 #define SPQ_W4_FLAT (4u * SPQ_W4_CHUNK)
 
-/* Add a chunk's byte-lane sums of one block (e: even nibbles, t: x >> 4) into its 16-bit lane
- * sums L[0..3]: channels (0, 4), (2, 6), (1, 5), (3, 7). */
-SPQ_INLINE void spq_w4_flush(uint32_t *L, uint32_t e, uint32_t t)
+/* Byte-lane sums of one word of 4 channels into their two L words. */
+SPQ_INLINE void spq_w4_widen(uint32_t *L, uint32_t a)
 {
-    const uint32_t m2 = 0x00FF00FFu;
-    /* x >> 4 = ((x >> 4) & m) + ((x & m & ~15) >> 4), so the odd nibbles sum to
-     * t - ((e & ~255) >> 4) (byte 0 of e is the sum of the dropped low nibbles) */
-    uint32_t o = t - ((e & ~0xFFu) >> 4);
-    L[0] += e & m2;
-    L[1] += (e >> 8) & m2;
-    L[2] += o & m2;
-    L[3] += (o >> 8) & m2;
+    L[0] = spq_add_b02(L[0], a);
+    L[1] = spq_add_b13(L[1], a);
 }
 
-/* Sum the listed rows (from word w0 on, NB = 1..4 blocks) into the lane sums L (4 * NB). */
+/* Sum the listed rows (from word w0 on, nw = 1..8 words of 4 channels) into their L words
+ * (2 nw), SPQ_W4_CHUNK rows at a time. */
 SPQ_TEMPLATE void spq_w4_sum(const uint32_t *const *list, uint32_t cnt, uint32_t w0,
-                             uint32_t *L, uint32_t nb)
+                             uint32_t *L, uint32_t nw)
 {
-    const uint32_t M = 0x0F0F0F0Fu;
     const uint32_t *const *end = list + cnt;
     while (list != end) {
-        uint32_t e0 = 0, e1 = 0, e2 = 0, e3 = 0, t0 = 0, t1 = 0, t2 = 0, t3 = 0;
+        uint32_t a[8] = {0, 0, 0, 0, 0, 0, 0, 0}, j;
         const uint32_t *const *q =
             (uint32_t)(end - list) > SPQ_W4_CHUNK ? list + SPQ_W4_CHUNK : end;
         do {
             const uint32_t *p = *list++ + w0;
-            uint32_t x0 = p[0];
-            e0 += x0 & M;
-            t0 += x0 >> 4;
-            if (nb > 1u) {
-                uint32_t x1 = p[1];
-                e1 += x1 & M;
-                t1 += x1 >> 4;
-            }
-            if (nb > 2u) {
-                uint32_t x2 = p[2];
-                e2 += x2 & M;
-                t2 += x2 >> 4;
-            }
-            if (nb > 3u) {
-                uint32_t x3 = p[3];
-                e3 += x3 & M;
-                t3 += x3 >> 4;
+            for (j = 0; j < nw; j++) {
+                a[j] += p[j];
             }
         } while (list != q);
-        spq_w4_flush(L, e0, t0);
-        if (nb > 1u) {
-            spq_w4_flush(L + 4, e1, t1);
-        }
-        if (nb > 2u) {
-            spq_w4_flush(L + 8, e2, t2);
-        }
-        if (nb > 3u) {
-            spq_w4_flush(L + 12, e3, t3);
+        for (j = 0; j < nw; j++) {
+            spq_w4_widen(L + 2u * j, a[j]);
         }
     }
-}
-
-SPQ_NOINLINE static void spq_w4_sum1(const uint32_t *const *list, uint32_t cnt, uint32_t w0,
-                                     uint32_t *L)
-{
-    spq_w4_sum(list, cnt, w0, L, 1u);
 }
 
 SPQ_NOINLINE static void spq_w4_sum2(const uint32_t *const *list, uint32_t cnt, uint32_t w0,
@@ -127,32 +114,39 @@ SPQ_NOINLINE static void spq_w4_sum2(const uint32_t *const *list, uint32_t cnt, 
     spq_w4_sum(list, cnt, w0, L, 2u);
 }
 
-SPQ_NOINLINE static void spq_w4_sum3(const uint32_t *const *list, uint32_t cnt, uint32_t w0,
-                                     uint32_t *L)
-{
-    spq_w4_sum(list, cnt, w0, L, 3u);
-}
-
 SPQ_NOINLINE static void spq_w4_sum4(const uint32_t *const *list, uint32_t cnt, uint32_t w0,
                                      uint32_t *L)
 {
     spq_w4_sum(list, cnt, w0, L, 4u);
 }
 
-static void spq_w4_sum_all(const uint32_t *const *list, uint32_t cnt, uint32_t blocks,
+SPQ_NOINLINE static void spq_w4_sum6(const uint32_t *const *list, uint32_t cnt, uint32_t w0,
+                                     uint32_t *L)
+{
+    spq_w4_sum(list, cnt, w0, L, 6u);
+}
+
+SPQ_NOINLINE static void spq_w4_sum8(const uint32_t *const *list, uint32_t cnt, uint32_t w0,
+                                     uint32_t *L)
+{
+    spq_w4_sum(list, cnt, w0, L, 8u);
+}
+
+/* The listed rows into all out_c channels' L words, 32 channels (8 words) at a time. */
+static void spq_w4_sum_all(const uint32_t *const *list, uint32_t cnt, uint32_t words,
                            uint32_t *L)
 {
-    uint32_t b0;
-    for (b0 = 0; b0 < blocks; b0 += 4u, L += 16) {
-        uint32_t nb = blocks - b0 < 4u ? blocks - b0 : 4u;
-        if (nb == 4u) {
-            spq_w4_sum4(list, cnt, b0, L);
-        } else if (nb == 3u) {
-            spq_w4_sum3(list, cnt, b0, L);
-        } else if (nb == 2u) {
-            spq_w4_sum2(list, cnt, b0, L);
+    uint32_t w0;
+    for (w0 = 0; w0 < words; w0 += 8u, L += 16) {
+        uint32_t nw = words - w0 < 8u ? words - w0 : 8u;
+        if (nw == 8u) {
+            spq_w4_sum8(list, cnt, w0, L);
+        } else if (nw == 6u) {
+            spq_w4_sum6(list, cnt, w0, L);
+        } else if (nw == 4u) {
+            spq_w4_sum4(list, cnt, w0, L);
         } else {
-            spq_w4_sum1(list, cnt, b0, L);
+            spq_w4_sum2(list, cnt, w0, L);
         }
     }
 }
@@ -164,7 +158,7 @@ static void spq_w4_list_row(const spq_layer_t *l, const uint32_t *in, uint32_t i
 {
     uint32_t C = l->in_c, W = l->in_w, x;
     uint32_t cmask = C < 32u ? ((uint32_t)1 << C) - 1u : 0xFFFFFFFFu;
-    uint32_t cs = (uint32_t)l->kernel * l->kernel * l->weight_row_bytes;
+    uint32_t cs = (uint32_t)l->kernel * l->kernel * l->out_c; /* bytes per input channel */
     uint32_t q = iy * W * C;
     const uint8_t *wxb = (const uint8_t *)l->weights_x;
     for (x = 0; x < W; x++, q += C, refs += C) {
@@ -222,56 +216,111 @@ void spq_conv_w4(spq_job_t *job, spq_w4_row_fn_t row_fn)
     job->spikes += spq_count_bits(job->out, oc * r.pos);
 }
 
-/* The running sums of one output position for 4 blocks of 8 channels: byte-lane sums of
- * the current chunk (e: even nibbles, t: x >> 4), and the 16-bit lane sums L in memory. */
+/* L-order int16 lanes to the pair words of spq_neuron_pos (spq_rows.h: channels 2i, 2i + 1
+ * as a_2i + a_2i+1 * 2^16). */
+static void spq_w4_natural(const uint32_t *L, uint32_t *acc, uint32_t h)
+{
+    uint32_t j;
+    for (j = 0; j < h; j += 2u) {
+        acc[j] = (uint32_t)spq_sext16(L[j]) + (L[j + 1u] << 16);
+        acc[j + 1u] = (uint32_t)spq_sext16(L[j] >> 16) + (L[j + 1u] & 0xFFFF0000u);
+    }
+}
+
+/* The running sums of one output position for 32 channels: the byte-lane sums a[0..7] of
+ * the current chunk (cnt rows), and its L words: read from src (the initial words until the
+ * first flush), written to L. */
 typedef struct {
-    uint32_t e0, e1, e2, e3, t0, t1, t2, t3;
+    uint32_t a[8];
     uint32_t cnt, total;
+    const uint32_t *src;
     uint32_t *L;
 } spq_w4_acc_t;
 
-SPQ_TEMPLATE void spq_w4_flush4(spq_w4_acc_t *z)
+/* Word j of the byte sums into its two L words (z->src to z->L). */
+SPQ_TEMPLATE void spq_w4_flush1(spq_w4_acc_t *z, uint32_t j)
 {
-    spq_w4_flush(z->L, z->e0, z->t0);
-    spq_w4_flush(z->L + 4, z->e1, z->t1);
-    spq_w4_flush(z->L + 8, z->e2, z->t2);
-    spq_w4_flush(z->L + 12, z->e3, z->t3);
-    z->e0 = z->e1 = z->e2 = z->e3 = z->t0 = z->t1 = z->t2 = z->t3 = 0;
+    z->L[2u * j] = spq_add_b02(z->src[2u * j], z->a[j]);
+    z->L[2u * j + 1u] = spq_add_b13(z->src[2u * j + 1u], z->a[j]);
+    z->a[j] = 0;
+}
+
+/* (Unrolled by hand so that a[] stays in registers.) */
+SPQ_TEMPLATE void spq_w4_flush8(spq_w4_acc_t *z)
+{
+    spq_w4_flush1(z, 0u);
+    spq_w4_flush1(z, 1u);
+    spq_w4_flush1(z, 2u);
+    spq_w4_flush1(z, 3u);
+    spq_w4_flush1(z, 4u);
+    spq_w4_flush1(z, 5u);
+    spq_w4_flush1(z, 6u);
+    spq_w4_flush1(z, 7u);
+    z->src = z->L;
     z->total += z->cnt;
     z->cnt = 0;
 }
 
-/* The n (<= SPQ_W4_CHUNK) listed rows at src, at byte offset off, into the 4-block sums. */
-SPQ_TEMPLATE void spq_w4_sub4(spq_w4_acc_t *z, const spq_w4_ref_t *src, uint32_t n,
-                            const uint8_t *wxb, int32_t off)
+/* The n (<= SPQ_W4_CHUNK) listed rows at src, at byte offset off, into the sums. */
+SPQ_TEMPLATE void spq_w4_sub8(spq_w4_acc_t *z, const spq_w4_ref_t *src, uint32_t n,
+                              const uint8_t *wxb, int32_t off)
 {
-    const uint32_t M = 0x0F0F0F0Fu;
-    uint32_t e0, e1, e2, e3, t0, t1, t2, t3, i;
+    uint32_t i;
+    if (n == 0u) {
+        return;
+    }
     if (z->cnt + n > SPQ_W4_CHUNK) {
-        spq_w4_flush4(z);
+        spq_w4_flush8(z);
     }
     z->cnt += n;
-    e0 = z->e0, e1 = z->e1, e2 = z->e2, e3 = z->e3;
-    t0 = z->t0, t1 = z->t1, t2 = z->t2, t3 = z->t3;
+#if SPQ_HAVE_THUMB2
+    if (sizeof(spq_w4_ref_t) == sizeof(const uint8_t *)) {
+        (void)wxb, (void)i;
+        spq_t2_rows8(z->a, (const uint8_t *const *)(const void *)src, n, off);
+        return;
+    }
+#endif
     for (i = 0; i < n; i++) {
         const uint32_t *p = (const uint32_t *)(const void *)(SPQ_W4_ROW(wxb, src[i]) + off);
-        uint32_t x0 = p[0], x1 = p[1], x2 = p[2], x3 = p[3];
-        e0 += x0 & M;
-        t0 += x0 >> 4;
-        e1 += x1 & M;
-        t1 += x1 >> 4;
-        e2 += x2 & M;
-        t2 += x2 >> 4;
-        e3 += x3 & M;
-        t3 += x3 >> 4;
+        z->a[0] += p[0];
+        z->a[1] += p[1];
+        z->a[2] += p[2];
+        z->a[3] += p[3];
+        z->a[4] += p[4];
+        z->a[5] += p[5];
+        z->a[6] += p[6];
+        z->a[7] += p[7];
     }
-    z->e0 = e0, z->e1 = e1, z->e2 = e2, z->e3 = e3;
-    z->t0 = t0, z->t1 = t1, z->t2 = t2, z->t3 = t3;
 }
 
-/* 32 channels, kernel 3, in_c <= SPQ_W4_CHUNK: the window of ring column x0 into the lane
- * sums L (16 words, zero on entry); returns the rows. */
-static uint32_t spq_w4_window_k3(const spq_w4_row_t *r, uint32_t x0, uint32_t *L)
+/* The last chunk of a 32-channel position into its L words as int16 lanes acc - base;
+ * returns the rows. */
+SPQ_TEMPLATE void spq_w4_final1(spq_w4_acc_t *z, uint32_t j, uint32_t rows)
+{
+    z->L[2u * j] = spq_unbias16(spq_add_b02(z->src[2u * j], z->a[j]), rows);
+    z->L[2u * j + 1u] = spq_unbias16(spq_add_b13(z->src[2u * j + 1u], z->a[j]), rows);
+}
+
+SPQ_TEMPLATE uint32_t spq_w4_final8(spq_w4_acc_t *z)
+{
+    uint32_t rows = z->total + z->cnt;
+    spq_w4_final1(z, 0u, rows);
+    spq_w4_final1(z, 1u, rows);
+    spq_w4_final1(z, 2u, rows);
+    spq_w4_final1(z, 3u, rows);
+    spq_w4_final1(z, 4u, rows);
+    spq_w4_final1(z, 5u, rows);
+    spq_w4_final1(z, 6u, rows);
+    spq_w4_final1(z, 7u, rows);
+    return rows;
+}
+
+/* 32 channels, kernel 3, in_c <= SPQ_W4_CHUNK: the window of ring column x0 from the initial
+ * L words init into L as int16 lanes acc - base; returns the rows. Tap (ky, kx) is at
+ * (3 ky + kx) * 32 - SPQ_W4_REF_BIAS bytes from a reference: -128 .. 128, load
+ * immediates. */
+static uint32_t spq_w4_window_k3(const spq_w4_row_t *r, uint32_t x0, const uint32_t *init,
+                                 uint32_t *L)
 {
     const spq_layer_t *l = r->l;
     uint32_t C = l->in_c;
@@ -280,85 +329,109 @@ static uint32_t spq_w4_window_k3(const spq_w4_row_t *r, uint32_t x0, uint32_t *L
     const spq_w4_ref_t *s2 = r->refs[2] + (size_t)x0 * C;
     const uint8_t *c0 = r->counts[0] + x0, *c1 = r->counts[1] + x0, *c2 = r->counts[2] + x0;
     spq_w4_acc_t z;
-    z.e0 = z.e1 = z.e2 = z.e3 = z.t0 = z.t1 = z.t2 = z.t3 = 0;
+    z.a[0] = z.a[1] = z.a[2] = z.a[3] = z.a[4] = z.a[5] = z.a[6] = z.a[7] = 0;
     z.cnt = z.total = 0;
+    z.src = init;
     z.L = L;
-    spq_w4_sub4(&z, s0, c0[0], wxb, -64);
-    spq_w4_sub4(&z, s0 + C, c0[1], wxb, -48);
-    spq_w4_sub4(&z, s0 + 2u * C, c0[2], wxb, -32);
-    spq_w4_sub4(&z, s1, c1[0], wxb, -16);
-    spq_w4_sub4(&z, s1 + C, c1[1], wxb, 0);
-    spq_w4_sub4(&z, s1 + 2u * C, c1[2], wxb, 16);
-    spq_w4_sub4(&z, s2, c2[0], wxb, 32);
-    spq_w4_sub4(&z, s2 + C, c2[1], wxb, 48);
-    spq_w4_sub4(&z, s2 + 2u * C, c2[2], wxb, 64);
-    spq_w4_flush4(&z);
-    return z.total;
+    spq_w4_sub8(&z, s0, c0[0], wxb, -128);
+    spq_w4_sub8(&z, s0 + C, c0[1], wxb, -96);
+    spq_w4_sub8(&z, s0 + 2u * C, c0[2], wxb, -64);
+    spq_w4_sub8(&z, s1, c1[0], wxb, -32);
+    spq_w4_sub8(&z, s1 + C, c1[1], wxb, 0);
+    spq_w4_sub8(&z, s1 + 2u * C, c1[2], wxb, 32);
+    spq_w4_sub8(&z, s2, c2[0], wxb, 64);
+    spq_w4_sub8(&z, s2 + C, c2[1], wxb, 96);
+    spq_w4_sub8(&z, s2 + 2u * C, c2[2], wxb, 128);
+    return spq_w4_final8(&z);
+}
+
+/* The out_w positions of a row, kernel 3 and 32 channels. */
+static uint32_t spq_w4_row_k3(const spq_w4_row_t *r, const uint32_t *init)
+{
+    const spq_layer_t *l = r->l;
+    uint32_t L[16], rows = 0, ox, pos = r->pos, words = 32u * l->level_bits / 32u;
+    for (ox = 0; ox < l->out_w; ox++, pos++) {
+        rows += spq_w4_window_k3(r, ox * l->stride, init, L);
+        if (r->fire != NULL) {
+            r->fire(L, l->outcome, r->mem + pos * words, r->out, pos * 32u, 32u);
+        } else {
+            spq_w4_natural(L, r->acc, 16u);
+            spq_neuron_pos(l, r->acc, 16u, r->mem, pos, r->out);
+        }
+    }
+    return rows;
+}
+
+/* The window of ring column x0, any shape: rows listed SPQ_W4_FLAT at a time. */
+static uint32_t spq_w4_window(const spq_w4_row_t *r, uint32_t x0, uint32_t *L)
+{
+    const spq_layer_t *l = r->l;
+    const uint32_t *list[SPQ_W4_FLAT];
+    uint32_t C = l->in_c, k = l->kernel, oc = l->out_c, cnt = 0, total = 0, ky, kx;
+    const uint8_t *wxb = (const uint8_t *)l->weights_x;
+    for (ky = 0; ky < k; ky++) {
+        const spq_w4_ref_t *src = r->refs[ky] + (size_t)x0 * C;
+        const uint8_t *cnts = r->counts[ky] + x0;
+        int32_t off = (int32_t)(ky * k * oc) - (int32_t)SPQ_W4_REF_BIAS; /* tap (ky, 0) */
+        for (kx = 0; kx < k; kx++, src += C, off += (int32_t)oc) {
+            uint32_t n = cnts[kx], i;
+            if (cnt + n > SPQ_W4_FLAT) {
+                spq_w4_sum_all(list, cnt, oc / 4u, L);
+                total += cnt;
+                cnt = 0;
+            }
+            for (i = 0; i < n; i++) {
+                list[cnt++] = (const uint32_t *)(const void *)(SPQ_W4_ROW(wxb, src[i]) + off);
+            }
+        }
+    }
+    if (cnt != 0u) {
+        spq_w4_sum_all(list, cnt, oc / 4u, L);
+    }
+    return total + cnt;
+}
+
+/* The general row: any out_c (a multiple of 8) and kernel. */
+static uint32_t spq_w4_row_any(const spq_w4_row_t *r, const uint32_t *init)
+{
+    const spq_layer_t *l = r->l;
+    uint32_t L[SPQ_W4_MAX_OC / 2u];
+    uint32_t oc = l->out_c, h = oc / 2u, words = oc * l->level_bits / 32u, rows = 0, ox, j;
+    uint32_t pos = r->pos;
+    for (ox = 0; ox < l->out_w; ox++, pos++) {
+        uint32_t t;
+        for (j = 0; j < h; j++) {
+            L[j] = init[j];
+        }
+        t = spq_w4_window(r, ox * l->stride, L);
+        rows += t;
+        for (j = 0; j < h; j++) {
+            L[j] = spq_unbias16(L[j], t);
+        }
+        if (r->fire != NULL) {
+            r->fire(L, l->outcome, r->mem + pos * words, r->out, pos * oc, oc);
+        } else {
+            spq_w4_natural(L, r->acc, h);
+            spq_neuron_pos(l, r->acc, 16u, r->mem, pos, r->out);
+        }
+    }
+    return rows;
 }
 
 uint32_t spq_w4_row_scalar(const spq_w4_row_t *r)
 {
     const spq_layer_t *l = r->l;
-    const uint32_t *list[SPQ_W4_FLAT];
-    uint32_t init[SPQ_W4_MAX_OC / 2u];
-    uint32_t lanes[SPQ_W4_MAX_OC / 2u];
-    uint32_t *acc = r->acc;
-    uint32_t C = l->in_c, k = l->kernel, s = l->stride, rb = l->weight_row_bytes;
-    uint32_t oc = l->out_c, half = oc / 2u, blocks = oc / 8u;
-    const uint8_t *wxb = (const uint8_t *)l->weights_x;
-    spq_fire_fn_t fire = r->fire;
-    uint32_t words = oc * l->level_bits / 32u, rows = 0, ox, j, pos = r->pos;
-    int k3 = k == 3u && oc == 32u && C <= SPQ_W4_CHUNK;
-    for (j = 0; j < half; j++) { /* -base per channel as pair words (0 without fire) */
-        init[j] = fire == NULL ? 0u
-                               : (0u - (uint32_t)l->outcome_base[2u * j]) -
-                                     ((uint32_t)l->outcome_base[2u * j + 1u] << 16);
+    uint32_t init[SPQ_W4_MAX_OC / 2u], j, h = l->out_c / 2u;
+    for (j = 0; j < h; j++) { /* 32768 - base per lane, in L order */
+        uint32_t c = 4u * (j / 2u) + (j & 1u); /* low lane; the high one is c + 2 */
+        uint32_t b0 = r->fire == NULL ? 0u : (uint32_t)l->outcome_base[c];
+        uint32_t b1 = r->fire == NULL ? 0u : (uint32_t)l->outcome_base[c + 2u];
+        init[j] = ((0x8000u - b0) & 0xFFFFu) | ((0x8000u - b1) << 16);
     }
-    (void)wxb;
-    for (ox = 0; ox < l->out_w; ox++, pos++) {
-        uint32_t cnt = 0, total = 0, ky, kx, x0 = ox * s; /* ring column of tap kx = 0 */
-        memset(lanes, 0, 4u * half);
-        if (k3) {
-            total = spq_w4_window_k3(r, x0, lanes);
-        } else {
-            for (ky = 0; ky < k; ky++) {
-                const spq_w4_ref_t *src = r->refs[ky] + (size_t)x0 * C;
-                const uint8_t *cnts = r->counts[ky] + x0;
-                int32_t off = (int32_t)(ky * k * rb) - (int32_t)SPQ_W4_REF_BIAS; /* tap (ky, 0) */
-                for (kx = 0; kx < k; kx++, src += C, off += (int32_t)rb) {
-                    uint32_t n = cnts[kx], i;
-                    if (cnt + n > SPQ_W4_FLAT) {
-                        spq_w4_sum_all(list, cnt, blocks, lanes);
-                        total += cnt;
-                        cnt = 0;
-                    }
-                    for (i = 0; i < n; i++) {
-                        list[cnt++] =
-                            (const uint32_t *)(const void *)(SPQ_W4_ROW(wxb, src[i]) + off);
-                    }
-                }
-            }
-            total += cnt;
-            if (cnt != 0u) {
-                spq_w4_sum_all(list, cnt, blocks, lanes);
-            }
-        }
-        rows += total;
-        for (j = 0; j < blocks; j++) { /* lane sums -> pair words, minus 8 per row */
-            const uint32_t *L = lanes + 4u * j, *in0 = init + 4u * j;
-            uint32_t bias = 8u * total * 0x10001u, *a = acc + 4u * j;
-            a[0] = in0[0] + (L[0] & 0xFFFFu) + (L[2] << 16) - bias;
-            a[1] = in0[1] + (L[1] & 0xFFFFu) + (L[3] << 16) - bias;
-            a[2] = in0[2] + (L[0] >> 16) + (L[2] & 0xFFFF0000u) - bias;
-            a[3] = in0[3] + (L[1] >> 16) + (L[3] & 0xFFFF0000u) - bias;
-        }
-        if (fire != NULL) {
-            fire(acc, l->outcome, r->mem + pos * words, r->out, pos * oc, oc);
-        } else {
-            spq_neuron_pos(l, acc, 16u, r->mem, pos, r->out);
-        }
+    if (l->kernel == 3u && l->out_c == 32u && l->in_c <= SPQ_W4_CHUNK) {
+        return spq_w4_row_k3(r, init);
     }
-    return rows;
+    return spq_w4_row_any(r, init);
 }
 
 #else

@@ -10,13 +10,15 @@
 
 #if SPQ_FAST
 /**
- * Neurons of one output position from their accumulators: a holds acc - outcome_base as
- * int16 pair words (C / 2), t is the layer's outcome table, mem the position's membrane
- * words (C * level_bits / 32 of them), spikes are ORed into out at bit k (k = position * C);
- * the caller counts the spikes of its output map (spq_count_spikes).
+ * Neurons of one output position from pair words: x holds, for each group of 4 channels
+ * 4j .. 4j + 3, the words x[2j] (channels 4j, 4j + 2) and x[2j + 1] (4j + 1, 4j + 3), each
+ * halfword the neuron's table column (acc - outcome_base clamped to 0 .. 2^n - 1, n =
+ * outcome_bits); t is the layer's outcome table, mem the position's membrane words
+ * (C * level_bits / 32 of them); spikes are ORed into out at bit k (k = position * C); the
+ * caller counts the spikes of its output map.
  */
-typedef void (*spq_fire_fn_t)(const uint32_t *a, const uint8_t *t, uint32_t *mem,
-                                  uint32_t *out, uint32_t k, uint32_t C);
+typedef void (*spq_fire_fn_t)(const uint32_t *x, const uint8_t *t, uint32_t *mem,
+                              uint32_t *out, uint32_t k, uint32_t C);
 
 /**
  * Neurons of npos consecutive output positions from byte lanes: lanes holds the table column
@@ -36,17 +38,19 @@ spq_fire8_fn_t spq_fire8_select(const spq_layer_t *l);
  *  or NULL. */
 spq_fire8_fn_t spq_fire_rank_select(const spq_layer_t *l);
 
+/** The pair-word fire function for the layer, or NULL (no outcome table, a window outside
+ *  2^5 .. 2^8, or out_c * level_bits not a multiple of 32). */
+spq_fire_fn_t spq_fire_select(const spq_layer_t *l);
+
 #if SPQ_HAVE_THUMB2
-/* Thumb-2 versions of the byte-lane fire functions, 2-bit membranes (spq_fire_thumb2.c). */
+/* Thumb-2 versions for 2-bit membranes (spq_fire_thumb2.c): byte lanes with rows of 256
+ * (fire8) or 32 (fire5) bytes, pair words for window bits n. */
 void spq_fire8_thumb2(const uint32_t *x, const uint8_t *t, uint32_t *mem, uint32_t *out,
                       uint32_t k, uint32_t C, uint32_t npos);
 void spq_fire5_thumb2(const uint32_t *x, const uint8_t *t, uint32_t *mem, uint32_t *out,
                       uint32_t k, uint32_t C, uint32_t npos);
+spq_fire_fn_t spq_fire16_thumb2_select(uint32_t n);
 #endif
-
-/** The fire function for the layer, or NULL (no outcome table, a window outside 2^5..2^8,
- *  out_c * level_bits not a multiple of 32, or acc - outcome_base not an int16). */
-spq_fire_fn_t spq_fire_select(const spq_layer_t *l);
 #endif
 
 #endif /* SPQ_FIRE_H */

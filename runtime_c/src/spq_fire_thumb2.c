@@ -1,122 +1,145 @@
 /* SPDX-License-Identifier: MIT */
-/* spq_fire8_thumb2_*: the byte-lane fire functions of spq_fire.c (2-bit membranes, table rows
- * of 2^n bytes, n = 8 for the window-row kernel's full-range tables, n = 5 for a static
- * layer's rank tables) written in Thumb-2 for Armv7-M / Armv8-M Mainline, where the C
- * version compiles to about 11 instructions per neuron.
+/* spq_fire*_thumb2: the fire functions of spq_fire.c for 2-bit membranes, the table address
+ * of each neuron formed in Thumb-2 (Armv7-M / Armv8-M Mainline), where the C versions
+ * compile to 8-11 instructions per neuron.
  *
- * Per group of 4 channels: each channel's table address is the group's table plus its lane
- * byte (UXTAB with the DSP extension, UBFX + ADD without) plus its membrane code shifted to
- * 2^n, the channel's row an immediate offset of the load; the 4 outcome bytes are ORed into
- * one word, and the 4 new codes (bits 0-1) and spikes (bit 7) packed with one multiply
- * each. 7.25 instructions per neuron with the DSP extension, 8.25 without. Identical to the
- * C functions (tests force both). */
+ * A block of 16 channels goes row by row (channels 4i .. 4i + 3): per neuron the address
+ * is the table plus the column (one UXTAB / UXTAH with the DSP extension, UBFX / UXTH + ADD
+ * or one ADD with a shifted register without), plus its membrane code (AND with the code's
+ * mask, ADD shifted to 2^n), its channel's row an immediate offset of the LDRB; the
+ * outcome bytes are ORed into one word per group g (channels g, g + 4, g + 8, g + 12) and
+ * the words split as in spq_fire.c. About 5 instructions per neuron and 1.5 per neuron for
+ * the rest. Identical to the C functions (the tests run both). */
 #include "spq_fire.h"
+#include "spq_swar.h"
 
 #if SPQ_HAVE_THUMB2
 
-/* The lane byte of channel k plus the table base t, into register a. */
+/* Table plus column: lane `lane` of x; kind 8: byte 0..3; kind 16: halfword 0..1 already
+ * clamped to the window; kind 17: halfword 0..1 as an int16, clamped here to 0 .. 2^n - 1
+ * (cores without the DSP extension: USAT with the lane's shift). */
+SPQ_TEMPLATE const uint8_t *spq_t2_col(uint32_t x, const uint8_t *t, uint32_t lane,
+                                       uint32_t kind, uint32_t n)
+{
+    const uint8_t *a;
+    if (kind == 17u) {
+        uint32_t v;
+        if (lane == 1u) {
+            __asm__("usat    %[v], %[n], %[x], asr #16" : [v] "=r"(v) : [x] "r"(x), [n] "i"(n));
+        } else {
+            __asm__("sxth    %[v], %[x]\n\t"
+                    "usat    %[v], %[n], %[v]"
+                    : [v] "=&r"(v)
+                    : [x] "r"(x), [n] "i"(n));
+        }
+        return t + v;
+    }
+    if (kind == 16u) {
+        if (lane == 1u) {
+            __asm__("add     %[a], %[t], %[x], lsr #16" : [a] "=r"(a) : [t] "r"(t), [x] "r"(x));
+            return a;
+        }
 #if SPQ_HAVE_DSP
-#define SPQ_T2_LANE0 "uxtab   %[a], %[t], %[x]\n\t"
-#define SPQ_T2_LANE(k) "uxtab   %[a], %[t], %[x], ror #" #k "\n\t"
+        __asm__("uxtah   %[a], %[t], %[x]" : [a] "=r"(a) : [t] "r"(t), [x] "r"(x));
 #else
-#define SPQ_T2_LANE0 "uxtb    %[a], %[x]\n\tadd     %[a], %[a], %[t]\n\t"
-#define SPQ_T2_LANE(k) "ubfx    %[a], %[x], #" #k ", #8\n\tadd     %[a], %[a], %[t]\n\t"
+        __asm__("uxth    %[a], %[x]\n\t"
+                "add     %[a], %[a], %[t]"
+                : [a] "=&r"(a)
+                : [t] "r"(t), [x] "r"(x));
 #endif
+        return a;
+    }
+    if (lane == 3u) {
+        __asm__("add     %[a], %[t], %[x], lsr #24" : [a] "=r"(a) : [t] "r"(t), [x] "r"(x));
+        return a;
+    }
+#if SPQ_HAVE_DSP
+    if (lane == 0u) {
+        __asm__("uxtab   %[a], %[t], %[x]" : [a] "=r"(a) : [t] "r"(t), [x] "r"(x));
+    } else if (lane == 1u) {
+        __asm__("uxtab   %[a], %[t], %[x], ror #8" : [a] "=r"(a) : [t] "r"(t), [x] "r"(x));
+    } else {
+        __asm__("uxtab   %[a], %[t], %[x], ror #16" : [a] "=r"(a) : [t] "r"(t), [x] "r"(x));
+    }
+#else
+    __asm__("ubfx    %[a], %[x], %[lsb], #8\n\t"
+            "add     %[a], %[a], %[t]"
+            : [a] "=&r"(a)
+            : [t] "r"(t), [x] "r"(x), [lsb] "i"(8u * lane));
+#endif
+    return a;
+}
 
-/* Outcome bytes of the 4 channels of lane word x, their codes in bits 0-7 of mw, t the
- * table of the first (rows of 256 bytes, channels 1024 apart). */
-SPQ_INLINE uint32_t spq_t2_out4_n8(uint32_t x, uint32_t mw, const uint8_t *t)
+/* The outcome byte at a + (code << n) + off, the code at bits sh, sh + 1 of mw. */
+SPQ_INLINE uint32_t spq_t2_load(const uint8_t *a, uint32_t mw, uint32_t sh, uint32_t n,
+                                uint32_t off)
 {
-    uint32_t o, a, b;
-    __asm__("and     %[b], %[mw], #3\n\t" SPQ_T2_LANE0
-            "add     %[a], %[a], %[b], lsl #8\n\t"
-            "ldrb    %[o], [%[a]]\n\t"
-            "and     %[b], %[mw], #12\n\t" SPQ_T2_LANE(8)
-            "add     %[a], %[a], %[b], lsl #6\n\t"
-            "ldrb    %[a], [%[a], #1024]\n\t"
-            "orr     %[o], %[o], %[a], lsl #8\n\t"
-            "and     %[b], %[mw], #48\n\t" SPQ_T2_LANE(16)
-            "add     %[a], %[a], %[b], lsl #4\n\t"
-            "ldrb    %[a], [%[a], #2048]\n\t"
-            "orr     %[o], %[o], %[a], lsl #16\n\t"
-            "and     %[b], %[mw], #192\n\t" SPQ_T2_LANE(24)
-            "add     %[a], %[a], %[b], lsl #2\n\t"
-            "ldrb    %[a], [%[a], #3072]\n\t"
-            "orr     %[o], %[o], %[a], lsl #24\n\t"
-            : [o] "=&r"(o), [a] "=&r"(a), [b] "=&r"(b)
-            : [x] "r"(x), [mw] "r"(mw), [t] "r"(t)
-            : "memory");
+    uint32_t o, b;
+    if (sh == n) {
+        __asm__("and     %[b], %[mw], %[m]\n\t"
+                "ldrb    %[o], [%[a], %[b]]"
+                : [o] "=r"(o), [b] "=&r"(b)
+                : [a] "r"(a + off), [mw] "r"(mw), [m] "i"(3u << sh));
+    } else if (sh < n) {
+        __asm__("and     %[b], %[mw], %[m]\n\t"
+                "add     %[b], %[a], %[b], lsl %[s]\n\t"
+                "ldrb    %[o], [%[b], %[off]]"
+                : [o] "=r"(o), [b] "=&r"(b)
+                : [a] "r"(a), [mw] "r"(mw), [m] "i"(3u << sh), [s] "i"(n - sh), [off] "i"(off));
+    } else {
+        __asm__("and     %[b], %[mw], %[m]\n\t"
+                "add     %[b], %[a], %[b], lsr %[s]\n\t"
+                "ldrb    %[o], [%[b], %[off]]"
+                : [o] "=r"(o), [b] "=&r"(b)
+                : [a] "r"(a), [mw] "r"(mw), [m] "i"(3u << sh), [s] "i"(sh - n), [off] "i"(off));
+    }
     return o;
 }
 
-/* The same with rows of 32 bytes (channels 128 apart). */
-SPQ_INLINE uint32_t spq_t2_out4_n5(uint32_t x, uint32_t mw, const uint8_t *t)
+/* Outcome byte of channel c = 4i + g of a block: table tb (the block's), columns x. */
+SPQ_TEMPLATE uint32_t spq_t2_one(const uint32_t *x, uint32_t mw, const uint8_t *tb, uint32_t i,
+                                 uint32_t g, uint32_t n, uint32_t kind)
 {
-    uint32_t o, a, b;
-    __asm__("and     %[b], %[mw], #3\n\t" SPQ_T2_LANE0
-            "add     %[a], %[a], %[b], lsl #5\n\t"
-            "ldrb    %[o], [%[a]]\n\t"
-            "and     %[b], %[mw], #12\n\t" SPQ_T2_LANE(8)
-            "add     %[a], %[a], %[b], lsl #3\n\t"
-            "ldrb    %[a], [%[a], #128]\n\t"
-            "orr     %[o], %[o], %[a], lsl #8\n\t"
-            "and     %[b], %[mw], #48\n\t" SPQ_T2_LANE(16)
-            "add     %[a], %[a], %[b], lsl #1\n\t"
-            "ldrb    %[a], [%[a], #256]\n\t"
-            "orr     %[o], %[o], %[a], lsl #16\n\t"
-            "and     %[b], %[mw], #192\n\t" SPQ_T2_LANE(24)
-            "add     %[a], %[a], %[b], lsr #1\n\t"
-            "ldrb    %[a], [%[a], #384]\n\t"
-            "orr     %[o], %[o], %[a], lsl #24\n\t"
-            : [o] "=&r"(o), [a] "=&r"(a), [b] "=&r"(b)
-            : [x] "r"(x), [mw] "r"(mw), [t] "r"(t)
-            : "memory");
-    return o;
+    uint32_t c = 4u * i + g, row = c << (n + 2u), base = row & ~4095u;
+    uint32_t w = kind == 8u ? x[i] : x[2u * i + (g & 1u)]; /* kinds 16, 17: pair words */
+    uint32_t lane = kind == 8u ? g : g >> 1;
+    if (kind == 16u) { /* one USAT16 a word: the two channels' asm statements are merged */
+        w = spq_usat16(w, n);
+    }
+    return spq_t2_load(spq_t2_col(w, tb + base, lane, kind, n), mw, 2u * c, n, row - base);
 }
 
-/* Codes (bits 0-1 of each byte) packed into 8 bits, spikes (bit 7) into 4: one multiply
- * each (the multiplier in a register so that the compiler keeps the MUL). */
-SPQ_INLINE uint32_t spq_t2_pack(uint32_t o, uint32_t k1, uint32_t k2, uint32_t *spk)
+/* The four outcome bytes of group g (byte i: channel g + 4i). */
+SPQ_TEMPLATE uint32_t spq_t2_group(const uint32_t *x, uint32_t mw, const uint8_t *tb,
+                                   uint32_t g, uint32_t n, uint32_t kind)
 {
-    uint32_t c, s;
-    __asm__("and     %[c], %[o], #0x03030303\n\t"
-            "mul     %[c], %[c], %[k1]\n\t"
-            "lsr     %[s], %[o], #7\n\t"
-            "and     %[s], %[s], #0x01010101\n\t"
-            "mul     %[s], %[s], %[k2]\n\t"
-            "lsr     %[c], %[c], #24\n\t"
-            "lsr     %[s], %[s], #24\n\t"
-            : [c] "=&r"(c), [s] "=&r"(s)
-            : [o] "r"(o), [k1] "r"(k1), [k2] "r"(k2));
-    *spk = s;
-    return c;
+    return spq_t2_one(x, mw, tb, 0u, g, n, kind) | (spq_t2_one(x, mw, tb, 1u, g, n, kind) << 8) |
+           (spq_t2_one(x, mw, tb, 2u, g, n, kind) << 16) |
+           (spq_t2_one(x, mw, tb, 3u, g, n, kind) << 24);
 }
 
-/* One group of 4 channels: their new codes ORed into *nw at bits 8q.., spikes into *s. */
-SPQ_INLINE void spq_t2_group(uint32_t x, uint32_t mw, const uint8_t *t, uint32_t q, uint32_t n,
-                             uint32_t *nw, uint32_t *s)
-{
-    uint32_t spk, o = n == 8u ? spq_t2_out4_n8(x, mw >> (8u * q), t)
-                              : spq_t2_out4_n5(x, mw >> (8u * q), t);
-    *nw |= spq_t2_pack(o, 0x01041040u, 0x01020408u, &spk) << (8u * q);
-    *s |= spk << (4u * q);
-}
-
-/* 16 channels (one membrane word) per iteration, npos positions; n = 8 or 5. */
+/* npos positions of C channels (a multiple of 16), as spq_fire_impl with b = 2; kind 16:
+ * int16 lanes acc - base, clamped here (USAT16 a word, or USAT a lane). */
 SPQ_TEMPLATE void spq_t2_fire(const uint32_t *x, const uint8_t *t0, uint32_t *mem,
-                              uint32_t *out, uint32_t k, uint32_t C, uint32_t npos, uint32_t n)
+                              uint32_t *out, uint32_t k, uint32_t C, uint32_t npos, uint32_t n,
+                              uint32_t kind)
 {
-    uint32_t group = 4u << (n + 2u), g, i; /* table bytes of 4 channels */
+    const uint32_t m1 = 0x01010101u, m3 = 0x03030303u;
+    uint32_t xstep = kind == 8u ? 4u : 8u, i, g;
     for (i = 0; i < npos; i++) {
         const uint8_t *t = t0;
-        for (g = 0; g < C; g += 16u, x += 4, k += 16u, mem++, t += 4u * group) {
-            uint32_t mw = *mem, nw = 0, s = 0;
-            spq_t2_group(x[0], mw, t, 0u, n, &nw, &s);
-            spq_t2_group(x[1], mw, t + group, 1u, n, &nw, &s);
-            spq_t2_group(x[2], mw, t + 2u * group, 2u, n, &nw, &s);
-            spq_t2_group(x[3], mw, t + 3u * group, 3u, n, &nw, &s);
-            *mem = nw;
-            out[k >> 5] |= s << (k & 31u);
+        for (g = 0; g < C; g += 16u, k += 16u, mem++, x += xstep, t += (size_t)16u << (n + 2u)) {
+            uint32_t mw = *mem, s, kk = kind == 16u && !SPQ_HAVE_DSP ? 17u : kind;
+            uint32_t o0 = spq_t2_group(x, mw, t, 0u, n, kk);
+            uint32_t o1 = spq_t2_group(x, mw, t, 1u, n, kk);
+            uint32_t o2 = spq_t2_group(x, mw, t, 2u, n, kk);
+            uint32_t o3 = spq_t2_group(x, mw, t, 3u, n, kk);
+            *mem = (o0 & m3) | ((o1 & m3) << 2) | ((o2 & m3) << 4) | ((o3 & m3) << 6);
+            s = ((o0 >> 7) & m1) | (((o1 >> 7) & m1) << 1) | (((o2 >> 7) & m1) << 2) |
+                (((o3 >> 7) & m1) << 3);
+            s = (s | (s >> 4)) & 0x00FF00FFu;
+            s = (s | (s >> 8)) & 0xFFFFu;
+            out[k >> 5] |= s << (k & 31u); /* k % 16 == 0: within one word */
         }
     }
 }
@@ -124,13 +147,44 @@ SPQ_TEMPLATE void spq_t2_fire(const uint32_t *x, const uint8_t *t0, uint32_t *me
 void spq_fire8_thumb2(const uint32_t *x, const uint8_t *t, uint32_t *mem, uint32_t *out,
                       uint32_t k, uint32_t C, uint32_t npos)
 {
-    spq_t2_fire(x, t, mem, out, k, C, npos, 8u);
+    spq_t2_fire(x, t, mem, out, k, C, npos, 8u, 8u);
 }
 
 void spq_fire5_thumb2(const uint32_t *x, const uint8_t *t, uint32_t *mem, uint32_t *out,
                       uint32_t k, uint32_t C, uint32_t npos)
 {
-    spq_t2_fire(x, t, mem, out, k, C, npos, 5u);
+    spq_t2_fire(x, t, mem, out, k, C, npos, 5u, 8u);
+}
+
+static void spq_fire16_t2_n5(const uint32_t *x, const uint8_t *t, uint32_t *mem, uint32_t *out,
+                             uint32_t k, uint32_t C)
+{
+    spq_t2_fire(x, t, mem, out, k, C, 1u, 5u, 16u);
+}
+
+static void spq_fire16_t2_n6(const uint32_t *x, const uint8_t *t, uint32_t *mem, uint32_t *out,
+                             uint32_t k, uint32_t C)
+{
+    spq_t2_fire(x, t, mem, out, k, C, 1u, 6u, 16u);
+}
+
+static void spq_fire16_t2_n7(const uint32_t *x, const uint8_t *t, uint32_t *mem, uint32_t *out,
+                             uint32_t k, uint32_t C)
+{
+    spq_t2_fire(x, t, mem, out, k, C, 1u, 7u, 16u);
+}
+
+static void spq_fire16_t2_n8(const uint32_t *x, const uint8_t *t, uint32_t *mem, uint32_t *out,
+                             uint32_t k, uint32_t C)
+{
+    spq_t2_fire(x, t, mem, out, k, C, 1u, 8u, 16u);
+}
+
+spq_fire_fn_t spq_fire16_thumb2_select(uint32_t n)
+{
+    static const spq_fire_fn_t fns[4] = {spq_fire16_t2_n5, spq_fire16_t2_n6, spq_fire16_t2_n7,
+                                         spq_fire16_t2_n8};
+    return fns[n - 5u];
 }
 
 #else

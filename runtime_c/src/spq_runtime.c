@@ -383,7 +383,7 @@ static void spq_layer_step(spq_ctx_t *ctx, uint32_t i, const void *src, void *ds
     job.synops = 0;
     job.spikes = 0;
     if (l->type != SPQ_LAYER_READOUT && l->type != SPQ_LAYER_SUMPOOL) {
-        memset(dst, 0, spq_frame_bytes(l));
+        spq_zero_words((uint32_t *)dst, spq_frame_bytes(l) / 4u); /* frames: whole words */
     }
     switch (l->type) {
     case SPQ_LAYER_CONV:

@@ -11,7 +11,8 @@
  *  - SPQ_HAVE_MVE: Helium integer vectors (`__ARM_FEATURE_MVE` bit 0: M55, M85).
  *  - SPQ_HAVE_THUMB2: the Armv7-M / Armv8-M Mainline instruction set (M3, M4, M7, M33), for
  *    inline-assembly kernels written in it (UBFX, BFI, register-offset loads); with
- *    SPQ_HAVE_DSP they may use UXTAB too.
+ *    SPQ_HAVE_DSP they may use UXTAB too. Only when optimising (__OPTIMIZE__): their
+ *    immediates are the constants of inlined templates.
  *  - SPQ_FAST: the portable optimised kernels (fused output-stationary conv, table neuron
  *    update, ...); 0 leaves only the reference kernels. Build with -DSPQ_REFERENCE to get
  *    the reference path alone (the tests do, to check the fast kernels against it);
@@ -38,8 +39,8 @@
 #define SPQ_HAVE_MVE 0
 #endif
 
-#if SPQ_FAST && defined(__GNUC__) && defined(__thumb2__) && defined(__ARM_ARCH_PROFILE) && \
-    __ARM_ARCH_PROFILE == 'M' && !defined(SPQ_NO_THUMB2)
+#if SPQ_FAST && defined(__GNUC__) && defined(__OPTIMIZE__) && defined(__thumb2__) && \
+    defined(__ARM_ARCH_PROFILE) && __ARM_ARCH_PROFILE == 'M' && !defined(SPQ_NO_THUMB2)
 #define SPQ_HAVE_THUMB2 1
 #else
 #define SPQ_HAVE_THUMB2 0

@@ -110,7 +110,7 @@ class PackedLayer:
     outcome_bits: int = 0
     lut: np.ndarray | None = None  # uint32 words of the bytes [kernel][2^lut_bits][out_c]
     lut_bits: int = 0
-    weights_x: np.ndarray | None = None  # uint32: 4-bit weights, nibbles XOR 8
+    weights_x: np.ndarray | None = None  # uint32: 4-bit weights as bytes w + 8
     breaks: np.ndarray | None = None  # int32 [out_c][2^outcome_bits - 1]: rank breakpoints
 
     @property

@@ -22,7 +22,7 @@ of one kernel row of the window, so that a position's accumulators are ``kernel`
 added bytewise (:func:`conv_lut`).
 
 Offset-binary weights (spike-input conv layers with 4-bit weights that run the fused
-kernel): the packed weights with every nibble XOR 8, so that each nibble is ``w + 8``
+kernel): the 4-bit weights as offset-binary bytes ``w + 8``
 (:func:`weights_x`).
 """
 
@@ -211,11 +211,13 @@ def _w4(layer: PackedLayer) -> bool:
 
 
 def weights_x(layer: PackedLayer) -> np.ndarray | None:
-    """The packed 4-bit weights with every nibble XOR 8 (offset binary w + 8) as little-endian
-    uint32 words, for the fused kernel; None when it does not apply."""
+    """The 4-bit weights as offset-binary bytes ``w + 8`` (0 .. 15), one byte per weight in
+    the order of the packed rows (``[ci][ky][kx][co]``), as little-endian uint32 words (out_c
+    being a multiple of 8), for the fused kernel; None when it does not apply."""
     if layer.weights is None or not _w4(layer):
         return None
-    return (layer.weights ^ 0x88).view("<u4").copy()
+    return (layer.unpacked_weights().astype(np.int16) + 8).astype(np.uint8).reshape(-1).view(
+        "<u4").copy()
 
 
 def _lut(layer: PackedLayer) -> bool:
