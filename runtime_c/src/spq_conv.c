@@ -92,6 +92,12 @@ void spq_conv_step(spq_job_t *job)
             return;
         }
 #endif
+#if SPQ_HAVE_THUMB2
+        if (spq_lut_row_thumb2_ok(job->l)) {
+            spq_conv_lut(job, fire8, spq_lut_row_thumb2);
+            return;
+        }
+#endif
         spq_conv_lut(job, fire8, spq_lut_row_scalar);
         return;
     }
@@ -99,6 +105,12 @@ void spq_conv_step(spq_job_t *job)
 #if SPQ_HAVE_MVE
         if (spq_w4_row_mve_ok(job->l)) {
             spq_conv_w4(job, spq_w4_row_mve);
+            return;
+        }
+#endif
+#if SPQ_HAVE_THUMB2
+        if (spq_w4_row_thumb2_ok(job->l)) {
+            spq_conv_w4(job, spq_w4_row_thumb2);
             return;
         }
 #endif

@@ -68,6 +68,9 @@ typedef struct {
     uint32_t *acc;                          /* scratch: out_c / 2 words */
     uint32_t *mem, *out;
     uint32_t oy, pos; /* output row, its first position */
+    uint32_t in_c;
+    const uint8_t *wxb; /* the layer's weights_x */
+    uint32_t init[SPQ_W4_MAX_OC / 2u]; /* halfword lanes 32768 - outcome_base, L order */
 #if SPQ_FAST
     spq_fire_fn_t fire; /* spq_fire_select(l), chosen once per step (NULL: no table) */
 #endif
@@ -75,6 +78,8 @@ typedef struct {
 typedef uint32_t (*spq_w4_row_fn_t)(const spq_w4_row_t *r);
 void spq_conv_w4(spq_job_t *job, spq_w4_row_fn_t row_fn);
 uint32_t spq_w4_row_scalar(const spq_w4_row_t *r);
+/** L-order int16 lanes (h words) to the pair words of spq_neuron_pos. */
+void spq_w4_natural(const uint32_t *L, uint32_t *acc, uint32_t h);
 /** The byte-lane fire function if the window-row kernel applies to the layer, else NULL. */
 spq_fire8_fn_t spq_conv_lut_fire(const spq_layer_t *l);
 /* The window-row kernel runs per output row: tk[ky] is the table row of kernel row ky,
@@ -96,6 +101,14 @@ typedef struct {
 typedef uint32_t (*spq_lut_row_fn_t)(const spq_lut_row_t *r);
 void spq_conv_lut(spq_job_t *job, spq_fire8_fn_t fire, spq_lut_row_fn_t row_fn);
 uint32_t spq_lut_row_scalar(const spq_lut_row_t *r);
+#endif
+
+#if SPQ_HAVE_THUMB2
+/* Thumb-2 kernels (spq_*_thumb2.c). */
+int spq_lut_row_thumb2_ok(const spq_layer_t *l);
+uint32_t spq_lut_row_thumb2(const spq_lut_row_t *r);
+int spq_w4_row_thumb2_ok(const spq_layer_t *l);
+uint32_t spq_w4_row_thumb2(const spq_w4_row_t *r);
 #endif
 
 #if SPQ_HAVE_MVE

@@ -19,7 +19,6 @@
  * words. */
 #include "spq_conv.h"
 #include "spq_swar.h"
-#include "spq_thumb2.h"
 
 uint32_t spq_w4_list_bytes(uint32_t in_c, uint32_t in_w, uint32_t k, uint32_t p)
 {
@@ -189,6 +188,14 @@ void spq_conv_w4(spq_job_t *job, spq_w4_row_fn_t row_fn)
     r.out = job->out;
     r.pos = 0;
     r.fire = spq_fire_select(l);
+    r.in_c = C;
+    r.wxb = (const uint8_t *)l->weights_x;
+    for (j = 0; j < oc / 2u; j++) { /* 32768 - base per lane, in L order */
+        uint32_t c = 4u * (j / 2u) + (j & 1u); /* low lane; the high one is c + 2 */
+        uint32_t b0 = r.fire == NULL ? 0u : (uint32_t)l->outcome_base[c];
+        uint32_t b1 = r.fire == NULL ? 0u : (uint32_t)l->outcome_base[c + 2u];
+        r.init[j] = ((0x8000u - b0) & 0xFFFFu) | ((0x8000u - b1) << 16);
+    }
     for (j = 0; j < k; j++) {
         built[j] = 0;
     }
@@ -218,7 +225,7 @@ void spq_conv_w4(spq_job_t *job, spq_w4_row_fn_t row_fn)
 
 /* L-order int16 lanes to the pair words of spq_neuron_pos (spq_rows.h: channels 2i, 2i + 1
  * as a_2i + a_2i+1 * 2^16). */
-static void spq_w4_natural(const uint32_t *L, uint32_t *acc, uint32_t h)
+void spq_w4_natural(const uint32_t *L, uint32_t *acc, uint32_t h)
 {
     uint32_t j;
     for (j = 0; j < h; j += 2u) {
@@ -237,6 +244,7 @@ typedef struct {
     uint32_t *L;
 } spq_w4_acc_t;
 
+#if !SPQ_HAVE_THUMB2 /* spq_conv_w4_thumb2.c has these rows in assembly */
 /* Word j of the byte sums into its two L words (z->src to z->L). */
 SPQ_TEMPLATE void spq_w4_flush1(spq_w4_acc_t *z, uint32_t j)
 {
@@ -261,27 +269,24 @@ SPQ_TEMPLATE void spq_w4_flush8(spq_w4_acc_t *z)
     z->cnt = 0;
 }
 
-/* The n (<= SPQ_W4_CHUNK) listed rows at src, at byte offset off, into the sums. */
-SPQ_TEMPLATE void spq_w4_sub8(spq_w4_acc_t *z, const spq_w4_ref_t *src, uint32_t n,
-                              const uint8_t *wxb, int32_t off)
+/* Tap (ky, kx) of the window whose tap 0 is ring column x0: its listed rows, at byte offset
+ * off, into the sums. */
+SPQ_TEMPLATE void spq_w4_tap(spq_w4_acc_t *z, const spq_w4_row_t *r, uint32_t ky, uint32_t col,
+                             int32_t off)
 {
-    uint32_t i;
+    uint32_t n = r->counts[ky][col], i;
+    const spq_w4_ref_t *src;
     if (n == 0u) {
         return;
     }
+    src = r->refs[ky] + (size_t)col * r->in_c;
     if (z->cnt + n > SPQ_W4_CHUNK) {
         spq_w4_flush8(z);
     }
     z->cnt += n;
-#if SPQ_HAVE_THUMB2
-    if (sizeof(spq_w4_ref_t) == sizeof(const uint8_t *)) {
-        (void)wxb, (void)i;
-        spq_t2_rows8(z->a, (const uint8_t *const *)(const void *)src, n, off);
-        return;
-    }
-#endif
     for (i = 0; i < n; i++) {
-        const uint32_t *p = (const uint32_t *)(const void *)(SPQ_W4_ROW(wxb, src[i]) + off);
+        const uint32_t *p =
+            (const uint32_t *)(const void *)(SPQ_W4_ROW(r->wxb, src[i]) + off);
         z->a[0] += p[0];
         z->a[1] += p[1];
         z->a[2] += p[2];
@@ -322,26 +327,20 @@ SPQ_TEMPLATE uint32_t spq_w4_final8(spq_w4_acc_t *z)
 static uint32_t spq_w4_window_k3(const spq_w4_row_t *r, uint32_t x0, const uint32_t *init,
                                  uint32_t *L)
 {
-    const spq_layer_t *l = r->l;
-    uint32_t C = l->in_c;
-    const uint8_t *wxb = (const uint8_t *)l->weights_x;
-    const spq_w4_ref_t *s0 = r->refs[0] + (size_t)x0 * C, *s1 = r->refs[1] + (size_t)x0 * C;
-    const spq_w4_ref_t *s2 = r->refs[2] + (size_t)x0 * C;
-    const uint8_t *c0 = r->counts[0] + x0, *c1 = r->counts[1] + x0, *c2 = r->counts[2] + x0;
     spq_w4_acc_t z;
     z.a[0] = z.a[1] = z.a[2] = z.a[3] = z.a[4] = z.a[5] = z.a[6] = z.a[7] = 0;
     z.cnt = z.total = 0;
     z.src = init;
     z.L = L;
-    spq_w4_sub8(&z, s0, c0[0], wxb, -128);
-    spq_w4_sub8(&z, s0 + C, c0[1], wxb, -96);
-    spq_w4_sub8(&z, s0 + 2u * C, c0[2], wxb, -64);
-    spq_w4_sub8(&z, s1, c1[0], wxb, -32);
-    spq_w4_sub8(&z, s1 + C, c1[1], wxb, 0);
-    spq_w4_sub8(&z, s1 + 2u * C, c1[2], wxb, 32);
-    spq_w4_sub8(&z, s2, c2[0], wxb, 64);
-    spq_w4_sub8(&z, s2 + C, c2[1], wxb, 96);
-    spq_w4_sub8(&z, s2 + 2u * C, c2[2], wxb, 128);
+    spq_w4_tap(&z, r, 0u, x0, -128);
+    spq_w4_tap(&z, r, 0u, x0 + 1u, -96);
+    spq_w4_tap(&z, r, 0u, x0 + 2u, -64);
+    spq_w4_tap(&z, r, 1u, x0, -32);
+    spq_w4_tap(&z, r, 1u, x0 + 1u, 0);
+    spq_w4_tap(&z, r, 1u, x0 + 2u, 32);
+    spq_w4_tap(&z, r, 2u, x0, 64);
+    spq_w4_tap(&z, r, 2u, x0 + 1u, 96);
+    spq_w4_tap(&z, r, 2u, x0 + 2u, 128);
     return spq_w4_final8(&z);
 }
 
@@ -361,6 +360,8 @@ static uint32_t spq_w4_row_k3(const spq_w4_row_t *r, const uint32_t *init)
     }
     return rows;
 }
+
+#endif
 
 /* The window of ring column x0, any shape: rows listed SPQ_W4_FLAT at a time. */
 static uint32_t spq_w4_window(const spq_w4_row_t *r, uint32_t x0, uint32_t *L)
@@ -420,18 +421,13 @@ static uint32_t spq_w4_row_any(const spq_w4_row_t *r, const uint32_t *init)
 
 uint32_t spq_w4_row_scalar(const spq_w4_row_t *r)
 {
+#if !SPQ_HAVE_THUMB2
     const spq_layer_t *l = r->l;
-    uint32_t init[SPQ_W4_MAX_OC / 2u], j, h = l->out_c / 2u;
-    for (j = 0; j < h; j++) { /* 32768 - base per lane, in L order */
-        uint32_t c = 4u * (j / 2u) + (j & 1u); /* low lane; the high one is c + 2 */
-        uint32_t b0 = r->fire == NULL ? 0u : (uint32_t)l->outcome_base[c];
-        uint32_t b1 = r->fire == NULL ? 0u : (uint32_t)l->outcome_base[c + 2u];
-        init[j] = ((0x8000u - b0) & 0xFFFFu) | ((0x8000u - b1) << 16);
-    }
     if (l->kernel == 3u && l->out_c == 32u && l->in_c <= SPQ_W4_CHUNK) {
-        return spq_w4_row_k3(r, init);
+        return spq_w4_row_k3(r, r->init);
     }
-    return spq_w4_row_any(r, init);
+#endif
+    return spq_w4_row_any(r, r->init);
 }
 
 #else

@@ -98,12 +98,54 @@ void spq_readout_count(spq_job_t *job, uint32_t planes)
     job->synops += rows * l->out_c;
 }
 
+/* Classes weighed at a time by the plane-wise finish (its int16 pair sums on the stack). */
+#define SPQ_READOUT_BLOCK 32u
+
+/* The counts weighed plane by plane: for each bit plane p, the weight rows of the features
+ * whose count has bit p set are added into int16 pair sums (adds, no multiplies; every plane
+ * sum is bounded by in_c * qmax <= 32767), then logits += sum << p. */
+static void spq_readout_planes(const spq_layer_t *l, uint32_t map_c, const uint32_t *counts,
+                               uint32_t planes, int32_t *logits)
+{
+    spq_row_fn_t row = spq_row_select(l->weight_bits, 16u, 0);
+    uint32_t n = l->in_c, hw = n / map_c, rb = l->weight_row_bytes, oc = l->out_c;
+    uint32_t words = (n + 31u) / 32u, wi, p, c0, o;
+    uint32_t acc[SPQ_READOUT_BLOCK / 2u];
+    for (c0 = 0; c0 < oc; c0 += SPQ_READOUT_BLOCK) {
+        uint32_t nb = oc - c0 < SPQ_READOUT_BLOCK ? oc - c0 : SPQ_READOUT_BLOCK;
+        const uint8_t *w = l->weights + c0 * l->weight_bits / 8u;
+        for (p = 0; p < planes; p++) {
+            const uint32_t *plane = counts + p * words;
+            for (o = 0; o < (nb + 1u) / 2u; o++) {
+                acc[o] = 0;
+            }
+            for (wi = 0; wi < words; wi++) {
+                uint32_t bits = plane[wi];
+                while (bits != 0u) {
+                    uint32_t j = (wi << 5) + SPQ_CTZ(bits);
+                    bits &= bits - 1u;
+                    row(acc, w + (size_t)spq_feature(j, map_c, hw) * rb, nb, 1);
+                }
+            }
+            for (o = 0; o < nb; o++) {
+                uint32_t v = acc[o / 2u];
+                int32_t a = (o & 1u) ? spq_acc16_hi(v) : spq_acc16_lo(v);
+                logits[c0 + o] += (int32_t)((uint32_t)a << p);
+            }
+        }
+    }
+}
+
 void spq_readout_finish(const spq_layer_t *l, uint32_t map_c, const uint32_t *counts,
                         uint32_t planes, int32_t *logits)
 {
     spq_row_fn_t row = spq_row_select(l->weight_bits, 32u, 1);
     uint32_t n = l->in_c, hw = n / map_c, rb = l->weight_row_bytes;
     uint32_t words = (n + 31u) / 32u, wi, p;
+    if (SPQ_FAST && (uint64_t)n * ((1u << (l->weight_bits - 1u)) - 1u) <= 32767u) {
+        spq_readout_planes(l, map_c, counts, planes, logits);
+        return;
+    }
     for (wi = 0; wi < words; wi++) {
         uint32_t any = 0;
         for (p = 0; p < planes; p++) {

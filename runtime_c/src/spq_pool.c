@@ -25,10 +25,46 @@ static void spq_maxpool2_aligned(const spq_layer_t *l, const uint32_t *in, uint3
     }
 }
 
+/* 2x2 max pool, C a multiple of 32: whole words ORed. */
+static void spq_maxpool2_words(const spq_layer_t *l, const uint32_t *in, uint32_t *out)
+{
+    uint32_t m = l->in_c / 32u, row = l->in_w * m, ow = l->out_w, oy, ox, j;
+    for (oy = 0; oy < l->out_h; oy++) {
+        const uint32_t *a = in + 2u * oy * row, *c = a + row;
+        for (ox = 0; ox < ow; ox++, a += 2u * m, c += 2u * m) {
+            for (j = 0; j < m; j++) {
+                *out++ = a[j] | a[j + m] | c[j] | c[j + m];
+            }
+        }
+    }
+}
+
+/* 2x2 max pool, C = 16, in_w = 2 out_w, out_w even: an input word holds the two positions
+ * of one window row, an output word two output positions. */
+static void spq_maxpool2_c16(const spq_layer_t *l, const uint32_t *in, uint32_t *out)
+{
+    uint32_t row = l->in_w / 2u, ow = l->out_w, oy, ox;
+    for (oy = 0; oy < l->out_h; oy++) {
+        const uint32_t *a = in + 2u * oy * row, *c = a + row;
+        for (ox = 0; ox + 2u <= ow; ox += 2u, a += 2, c += 2) {
+            uint32_t x = a[0] | c[0], y = a[1] | c[1];
+            *out++ = ((x | (x >> 16)) & 0xFFFFu) | ((y | (y << 16)) & 0xFFFF0000u);
+        }
+    }
+}
+
 void spq_maxpool_spike(const spq_layer_t *l, const uint32_t *in_bits, uint32_t *out_bits)
 {
     uint32_t C = l->in_c, W = l->in_w, k = l->kernel, oy, ox, dy, dx, c0, op = 0;
-    if (SPQ_FAST && k == 2u && (C % 32u == 0u || 32u % C == 0u)) {
+    if (SPQ_FAST && k == 2u && C % 32u == 0u) {
+        spq_maxpool2_words(l, in_bits, out_bits);
+        return;
+    }
+    if (SPQ_FAST && k == 2u && C == 16u && W == 2u * l->out_w && l->out_w % 2u == 0u) {
+        spq_maxpool2_c16(l, in_bits, out_bits);
+        return;
+    }
+    if (SPQ_FAST && k == 2u && 32u % C == 0u) {
         spq_maxpool2_aligned(l, in_bits, out_bits);
         return;
     }
