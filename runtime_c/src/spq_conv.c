@@ -170,6 +170,11 @@ static uint32_t spq_static_acc(const spq_layer_t *l, const uint8_t *pixels, uint
                                int32_t *acc)
 {
     spq_row_fn_t row = spq_row_select(l->weight_bits, 32u, 1);
+#if SPQ_FAST
+    if (spq_static_w4_ok(l)) {
+        return spq_static_acc_w4(l, pixels, pos, acc);
+    }
+#endif
     memset(acc, 0, 4u * l->out_c); /* int32 whatever acc_bits (a static layer's scratch) */
     if (l->type == SPQ_LAYER_CONV) {
         return spq_conv_window(l, pixels, SPQ_IN_U8, pos / l->out_w, pos % l->out_w, acc, row);
@@ -181,6 +186,13 @@ static uint32_t spq_static_acc(const spq_layer_t *l, const uint8_t *pixels, uint
 SPQ_INLINE uint32_t spq_rank(const int32_t *br, uint32_t R, int32_t a)
 {
     uint32_t lo = 0, hi = R;
+    if (SPQ_FAST && R == 31u) { /* rank tables (RANK_BITS 5): five unrolled halvings */
+        uint32_t r = br[15] <= a ? 16u : 0u;
+        r += br[r + 7u] <= a ? 8u : 0u;
+        r += br[r + 3u] <= a ? 4u : 0u;
+        r += br[r + 1u] <= a ? 2u : 0u;
+        return r + (br[r] <= a ? 1u : 0u);
+    }
     while (lo < hi) {
         uint32_t mid = (lo + hi) >> 1;
         if (br[mid] <= a) {
@@ -192,8 +204,43 @@ SPQ_INLINE uint32_t spq_rank(const int32_t *br, uint32_t R, int32_t a)
     return lo;
 }
 
+int spq_static_trains_ok(const spq_layer_t *l, uint32_t T)
+{
+    size_t n0 = (size_t)l->out_h * l->out_w * l->out_c;
+    return SPQ_FAST && l->breaks != NULL && T <= 8u && l->level_bits >= 1u &&
+           l->level_bits <= 2u &&
+           (n0 * l->level_bits + 7u) / 8u >= ((size_t)l->out_c << l->outcome_bits);
+}
+
+#if SPQ_FAST
+/* A static layer's input current is the same at every step, so each neuron's spikes over the
+ * T steps follow from its rank alone: trains[c][r] (bit t: the spike at step t) by running
+ * the rank table from code 0 (the membrane after a reset), then one byte per neuron. */
+static void spq_static_trains(const spq_layer_t *l, uint8_t *cache, uint8_t *trains, uint32_t T)
+{
+    uint32_t n = l->outcome_bits, oc = l->out_c, b = l->level_bits, mask = (1u << b) - 1u;
+    uint32_t c, r, t, i, n0 = (uint32_t)l->out_h * l->out_w * oc;
+    for (c = 0; c < oc; c++) {
+        const uint8_t *tab = l->outcome + ((size_t)c << (b + n));
+        for (r = 0; r < (1u << n); r++) {
+            uint32_t code = 0, train = 0;
+            for (t = 0; t < T; t++) {
+                uint32_t o = tab[(code << n) + r];
+                train |= (o >> 7) << t;
+                code = o & mask;
+            }
+            trains[(c << n) + r] = (uint8_t)train;
+        }
+    }
+    for (i = 0, c = 0; i < n0; i++) {
+        cache[i] = trains[(c << n) + cache[i]];
+        c = c + 1u == oc ? 0u : c + 1u;
+    }
+}
+#endif
+
 uint32_t spq_static_prepare(const spq_layer_t *l, const uint8_t *pixels, void *cache,
-                            int32_t *acc)
+                            int32_t *acc, uint32_t *mem, uint32_t T)
 {
     uint32_t oc = l->out_c, n_pos = (uint32_t)l->out_h * l->out_w, pos, c, rows = 0;
     if (l->breaks != NULL) { /* rank cache: one byte per neuron */
@@ -205,8 +252,14 @@ uint32_t spq_static_prepare(const spq_layer_t *l, const uint8_t *pixels, void *c
                 rk[c] = (uint8_t)spq_rank(l->breaks + (size_t)c * R, R, acc[c]);
             }
         }
+#if SPQ_FAST
+        if (spq_static_trains_ok(l, T)) {
+            spq_static_trains(l, (uint8_t *)cache, (uint8_t *)mem, T);
+        }
+#endif
         return rows * oc;
     }
+    (void)mem, (void)T;
     for (pos = 0; pos < n_pos; pos++) { /* current cache: int32 I per neuron */
         int32_t *a = (int32_t *)cache + (size_t)pos * oc;
         rows += spq_static_acc(l, pixels, pos, a);
@@ -216,6 +269,35 @@ uint32_t spq_static_prepare(const spq_layer_t *l, const uint8_t *pixels, void *c
     }
     return rows * oc;
 }
+
+#if SPQ_FAST
+/* Step t of a static layer from its cached trains: bit t of each neuron's byte. Eight
+ * neurons a multiply: with v0, v1 the bits of neurons 0-3 and 4-7 at bits 8k, v0 | v1 << 4
+ * times 2^21 + 2^14 + 2^7 + 1 puts neuron j at bit 21 + j (no other product reaches bits
+ * 21-28, no carries). */
+static uint32_t spq_static_train_step(const uint8_t *trains, uint32_t n0, uint32_t t,
+                                      uint32_t *out)
+{
+    const uint32_t m = 0x01010101u;
+    uint32_t i, j, spikes = 0;
+    for (i = 0; i + 32u <= n0; i += 32u) {
+        const uint8_t *p = trains + i;
+        uint32_t w = 0;
+        for (j = 0; j < 4u; j++, p += 8) {
+            uint32_t v = ((spq_load32(p) >> t) & m) | (((spq_load32(p + 4) >> t) & m) << 4);
+            w |= ((v * 0x00204081u) >> 21 & 0xFFu) << (8u * j);
+        }
+        out[i >> 5] = w;
+        spikes += spq_popcount(w);
+    }
+    for (; i < n0; i++) {
+        uint32_t s = (trains[i] >> t) & 1u;
+        out[i >> 5] |= s << (i & 31u);
+        spikes += s;
+    }
+    return spikes;
+}
+#endif
 
 #if SPQ_FAST
 /* Neurons of position pos from their ranks (a static layer's rank table). */
@@ -260,6 +342,11 @@ void spq_static_step(spq_job_t *job)
         return;
     }
 #if SPQ_FAST
+    if (spq_static_trains_ok(l, job->steps)) {
+        job->spikes += spq_static_train_step((const uint8_t *)job->in, n_pos * oc, job->t,
+                                             job->out);
+        return;
+    }
     {
         const uint8_t *rk = (const uint8_t *)job->in;
         spq_fire8_fn_t fire = spq_fire_rank_select(l);

@@ -103,6 +103,13 @@ void spq_conv_lut(spq_job_t *job, spq_fire8_fn_t fire, spq_lut_row_fn_t row_fn);
 uint32_t spq_lut_row_scalar(const spq_lut_row_t *r);
 #endif
 
+#if SPQ_FAST
+/* The static conv layer's accumulators with 4-bit weights (spq_static_w4.c). */
+int spq_static_w4_ok(const spq_layer_t *l);
+uint32_t spq_static_acc_w4(const spq_layer_t *l, const uint8_t *pixels, uint32_t pos,
+                           int32_t *acc);
+#endif
+
 #if SPQ_HAVE_THUMB2
 /* Thumb-2 kernels (spq_*_thumb2.c). */
 int spq_lut_row_thumb2_ok(const spq_layer_t *l);

@@ -203,6 +203,8 @@ typedef struct {
     uint32_t map_c;   /* linear layers: channels of the (C, H, W) map they read, flattened */
     uint32_t synops;  /* synaptic operations, added by the kernel */
     uint32_t spikes;  /* spikes written, added by the kernel */
+    uint32_t t;       /* the time step */
+    uint32_t steps;   /* the model's time steps */
 } spq_job_t;
 
 void spq_conv_step(spq_job_t *job);
@@ -219,10 +221,15 @@ void spq_readout_count(spq_job_t *job, uint32_t planes);
 void spq_readout_finish(const spq_layer_t *l, uint32_t map_c, const uint32_t *counts,
                         uint32_t planes, int32_t *logits);
 /** Static first layer, once per inference: with a rank table (breaks), the rank of every
- *  neuron's accumulator as a byte (position-major) into `cache`; else its input current I
- *  (int32). acc: scratch of out_c int32. Returns the synops. */
+ *  neuron's accumulator as a byte (position-major) into `cache`, or (fast path,
+ *  spq_static_trains_ok) the neuron's whole spike train, bit t the spike at step t; else its
+ *  input current I (int32). acc: scratch of out_c int32; mem: the layer's membranes (the
+ *  train path builds its table there). Returns the synops. */
 uint32_t spq_static_prepare(const spq_layer_t *l, const uint8_t *pixels, void *cache,
-                            int32_t *acc);
+                            int32_t *acc, uint32_t *mem, uint32_t T);
+/** 1 if the static layer's spike trains are cached (T <= 8 steps and its membrane region
+ *  holds the table of out_c x 2^outcome_bits trains). */
+int spq_static_trains_ok(const spq_layer_t *l, uint32_t T);
 /** Static first layer, one step: the neurons from the cache (job->in). */
 void spq_static_step(spq_job_t *job);
 /** Static readout: the accumulator per class, once per inference; returns the synops. */

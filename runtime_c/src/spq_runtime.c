@@ -382,6 +382,8 @@ static void spq_layer_step(spq_ctx_t *ctx, uint32_t i, const void *src, void *ds
     job.map_c = i == 0u ? m->in_c : m->layers[i - 1u].out_c;
     job.synops = 0;
     job.spikes = 0;
+    job.t = t;
+    job.steps = m->time_steps;
     if (l->type != SPQ_LAYER_READOUT && l->type != SPQ_LAYER_SUMPOOL) {
         spq_zero_words((uint32_t *)dst, spq_frame_bytes(l) / 4u); /* frames: whole words */
     }
@@ -392,7 +394,7 @@ static void spq_layer_step(spq_ctx_t *ctx, uint32_t i, const void *src, void *ds
             /* static first layer: its current is the same at every step */
             if (t == 0u) {
                 job.synops = spq_static_prepare(l, (const uint8_t *)src, cache,
-                                                (int32_t *)job.acc);
+                                                (int32_t *)job.acc, job.mem, m->time_steps);
             }
             job.in = cache;
             spq_static_step(&job);
