@@ -25,7 +25,7 @@ int spq_w4_row_mve_ok(const spq_layer_t *l)
 {
     uint32_t n = l->outcome_bits, c;
     uint64_t bound = spq_acc_bound(l);
-    if (l->out_c % 32u != 0u || l->level_bits != 2u || l->outcome == NULL || n < 5u ||
+    if (l->out_c % 32u != 0u || l->level_bits != 2u || l->outcome == NULL || n < 7u ||
         n > 8u || bound > 32767u || l->in_c > SPQ_W4_CHUNK) {
         return 0;
     }
@@ -209,16 +209,6 @@ SPQ_TEMPLATE uint32_t spq_w4_row_mve_n(const spq_w4_row_t *r, uint32_t n)
     return rows;
 }
 
-static uint32_t spq_w4_row_mve5(const spq_w4_row_t *r)
-{
-    return spq_w4_row_mve_n(r, 5u);
-}
-
-static uint32_t spq_w4_row_mve6(const spq_w4_row_t *r)
-{
-    return spq_w4_row_mve_n(r, 6u);
-}
-
 static uint32_t spq_w4_row_mve7(const spq_w4_row_t *r)
 {
     return spq_w4_row_mve_n(r, 7u);
@@ -231,16 +221,7 @@ static uint32_t spq_w4_row_mve8(const spq_w4_row_t *r)
 
 uint32_t spq_w4_row_mve(const spq_w4_row_t *r)
 {
-    switch (r->l->outcome_bits) {
-    case 5u:
-        return spq_w4_row_mve5(r);
-    case 6u:
-        return spq_w4_row_mve6(r);
-    case 7u:
-        return spq_w4_row_mve7(r);
-    default:
-        return spq_w4_row_mve8(r);
-    }
+    return r->l->outcome_bits == 7u ? spq_w4_row_mve7(r) : spq_w4_row_mve8(r);
 }
 
 #else

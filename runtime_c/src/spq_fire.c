@@ -134,54 +134,50 @@ static void spq_fire5_b2(const uint32_t *x, const uint8_t *t, uint32_t *mem, uin
 }
 #endif
 
-SPQ_NOINLINE static void spq_fire_b1_k8(const uint32_t *x, const uint8_t *t, uint32_t *mem,
-                                        uint32_t *out, uint32_t k, uint32_t C, uint32_t npos,
-                                        uint32_t n)
+/* 1-bit membranes (two levels): one body, column kind and n at run time (rarer layers; the
+ * code size of four specialised bodies is not worth it). */
+SPQ_NOINLINE static void spq_fire_b1(const uint32_t *x, const uint8_t *t, uint32_t *mem,
+                                     uint32_t *out, uint32_t k, uint32_t C, uint32_t npos,
+                                     uint32_t n, uint32_t kind)
 {
-    spq_fire_impl(x, t, mem, out, k, C, npos, 1u, n, 8u);
-}
-
-SPQ_NOINLINE static void spq_fire_b1_k16(const uint32_t *x, const uint8_t *t, uint32_t *mem,
-                                         uint32_t *out, uint32_t k, uint32_t C, uint32_t n)
-{
-    spq_fire_impl(x, t, mem, out, k, C, 1u, 1u, n, 16u);
+    spq_fire_impl(x, t, mem, out, k, C, npos, 1u, n, kind);
 }
 
 static void spq_fire8_b1(const uint32_t *x, const uint8_t *t, uint32_t *mem, uint32_t *out,
                          uint32_t k, uint32_t C, uint32_t npos)
 {
-    spq_fire_b1_k8(x, t, mem, out, k, C, npos, 8u);
+    spq_fire_b1(x, t, mem, out, k, C, npos, 8u, 8u);
 }
 
 static void spq_fire5_b1(const uint32_t *x, const uint8_t *t, uint32_t *mem, uint32_t *out,
                          uint32_t k, uint32_t C, uint32_t npos)
 {
-    spq_fire_b1_k8(x, t, mem, out, k, C, npos, 5u);
+    spq_fire_b1(x, t, mem, out, k, C, npos, 5u, 8u);
 }
 
 /* The pair-word functions take n from the layer: one per n (5 .. 8) and b. */
 static void spq_fire16_b1_n5(const uint32_t *x, const uint8_t *t, uint32_t *mem,
                              uint32_t *out, uint32_t k, uint32_t C)
 {
-    spq_fire_b1_k16(x, t, mem, out, k, C, 5u);
+    spq_fire_b1(x, t, mem, out, k, C, 1u, 5u, 16u);
 }
 
 static void spq_fire16_b1_n6(const uint32_t *x, const uint8_t *t, uint32_t *mem,
                              uint32_t *out, uint32_t k, uint32_t C)
 {
-    spq_fire_b1_k16(x, t, mem, out, k, C, 6u);
+    spq_fire_b1(x, t, mem, out, k, C, 1u, 6u, 16u);
 }
 
 static void spq_fire16_b1_n7(const uint32_t *x, const uint8_t *t, uint32_t *mem,
                              uint32_t *out, uint32_t k, uint32_t C)
 {
-    spq_fire_b1_k16(x, t, mem, out, k, C, 7u);
+    spq_fire_b1(x, t, mem, out, k, C, 1u, 7u, 16u);
 }
 
 static void spq_fire16_b1_n8(const uint32_t *x, const uint8_t *t, uint32_t *mem,
                              uint32_t *out, uint32_t k, uint32_t C)
 {
-    spq_fire_b1_k16(x, t, mem, out, k, C, 8u);
+    spq_fire_b1(x, t, mem, out, k, C, 1u, 8u, 16u);
 }
 
 #if !SPQ_HAVE_THUMB2

@@ -34,18 +34,6 @@ void spq_fire5_thumb2(const uint32_t *x, const uint8_t *t, uint32_t *mem, uint32
     spq_t2_fire(x, t, mem, out, k, C, npos, 5u, 8u);
 }
 
-static void spq_fire16_t2_n5(const uint32_t *x, const uint8_t *t, uint32_t *mem, uint32_t *out,
-                             uint32_t k, uint32_t C)
-{
-    spq_t2_fire(x, t, mem, out, k, C, 1u, 5u, 16u);
-}
-
-static void spq_fire16_t2_n6(const uint32_t *x, const uint8_t *t, uint32_t *mem, uint32_t *out,
-                             uint32_t k, uint32_t C)
-{
-    spq_t2_fire(x, t, mem, out, k, C, 1u, 6u, 16u);
-}
-
 static void spq_fire16_t2_n7(const uint32_t *x, const uint8_t *t, uint32_t *mem, uint32_t *out,
                              uint32_t k, uint32_t C)
 {
@@ -60,9 +48,9 @@ static void spq_fire16_t2_n8(const uint32_t *x, const uint8_t *t, uint32_t *mem,
 
 spq_fire_fn_t spq_fire16_thumb2_select(uint32_t n)
 {
-    static const spq_fire_fn_t fns[4] = {spq_fire16_t2_n5, spq_fire16_t2_n6, spq_fire16_t2_n7,
-                                         spq_fire16_t2_n8};
-    return fns[n - 5u];
+    /* spq-export's outcome windows are 2^7 or 2^8 (tables.OUTCOME_MIN_BITS); others take the
+     * reference update */
+    return n == 7u ? spq_fire16_t2_n7 : (n == 8u ? spq_fire16_t2_n8 : NULL);
 }
 
 #else

@@ -5,26 +5,6 @@
  * caller's event frames. */
 #include "spq_internal.h"
 
-/* 2x2 max pool of a map whose positions are whole words (C = 32 m) or parts of one word
- * (C = 1, 2, 4, 8, 16): per output position, the OR of four runs of C bits. */
-static void spq_maxpool2_aligned(const spq_layer_t *l, const uint32_t *in, uint32_t *out)
-{
-    uint32_t C = l->in_c, W = l->in_w, ow = l->out_w, oh = l->out_h, oy, ox, j;
-    uint32_t row = W * C, mask = C < 32u ? ((uint32_t)1 << C) - 1u : 0xFFFFFFFFu;
-    uint32_t n = C < 32u ? C : 32u, parts = C < 32u ? 1u : C / 32u, op = 0;
-    for (oy = 0; oy < oh; oy++) {
-        uint32_t q = 2u * oy * row;
-        for (ox = 0; ox < ow; ox++, q += 2u * C) {
-            for (j = 0; j < parts; j++, op += n) {
-                uint32_t a = q + 32u * j, b = a + C, c = a + row, d = c + C;
-                uint32_t v = ((in[a >> 5] >> (a & 31u)) | (in[b >> 5] >> (b & 31u)) |
-                              (in[c >> 5] >> (c & 31u)) | (in[d >> 5] >> (d & 31u))) & mask;
-                out[op >> 5] |= v << (op & 31u);
-            }
-        }
-    }
-}
-
 /* 2x2 max pool, C a multiple of 32: whole words ORed. */
 static void spq_maxpool2_words(const spq_layer_t *l, const uint32_t *in, uint32_t *out)
 {
@@ -62,10 +42,6 @@ void spq_maxpool_spike(const spq_layer_t *l, const uint32_t *in_bits, uint32_t *
     }
     if (SPQ_FAST && k == 2u && C == 16u && W == 2u * l->out_w && l->out_w % 2u == 0u) {
         spq_maxpool2_c16(l, in_bits, out_bits);
-        return;
-    }
-    if (SPQ_FAST && k == 2u && 32u % C == 0u) {
-        spq_maxpool2_aligned(l, in_bits, out_bits);
         return;
     }
     for (oy = 0; oy < l->out_h; oy++) {

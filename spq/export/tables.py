@@ -33,7 +33,7 @@ import numpy as np
 from spq.export.packing import PackedLayer
 from spq.export.reference import neuron_step
 
-OUTCOME_MIN_BITS = 5  # the fast kernels are specialised for windows of 2^5 .. 2^8
+OUTCOME_MIN_BITS = 7  # the fast kernels are specialised for windows of 2^7 and 2^8
 OUTCOME_MAX_BITS = 8  # SPQ_OUTCOME_MAX_BITS in runtime_c/src/spq_neuron.h
 OUTCOME_MAX_BYTES = 32 * 1024  # flash budget of one layer's outcome table
 SPIKE = 0x80
