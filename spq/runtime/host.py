@@ -17,7 +17,7 @@ from spq.runtime.build import build_model_library
 
 SCHEDULES = {"time": 0, "layer": 1}
 _SCHEDULE_NAMES = {v: k for k, v in SCHEDULES.items()}
-LAYER_TYPES = ("conv", "linear", "maxpool", "sumpool", "readout")
+LAYER_TYPES = ("conv", "linear", "maxpool", "sumpool", "readout", "spike_readout")
 _STATUS = {
     -1: "a required pointer is NULL",
     -2: "arena too small",
@@ -162,9 +162,10 @@ class HostModel:
         self.num_layers = int(model.num_layers)
         self.layer_types = [LAYER_TYPES[self._lib.spqh_layer_type(i)]
                             for i in range(self.num_layers)]
-        self.neuron_layers = [i for i, t in enumerate(self.layer_types) if t in ("conv", "linear")]
+        self.neuron_layers = [i for i, t in enumerate(self.layer_types)
+                              if t in ("conv", "linear", "spike_readout")]
         self.synapse_layers = [i for i, t in enumerate(self.layer_types)
-                               if t in ("conv", "linear", "readout")]
+                               if t in ("conv", "linear", "readout", "spike_readout")]
         self._contexts: dict[int, tuple[ctypes.Array[ctypes.c_char], np.ndarray]] = {}
         self._stream: tuple[ctypes.Array[ctypes.c_char], np.ndarray] | None = None
 
