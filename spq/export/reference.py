@@ -96,7 +96,7 @@ def neuron_step(
     cur = np.clip(np.right_shift(P + half, S), -SAT_I, SAT_I)  # S == 0: half 0, shift 0
     V = layer.leak * u + cur + B  # I in docs/semantics.md
     theta = layer.hi << F  # the threshold is the top membrane level
-    spike = V >= theta
+    spike = theta <= V
     Vr = np.where(spike, 0 if layer.reset == "hard" else V - theta, V)
     u_new = np.clip(np.right_shift(Vr + (1 << (F - 1)), F), layer.lo, layer.hi)
     return spike.astype(np.uint8), u_new

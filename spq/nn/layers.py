@@ -226,7 +226,9 @@ class QuantLIF(nn.Module):
         if not (2 <= int(levels) <= 256) or int(levels) != levels:
             raise SpqError(f"levels must be an int in 2..256, got {levels!r}")
         if int(threshold_level) != threshold_level or not 1 <= threshold_level < levels:
-            raise SpqError(f"threshold_level must be an int in 1..levels-1, got {threshold_level!r}")
+            raise SpqError(
+                f"threshold_level must be an int in 1..levels-1, got {threshold_level!r}"
+            )
         if not (0.0 <= float(beta) <= 1.0):
             raise SpqError(f"beta must be in [0, 1], got {beta!r}")
         if not (math.isfinite(float(threshold)) and float(threshold) > 0):

@@ -309,7 +309,7 @@ def neuron_update(
     ``THETA = hi * 2^F``."""
     theta = hi * THETA_INT
     V = leak * u + cur + bias
-    spike = V >= theta
+    spike = theta <= V
     if reset == "hard":
         Vr = torch.where(spike, torch.zeros_like(V), V)
     else:
