@@ -42,8 +42,8 @@ import torch
 from spq.errors import SpqError
 from spq.interop.graph import DEFAULT_DT, NEURONS, Op, as_array, parse, read, simulate
 
-__all__ = ["DEFAULT_DT", "ImportResult", "agreement", "from_nir", "read", "simulate",
-           "to_nir", "write"]
+__all__ = ["DEFAULT_DT", "ImportResult", "agreement", "convert", "exact_model", "from_nir",
+           "read", "simulate", "to_nir", "write"]
 
 SPQ_MARK = "spq_spec"  # graph metadata keys written by to_nir
 MEMBRANE_QUANTILE = 1e-2  # the membrane quantile the threshold level must still hold
@@ -396,7 +396,7 @@ def convert(graph: Any, calibration: Any, *, time_steps: int | None = None,
         raise SpqError(f"levels must be in 2..256, got {levels}")
     if not (math.isfinite(dt) and dt > 0):
         raise SpqError(f"dt must be > 0, got {dt}")
-    exact = _from_spq_metadata(graph)
+    exact = exact_model(graph)
     if exact is not None:
         return exact
     in_shape, ops = parse(graph)
@@ -493,7 +493,7 @@ def _same(a: Any, b: Any) -> bool:
         return False
 
 
-def _from_spq_metadata(graph: Any) -> ImportResult | None:
+def exact_model(graph: Any) -> ImportResult | None:
     """The exact spq model when ``to_nir`` wrote the graph and its nodes are unchanged."""
     meta = getattr(graph, "metadata", None) or {}
     spec = meta.get(SPQ_MARK)
@@ -506,7 +506,9 @@ def _from_spq_metadata(graph: Any) -> ImportResult | None:
     try:
         dt = float(np.asarray(meta.get("spq_dt", DEFAULT_DT)))
         net = build(spec)
-        sd = {k: torch.from_numpy(np.array(v)) for k, v in state.items()}
+        ref = net.state_dict()
+        sd = {k: torch.from_numpy(np.array(v)).to(ref[k].dtype).reshape(ref[k].shape)
+              for k, v in state.items() if k in ref}
         net.load_state_dict(sd, strict=True)
     except Exception:
         return None
@@ -600,7 +602,9 @@ def to_nir(net: Any, dt: float = DEFAULT_DT) -> Any:
         order.append(f"{name}_lif")
     nodes["output"] = nir.Output(output_type=np.array(shape))
     order.append("output")
-    state = {k: v.detach().cpu().numpy() for k, v in net.state_dict().items()}
+    # 0-d tensors as Python numbers: HDF5 cannot compress scalar datasets
+    state = {k: (v.item() if v.dim() == 0 else v.detach().cpu().numpy())
+             for k, v in net.state_dict().items()}
     meta = {SPQ_MARK: json.dumps(net.spec(), sort_keys=True), "spq_state": state,
             "spq_dt": float(dt), "producer": "spq"}
     edges = list(itertools.pairwise(order))
