@@ -21,9 +21,9 @@ Run = Callable[[np.ndarray], np.ndarray]
 
 def numpy_graph(graph: Any) -> Any:
     """The producer's graph with torch tensors turned into numpy arrays (0-d ones into size-1
-    arrays) and a missing Conv2d input_shape or Flatten input_type filled in, so that ``nir.write`` can store it
-    (Sinabs and Norse leave tensors, Norse 0-d parameters, Sinabs None shapes; no value
-    changes)."""
+    arrays) and a missing Conv2d input_shape or Flatten input_type filled in, so that
+    ``nir.write`` can store it (Sinabs and Norse leave tensors, Norse 0-d parameters, Sinabs
+    None shapes; no value changes)."""
     import nir
 
     from spq.interop.graph import parse

@@ -100,6 +100,12 @@ def import_cmd(
     from spq.interop.nir import agreement, convert, exact_model
 
     check_out_file(out)
+    if weight_bits not in (2, 4, 8):
+        raise SpqError(f"weight bits must be 2, 4 or 8, not {weight_bits}")
+    if not 2 <= levels <= 256:
+        raise SpqError(f"levels must be in 2..256, got {levels}")
+    if dt is not None and not (math.isfinite(dt) and dt > 0):
+        raise SpqError(f"dt must be > 0, got {dt}")
     if limit < 1:
         raise SpqError(f"limit must be >= 1, got {limit}")
     if time_steps is not None and not 1 <= time_steps <= 65535:

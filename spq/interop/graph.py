@@ -111,6 +111,7 @@ def chain(graph: Any) -> list[tuple[str, Any]]:
                 raise SpqError(f"an edge names node {end!r}, which the graph does not have")
         succ[a].append(b)
         pred[b].append(a)
+    _refuse_cycles(nodes, succ)
     inputs = [n for n, node in nodes.items() if isinstance(node, nir.Input)]
     outputs = [n for n, node in nodes.items() if isinstance(node, nir.Output)]
     if len(inputs) != 1 or len(outputs) != 1:
@@ -142,6 +143,28 @@ def chain(graph: Any) -> list[tuple[str, Any]]:
             raise SpqError(f"node {name!r} ({type(node).__name__}) is not on the path from the "
                            "Input to the Output (branches are not supported)")
     return [(n, nodes[n]) for n in seen]
+
+
+def _refuse_cycles(nodes: dict[str, Any], succ: dict[str, list[str]]) -> None:
+    """Raise naming a node on a cycle, if the edges have one (iterative depth-first search)."""
+    color = dict.fromkeys(nodes, 0)  # 0 new, 1 on the current path, 2 done
+    for root in nodes:
+        if color[root]:
+            continue
+        stack = [(root, iter(succ[root]))]
+        color[root] = 1
+        while stack:
+            node, it = stack[-1]
+            nxt = next(it, None)
+            if nxt is None:
+                color[node] = 2
+                stack.pop()
+            elif color[nxt] == 1:
+                raise SpqError(f"node {nxt!r} ({type(nodes[nxt]).__name__}) is on a cycle: "
+                               "recurrent graphs are not supported")
+            elif color[nxt] == 0:
+                color[nxt] = 1
+                stack.append((nxt, iter(succ[nxt])))
 
 
 def _shape_of(types: Any, key: str) -> tuple[int, ...] | None:
