@@ -503,6 +503,13 @@ static void test_bad_models(void)
     expect_bad("no weights");
     a_layers[0].mult = NULL;
     expect_bad("no multipliers");
+    a_layers[0].hi = 0;
+    a_layers[0].lo = -2;
+    expect_bad("threshold level hi = 0");
+    a_layers[0].type = SPQ_LAYER_SPIKE_READOUT;
+    expect_bad("spike readout first");
+    a_layers[1].type = SPQ_LAYER_SPIKE_READOUT; /* a readout without neuron constants */
+    expect_bad("spike readout without mult/shift");
     a_layers[0].type = SPQ_LAYER_READOUT;
     expect_bad("readout first");
     a_layers[1].type = SPQ_LAYER_LINEAR;
