@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from spq.cli import handle_errors
+from spq.cli import check_out_file, handle_errors
 
 
 @handle_errors
@@ -20,7 +20,6 @@ def export_nir_cmd(
         help="seconds per step for the written time constants (default 1e-4)")] = None,
 ) -> None:
     """Write an spq model as a NIR graph; `spq import` gives back the identical model."""
-    from spq.commands.nir_import import check_out_file
     from spq.export.pipeline import load_model
     from spq.interop.graph import DEFAULT_DT
     from spq.interop.nir import to_nir, write

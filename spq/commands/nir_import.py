@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -15,23 +14,10 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from spq.cli import handle_errors
+from spq.cli import check_out_file, handle_errors
 from spq.errors import SpqError
 
 DEFAULT_LIMIT = 256
-
-
-def check_out_file(out: Path, suffixes: tuple[str, ...] = ()) -> None:
-    """Refuse an output path that cannot be written (before any work is done)."""
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise SpqError(f"output directory does not exist: {parent}")
-    if out.is_dir():
-        raise SpqError(f"output path is a directory: {out}")
-    if not os.access(parent, os.W_OK):
-        raise SpqError(f"output directory is not writable: {parent}")
-    if suffixes and out.suffix not in suffixes:
-        raise SpqError(f"{out}: the output name must end in {' or '.join(suffixes)}")
 
 
 def _load_npy(path: Path) -> np.ndarray:

@@ -5,26 +5,19 @@ pruning and fine-tuning, evaluation of the integer model, checkpoint + JSON repo
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from spq.cli import handle_errors
+from spq.cli import check_out_file, handle_errors
 from spq.errors import SpqError
 
 
 def _check_out(out: Path) -> Path:
     if out.suffix == ".json":
         raise SpqError(f"{out}: the model path must not end in .json (the report goes there)")
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise SpqError(f"output directory does not exist: {parent}")
-    if out.is_dir():
-        raise SpqError(f"output path is a directory: {out}")
-    if not os.access(parent, os.W_OK):
-        raise SpqError(f"output directory is not writable: {parent}")
+    check_out_file(out)
     return out.with_suffix(".json")
 
 
