@@ -35,7 +35,7 @@ import re
 import sys
 import tempfile
 from pathlib import Path
-from typing import Any
+from typing import Any, NoReturn
 
 import numpy as np
 import torch
@@ -196,8 +196,10 @@ def layer_cmsis(r: dict[str, Any], i: int, bits: int) -> int | None:
 
 def print_result(r: dict[str, Any]) -> None:
     c8, c4 = _cmsis(r, 8), _cmsis(r, 4)
+    peer = ("CMSIS-NN one dense pass of the same topology (byte-exact)" if c8 is not None
+            else "no CMSIS-NN")
     print(f"\n{r['model']} on {r['board']} ({r['core']}): spq mean of {r['inputs']} inputs "
-          f"(T = 8), CMSIS-NN one dense pass of the same topology (byte-exact)")
+          f"(T = 8), {peer}")
     print(f"  {'layer':<12} {'spq instr':>11} {'synops':>9} {'instr/syn':>9} {'updates':>8} "
           f"{'instr/upd':>9} {'rate':>6} | {'CMSIS int8':>11} {'int4':>11} {'spq/int8':>8}")
     for i, row in enumerate(r["layers"]):
@@ -297,6 +299,11 @@ def write_docs(text: str) -> None:
     tmp.replace(DOC)
 
 
+def fail(message: str) -> NoReturn:
+    print(f"error: {message}", file=sys.stderr)
+    raise SystemExit(2)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
     ap.add_argument("--boards", default=",".join(DEFAULT_BOARDS))
@@ -310,7 +317,7 @@ def main() -> None:
     if cmsis is None:
         print(bench_cmsis.missing_message(), flush=True)
         if args.write_docs:
-            raise SystemExit("error: --write-docs needs CMSIS-NN: the table compares with it")
+            fail("--write-docs needs CMSIS-NN: the tables compare spq with it")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
         for kind in args.models.split(","):
@@ -326,7 +333,7 @@ def main() -> None:
                     try:
                         r["cmsis"] = bench_cmsis.measure_model(kind, get_board(board), x, cmsis)
                     except SpqError as exc:
-                        raise SystemExit(f"error: {exc}") from None
+                        fail(str(exc))
                 print_result(r)
                 results.append(r)
     if args.json is not None:

@@ -8,6 +8,7 @@ from __future__ import annotations
 import importlib.util
 import json
 import os
+import re
 import subprocess
 import sys
 from dataclasses import replace
@@ -20,6 +21,7 @@ from firmware_fixtures import fw_cache  # noqa: F401 (fixture)
 
 from spq.errors import SpqError
 from spq.tools.boards import get_board
+from spq.tools.elfinfo import code_bytes_by_source, code_bytes_under
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -93,6 +95,14 @@ def test_greedy_plan_never_overlaps_live_buffers(seed: int) -> None:
     assert size >= bc.live_peak(buffers)
 
 
+def map_text_bytes(map_file: Path, member: str) -> int:
+    """The sizes of the .text input sections the GNU ld map file places from `member`."""
+    text = map_file.read_text()
+    text = text[text.index("Linker script and memory map"):]
+    sections = re.finditer(r"^ (\.text\S*)\s+0x[0-9a-f]+\s+0x([0-9a-f]+)\s+(\S+)$", text, re.M)
+    return sum(int(m.group(2), 16) for m in sections if member in m.group(3))
+
+
 @pytest.mark.qemu
 @needs_cmsis
 def test_cmsis_nn_firmware_is_byte_exact_with_the_reference(fw_cache: Path) -> None:  # noqa: F811
@@ -100,7 +110,13 @@ def test_cmsis_nn_firmware_is_byte_exact_with_the_reference(fw_cache: Path) -> N
     x = bc.dense_inputs("static", bc.random_spq_inputs("static", 2, 7))
     for bits in (8, 4):
         net = bc.make_network("static", bits, x, seed=3)
-        lines = bc.run_qemu(board, bc.build(board, net, CMSIS))
+        elf = bc.build(board, net, CMSIS)
+        # the kernels' .text from symbols + debug info against the linker map's sections
+        # (each function is a section of its own; the map adds alignment padding)
+        text = code_bytes_under(code_bytes_by_source(elf), CMSIS)
+        in_map = map_text_bytes(elf.parent / "firmware.map", "libcmsis-nn.a(")
+        assert 0 <= in_map - text < 64 and text > 4000, (text, in_map)
+        lines = bc.run_qemu(board, elf)
         res = bc.parse_and_check(net, board, lines)  # raises on the first differing byte
         assert res["checked_layer_outputs"] == 2 * len(bc.LAYERS)
         assert res["scratch"]["conv2"] == 2 * 9 * 16 * 2  # DSP im2col: 2 columns of int16
