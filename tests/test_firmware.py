@@ -24,6 +24,9 @@ EXPECTED = {
     "mps2-an385": (0x0, 4 << 20, 0x20000000, 4 << 20, "cortex-m3"),
     "mps2-an386": (0x0, 4 << 20, 0x20000000, 4 << 20, "cortex-m4"),
     "mps2-an500": (0x0, 4 << 20, 0x20000000, 4 << 20, "cortex-m7"),
+    # QEMU 7.2 hw/arm/mps2-tz.c, an505_raminfo: SSRAM1 4 MiB at 0, SSRAM2/3 2 + 2 MiB at
+    # 0x28000000; the Secure aliases (bit 28 set) because the M33 boots Secure at 0x10000000
+    "mps2-an505": (0x10000000, 4 << 20, 0x38000000, 4 << 20, "cortex-m33"),
     "mps3-an547": (0x0, 512 << 10, 0x20000000, 128 << 10, "cortex-m55"),
     "nucleo-f446re": (0x08000000, 512 << 10, 0x20000000, 128 << 10, "cortex-m4"),
     "nucleo-h743zi": (0x08000000, 2 << 20, 0x20000000, 128 << 10, "cortex-m7"),

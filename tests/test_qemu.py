@@ -21,7 +21,7 @@ from firmware_fixtures import (  # noqa: F401 (fixtures)
 
 from spq.errors import SpqError
 from spq.runtime import HostModel
-from spq.tools.boards import get_board
+from spq.tools.boards import get_board, qemu_boards
 from spq.tools.build import build_firmware
 from spq.tools.device import compare, host_reference, load_manifest, run_on_device
 from spq.tools.protocol import DeviceTimeoutError
@@ -35,7 +35,7 @@ MODELS = [
     (1, {"input_kind": "static", "conv": False}),
     (3, {"input_kind": "static", "conv": True, "pool": "avg"}),
 ]
-BOARDS = ["mps2-an386", "mps3-an547", "mps2-an385", "mps2-an500"]
+BOARDS = [b.name for b in qemu_boards()]  # every QEMU machine of the board table
 
 
 @pytest.fixture(scope="module")

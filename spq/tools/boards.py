@@ -61,6 +61,7 @@ _MIB = 1024 * 1024
 _M3 = ("-mcpu=cortex-m3", "-mfloat-abi=soft")
 _M4 = ("-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard")
 _M7 = ("-mcpu=cortex-m7", "-mfpu=fpv5-d16", "-mfloat-abi=hard")
+_M33 = ("-mcpu=cortex-m33", "-mfpu=fpv5-sp-d16", "-mfloat-abi=hard")
 _M55 = ("-mcpu=cortex-m55", "-mfloat-abi=hard")
 
 BOARDS: dict[str, Board] = {
@@ -110,6 +111,29 @@ BOARDS: dict[str, Board] = {
             uart_kind="cmsdk",
             uart_base=0x40004000,
             qemu_machine="mps2-an500",
+            timer="systick-icount",
+            serial_note="UART0 -> QEMU -serial",
+        ),
+        # Arm MPS2 AN505 (IoT Kit, Cortex-M33 with TrustZone, DSP and FPU) as QEMU 7.2 emulates
+        # it (hw/arm/mps2-tz.c: an505_raminfo, the apb_ppcexp1 PPC ports, sysclk_frq and
+        # init_svtor). The core boots in the Secure state from VTOR_S = 0x10000000, so the
+        # harness uses the Secure aliases (address bit 28 set, the IDAU's rule in
+        # mps2_tz_idau_check): SSRAM1 (4 MiB, code) at 0x10000000, SSRAM2 + SSRAM3 (2 MiB each,
+        # contiguous at 0x28000000) at 0x38000000 for data, CMSDK UART0 (0x40200000) at
+        # 0x50200000. The memory and peripheral protection controllers reset to "all Secure",
+        # so Secure accesses pass with no set-up. 20 MHz system clock.
+        Board(
+            name="mps2-an505",
+            core="cortex-m33",
+            cpu_flags=_M33,
+            flash_origin=0x10000000,
+            flash_size=4 * _MIB,
+            ram_origin=0x38000000,
+            ram_size=4 * _MIB,
+            clock_hz=20_000_000,
+            uart_kind="cmsdk",
+            uart_base=0x50200000,
+            qemu_machine="mps2-an505",
             timer="systick-icount",
             serial_note="UART0 -> QEMU -serial",
         ),

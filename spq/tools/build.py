@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: MIT
 """Cross-compile the device harness (firmware/) with the C runtime (runtime_c/src) and an
-exported model (OUT/NAME.c) for one board, with arm-none-eabi-gcc.
+exported model (OUT/NAME.c) for one board, with arm-none-eabi-gcc (build_firmware); the same
+recipe builds other firmwares from firmware/ pieces (build_elf) and third-party static
+libraries (build_library), as bench/bench_cmsis.py does for CMSIS-NN.
 
 Builds are cached by content: the hash covers every source file, the model files, the board
 entry, the flags and the compiler version, so an unchanged build is a lookup.
@@ -15,9 +17,11 @@ import re
 import shutil
 import subprocess
 import tempfile
+from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 from spq.errors import SpqError
 from spq.paths import firmware_dir, runtime_dir
@@ -26,8 +30,8 @@ from spq.tools.boards import Board
 Variant = Literal["harness", "selftest", "silent", "crash"]
 
 CC = "arm-none-eabi-gcc"
-CFLAGS = (
-    "-mthumb",
+AR = "arm-none-eabi-ar"
+CFLAGS = (  # after -mthumb and the board's CPU flags
     "-O2",
     "-std=c99",
     "-Wall",
@@ -41,7 +45,7 @@ CFLAGS = (
 )
 LDFLAGS = ("-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections")
 FIRMWARE_SOURCES = ("startup.c", "system.c", "uart.c", "timer.c", "protocol.c", "harness.c")
-BUILD_FORMAT = 1  # bump when the build recipe changes
+BUILD_FORMAT = 2  # bump when the build recipe changes
 
 
 @dataclass(frozen=True)
@@ -171,6 +175,140 @@ def _model_config(model: ExportedModel) -> str:
     )
 
 
+def _hash_files(digest: Any, files: Sequence[Path]) -> None:
+    for f in files:
+        digest.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
+
+
+def _publish(tmp: Path, target: Path, product: Path) -> None:
+    """Move a finished build directory into the cache (atomic; a concurrent identical build
+    may win)."""
+    try:
+        os.replace(tmp, target)
+    except OSError:
+        if not product.is_file():
+            raise
+    else:
+        tmp.mkdir()  # TemporaryDirectory cleans up the (now empty) name
+
+
+def build_elf(
+    board: Board,
+    tag: str,
+    sources: Sequence[Path],
+    headers: Sequence[Path],
+    cflags: Sequence[str],
+    include_dirs: Sequence[Path] = (),
+    generated: Mapping[str, str] | None = None,
+    libraries: Sequence[Path] = (),
+    info: Mapping[str, object] | None = None,
+) -> tuple[Path, bool]:
+    """Compile and link `sources` for `board` in one arm-none-eabi-gcc call, or fetch the
+    ELF from the cache: `(elf, cached)`.
+
+    `cflags` come after the board's CPU flags and `-mthumb`; `generated` files (name -> text)
+    are written to the build folder, which is on the include path; `libraries` are linked
+    after the sources. The cache key covers every input, the flags and the compiler."""
+    generated = dict(generated or {})
+    cmd_flags = ["-mthumb", *board.cpu_flags, *cflags]
+    digest = hashlib.sha256()
+    digest.update(f"{BUILD_FORMAT}\n{_compiler_version()}\n{board!r}\n{tag}\n".encode())
+    digest.update("\0".join([*cmd_flags, *LDFLAGS, *map(str, include_dirs)]).encode())
+    digest.update(linker_script(board).encode())
+    for name, text in sorted(generated.items()):
+        digest.update(name.encode() + b"\0" + text.encode() + b"\0")
+    _hash_files(digest, [*sources, *headers, *libraries])
+    target = cache_root() / f"{board.name}-{tag}-{digest.hexdigest()[:24]}"
+    elf = target / "firmware.elf"
+    if elf.is_file():
+        return elf, True
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp_name:
+        tmp = Path(tmp_name)
+        (tmp / "link.ld").write_text(linker_script(board))
+        for name, text in generated.items():
+            (tmp / name).write_text(text)
+        cmd = [
+            CC,
+            *cmd_flags,
+            *[f"-I{d}" for d in include_dirs],
+            f"-I{tmp}",
+            *[str(s) for s in sources],
+            *[str(lib) for lib in libraries],
+            f"-T{tmp / 'link.ld'}",
+            *LDFLAGS,
+            f"-Wl,-Map={tmp / 'firmware.map'}",
+            "-o",
+            str(tmp / "firmware.elf"),
+            "-lgcc",
+        ]
+        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
+        if proc.returncode != 0:
+            text = (proc.stderr or proc.stdout).strip()
+            overflows = re.findall(r"region [`']?(\w+)'? overflowed by (\d+) bytes", text)
+            if overflows:
+                parts = ", ".join(f"{reg} overflows by {int(n):,} bytes" for reg, n in overflows)
+                raise SpqError(
+                    f"the firmware does not fit {board.name} "
+                    f"(flash {board.flash_size:,} B, RAM {board.ram_size:,} B): "
+                    f"{parts}"
+                )
+            detail = "\n".join(text.splitlines()[-25:])
+            raise SpqError(f"firmware build for {board.name} failed:\n{detail}")
+        (tmp / "build.json").write_text(json.dumps({"board": board.name, **(info or {}),
+                                                    "cmd": cmd}))
+        _publish(tmp, target, elf)
+    return elf, False
+
+
+def build_library(
+    board: Board,
+    name: str,
+    sources: Sequence[Path],
+    headers: Sequence[Path],
+    cflags: Sequence[str],
+    include_dirs: Sequence[Path] = (),
+) -> Path:
+    """Compile `sources` (third-party code, with its own `cflags`) for `board` into a static
+    library `lib<name>.a`, or fetch it from the cache (keyed like build_elf). The sources
+    compile in parallel, one compiler per core; their file names must differ."""
+    if len({Path(s).stem for s in sources}) != len(sources):
+        raise SpqError(f"lib{name}: two sources share a file name (their objects would clash)")
+    cmd_flags = ["-mthumb", *board.cpu_flags, *cflags]
+    digest = hashlib.sha256()
+    digest.update(f"{BUILD_FORMAT}\n{_compiler_version()}\n{board!r}\n{name}\n".encode())
+    digest.update("\0".join([*cmd_flags, *map(str, include_dirs)]).encode())
+    _hash_files(digest, [*sources, *headers])
+    target = cache_root() / f"{board.name}-lib{name}-{digest.hexdigest()[:24]}"
+    lib = target / f"lib{name}.a"
+    if lib.is_file():
+        return lib
+
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp_name:
+        tmp = Path(tmp_name)
+        cmd = [CC, *cmd_flags, *[f"-I{d}" for d in include_dirs], "-c"]
+        jobs = max(1, min(os.cpu_count() or 1, len(sources)))
+        chunks = [[str(s) for s in sources[i::jobs]] for i in range(jobs)]
+        with ThreadPoolExecutor(max_workers=jobs) as pool:  # one compiler per core
+            procs = list(pool.map(
+                lambda chunk: subprocess.run([*cmd, *chunk], capture_output=True, text=True,
+                                             check=False, cwd=tmp), chunks))
+        proc = next((p for p in procs if p.returncode != 0), procs[0])
+        if proc.returncode == 0:
+            objects = sorted(p.name for p in tmp.glob("*.o"))
+            proc = subprocess.run([AR, "rcs", lib.name, *objects], capture_output=True,
+                                  text=True, check=False, cwd=tmp)
+        if proc.returncode != 0:
+            detail = "\n".join((proc.stderr or proc.stdout).strip().splitlines()[-25:])
+            raise SpqError(f"building lib{name}.a for {board.name} failed:\n{detail}")
+        for obj in tmp.glob("*.o"):
+            obj.unlink()
+        _publish(tmp, target, lib)
+    return lib
+
+
 def build_firmware(
     board: Board,
     model_dir: Path | None = None,
@@ -192,7 +330,7 @@ def build_firmware(
     if model and not rt_sources:
         raise SpqError(f"no C runtime sources in {rt_dir / 'src'}")
 
-    cflags = [*board.cpu_flags, *CFLAGS, *board_defines(board), *extra_cflags]
+    cflags = [*CFLAGS, *board_defines(board), *extra_cflags]
     if variant == "silent":
         cflags.append("-DFW_VARIANT_SILENT")
     elif variant == "crash":
@@ -206,61 +344,12 @@ def build_firmware(
     headers += sorted((rt_dir / "src").glob("*.h")) if model else []
     if model:
         headers.append(model.h_file)
-
-    digest = hashlib.sha256()
-    digest.update(f"{BUILD_FORMAT}\n{_compiler_version()}\n{board!r}\n{variant}\n".encode())
-    digest.update("\0".join([*cflags, *LDFLAGS]).encode())
-    digest.update(linker_script(board).encode())
-    for f in [*sources, *headers]:
-        digest.update(f.name.encode() + b"\0" + f.read_bytes() + b"\0")
-    key = digest.hexdigest()[:24]
-    target = cache_root() / f"{board.name}-{variant}-{key}"
-    elf = target / "firmware.elf"
+    includes = [fw_dir, rt_dir / "include"]
+    generated = {}
+    if model:
+        generated["fw_model.h"] = _model_config(model)
+        includes += [rt_dir / "src", model.directory]
     name = model.name if model else None
-    if elf.is_file():
-        return Firmware(elf, board, variant, name, cached=True)
-
-    target.parent.mkdir(parents=True, exist_ok=True)
-    with tempfile.TemporaryDirectory(dir=target.parent, prefix=".build-") as tmp_name:
-        tmp = Path(tmp_name)
-        (tmp / "link.ld").write_text(linker_script(board))
-        includes = [f"-I{fw_dir}", f"-I{rt_dir / 'include'}", f"-I{tmp}"]
-        if model:
-            (tmp / "fw_model.h").write_text(_model_config(model))
-            includes += [f"-I{rt_dir / 'src'}", f"-I{model.directory}"]
-        cmd = [
-            CC,
-            *cflags,
-            *includes,
-            *[str(s) for s in sources],
-            f"-T{tmp / 'link.ld'}",
-            *LDFLAGS,
-            f"-Wl,-Map={tmp / 'firmware.map'}",
-            "-o",
-            str(tmp / "firmware.elf"),
-            "-lgcc",
-        ]
-        proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
-        if proc.returncode != 0:
-            text = (proc.stderr or proc.stdout).strip()
-            overflows = re.findall(r"region [`']?(\w+)'? overflowed by (\d+) bytes", text)
-            if overflows:
-                parts = ", ".join(f"{reg} overflows by {int(n):,} bytes" for reg, n in overflows)
-                raise SpqError(
-                    f"the firmware does not fit {board.name} "
-                    f"(flash {board.flash_size:,} B, RAM {board.ram_size:,} B): "
-                    f"{parts}"
-                )
-            detail = "\n".join(text.splitlines()[-25:])
-            raise SpqError(f"firmware build for {board.name} failed:\n{detail}")
-        (tmp / "build.json").write_text(
-            json.dumps({"board": board.name, "variant": variant, "model": name, "cmd": cmd})
-        )
-        try:
-            os.replace(tmp, target)  # atomic; a concurrent identical build may win
-        except OSError:
-            if not elf.is_file():
-                raise
-        else:
-            tmp.mkdir()  # TemporaryDirectory cleans up the (now empty) name
-    return Firmware(elf, board, variant, name, cached=False)
+    elf, cached = build_elf(board, variant, sources, headers, cflags, includes, generated,
+                            info={"variant": variant, "model": name})
+    return Firmware(elf, board, variant, name, cached=cached)
