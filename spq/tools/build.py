@@ -21,6 +21,7 @@ from typing import Literal
 
 from spq.errors import SpqError
 from spq.paths import firmware_dir, runtime_dir
+from spq.runtime.build import WARNING_FLAGS
 from spq.tools.boards import Board
 
 Variant = Literal["harness", "selftest", "silent", "crash"]
@@ -29,11 +30,7 @@ CC = "arm-none-eabi-gcc"
 CFLAGS = (
     "-mthumb",
     "-O2",
-    "-std=c99",
-    "-Wall",
-    "-Wextra",
-    "-Werror",
-    "-pedantic",
+    *WARNING_FLAGS,
     "-ffunction-sections",
     "-fdata-sections",
     "-ffreestanding",
@@ -128,6 +125,7 @@ def board_defines(board: Board) -> list[str]:
         f"-DFW_UART_BASE={board.uart_base:#x}u",
         f"-DFW_CLOCK_HZ={board.clock_hz}u",
         f'-DFW_BOARD_NAME="{board.name}"',
+        f"-DFW_RX_GAP_MS={board.rx_gap_ms}u",
     ]
     if board.is_qemu:
         ipt = board.instructions_per_tick()
