@@ -60,8 +60,10 @@ def save(net: Any, path: Path) -> Path:
 
 def c_arrays(source: str) -> dict[str, tuple[str, list[int]]]:
     out = {}
-    for ctype, sym, n, body in re.findall(
-        r"static const (u?int(?:8|32)_t) (\w+)\[(\d+)\] = \{(.*?)\};", source, re.S
+    # each array is followed by its compile-time size check (a negative-size typedef)
+    for ctype, sym, body, n in re.findall(
+        r"static const (u?int(?:8|32)_t) (\w+)\[\] = \{(.*?)\};\n"
+        r"typedef char \2_must_have_(\d+)_values\n", source, re.S
     ):
         vals = [int(v, 0) for v in re.findall(r"-?(?:0x[0-9a-f]+|\d+)", body)]
         assert len(vals) == int(n), sym

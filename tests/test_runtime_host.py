@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -203,8 +205,6 @@ def test_spq_run_errors(exports: dict[str, Path], tmp_path: Path, cache: Path) -
 
 def test_manifest_and_model_must_agree(exports: dict[str, Path], tmp_path: Path,
                                        cache: Path) -> None:
-    import shutil
-
     copy = tmp_path / "copy"
     shutil.copytree(exports["events"], copy)
     manifest = json.loads((copy / "manifest.json").read_text())
@@ -225,3 +225,75 @@ def test_runtime_refuses_an_export_with_a_wrong_arena_size(tmp_path: Path, cache
     model = HostModel(out)
     with pytest.raises(spq.SpqFormatError, match="arena size disagree"):
         model.run(modelgen.random_input(np.random.default_rng(0), ir, 1))
+
+
+# ----------------------------------------------------------------------------- edited exports
+def _edited(export_dir: Path, tmp_path: Path, edit: Callable[[str, str], str]) -> Path:
+    """A copy of an export whose NAME.c went through edit(source, name)."""
+    name = json.loads((export_dir / "manifest.json").read_text())["name"]
+    copy = tmp_path / "edited"
+    shutil.copytree(export_dir, copy)
+    src = copy / f"{name}.c"
+    src.write_text(edit(src.read_text(), name))
+    return copy
+
+
+def _largest_weights(source: str) -> re.Match[str]:
+    """The largest weight array of a generated NAME.c, with its size check if it has one."""
+    arrays = list(re.finditer(r"static const uint8_t (\w+_weights)\[\d*\] = \{\n(.*?)\n\};\n"
+                              r"(typedef char \1_must_have_\d+_values\n.*?;\n)?", source, re.S))
+    assert arrays, "no weight arrays in the generated C"
+    return max(arrays, key=lambda m: len(m.group(2)))
+
+
+def _drop_last_row(source: str, keep_check: bool) -> str:
+    """The largest weight array without its last row of values (declared with `[]`, so
+    that the array itself is shorter)."""
+    m = _largest_weights(source)
+    rows = m.group(2).split("\n")
+    assert len(rows) > 1
+    body = "\n".join(rows[:-1])
+    check = m.group(3) or "" if keep_check else ""
+    return (source[:m.start()] + f"static const uint8_t {m.group(1)}[] = {{\n{body}\n}};\n"
+            + check + source[m.end():])
+
+
+@pytest.mark.parametrize("cc", ["gcc", "clang"])
+def test_host_build_uses_the_firmware_warning_flags(exports: dict[str, Path], tmp_path: Path,
+                                                    cc: str, cache: Path) -> None:
+    """The exporter's C builds warning-free with gcc and clang under -Werror -pedantic; an
+    edited NAME.c that only warns is refused with one line naming the warning."""
+    from spq.runtime.build import BASE_FLAGS
+    from spq.tools.build import CFLAGS
+
+    out = exports["static"]
+    samples = np.load(out / "samples.npz")
+    proc = _spq("run", str(out), "--json", env={"CC": cc})
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["logits_int"] == samples["logits_int"].tolist()
+    warns = _edited(out, tmp_path, lambda s, n: s + "static int spq_test_unused;\n")
+    proc = _spq("run", str(warns), env={"CC": cc})
+    _assert_error(proc, "failed")
+    assert "spq_test_unused" in proc.stderr and "-Werror" in proc.stderr
+    assert {"-Werror", "-pedantic", "-Wall", "-Wextra", "-std=c99"} <= set(BASE_FLAGS)
+    assert {f for f in CFLAGS if f.startswith(("-W", "-std", "-pedantic"))} <= set(BASE_FLAGS)
+
+
+def test_a_shortened_weight_array_fails_to_compile(exports: dict[str, Path], tmp_path: Path,
+                                                    cache: Path) -> None:
+    """The last row of values cut from a weight array: the generated size check stops the
+    build with one line naming the array (before: zeros or an out-of-bounds read)."""
+    out = _edited(exports["events"], tmp_path, lambda s, n: _drop_last_row(s, keep_check=True))
+    sym = _largest_weights((exports["events"] / "events_net.c").read_text()).group(1)
+    _assert_error(_spq("run", str(out)), f"{sym}_must_have_")
+
+
+def test_runtime_refuses_arrays_shorter_than_the_shapes(exports: dict[str, Path],
+                                                         tmp_path: Path, cache: Path) -> None:
+    """The same cut with the size check removed: the array's sizeof in the layer table is
+    below what the shapes address, and spq_init refuses the model instead of reading past
+    the array (checked under ASan by the descriptor fuzz test, tests/test_fuzz.py)."""
+    out = _edited(exports["events"], tmp_path, lambda s, n: _drop_last_row(s, keep_check=False))
+    with pytest.raises(spq.SpqFormatError, match="rejects model"):
+        HostModel(out).run(np.load(out / "samples.npz")["inputs"])
+    _assert_error(_spq("run", str(out)), "rejects model")

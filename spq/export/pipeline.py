@@ -41,7 +41,7 @@ CODE_BYTES_ESTIMATE = 40 * 1024
 # RAM kept free for the stack when the board table gives none.
 STACK_RESERVE = 4 * 1024
 # sizeof(spq_layer_t) and sizeof(spq_model_t) on a 32-bit target
-LAYER_DESC_BYTES = 52
+LAYER_DESC_BYTES = 68
 MODEL_DESC_BYTES = 32
 VERIFY_CHUNK = 4
 

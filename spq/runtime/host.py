@@ -22,8 +22,8 @@ _STATUS = {
     -1: "a required pointer is NULL",
     -2: "arena too small",
     -3: "arena not 4-byte aligned",
-    -4: "the model fails validation in the C runtime (format version, shapes, parameters "
-    "or arena size disagree)",
+    -4: "the model fails validation in the C runtime (format version, shapes, parameters, "
+    "array sizes or arena size disagree)",
     -5: "all time steps already run; reset the stream first",
     -6: "operation not available with this schedule",
 }
@@ -215,8 +215,9 @@ class HostModel:
     def _new_context(self, schedule: int) -> tuple[ctypes.Array[ctypes.c_char], np.ndarray]:
         size = int(self._lib.spq_arena_size(self._model_ptr, schedule))
         if size == 0:
-            raise SpqFormatError(f"the C runtime rejects model {self.name!r} "
-                                 "(spq_arena_size is 0)")
+            raise SpqFormatError(f"the C runtime rejects model {self.name!r}: its descriptor "
+                                 "fails validation (format version, shapes, parameters or "
+                                 "array sizes; spq_arena_size is 0)")
         ctx = ctypes.create_string_buffer(int(self._lib.spqh_ctx_size()))
         raw = np.zeros(size + 16, dtype=np.uint8)  # keep a reference: it is the arena
         offset = (-raw.ctypes.data) % 16

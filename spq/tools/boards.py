@@ -19,6 +19,14 @@ TimerKind = Literal["dwt", "systick-icount"]
 
 # `qemu-system-arm -icount shift=0` runs one instruction per nanosecond of virtual time.
 QEMU_ICOUNT_SHIFT = 0
+# The longest silence the firmware allows between two bytes of a request frame before it
+# drops the frame (FW_RX_GAP_MS), in ms of the board's timer. Under QEMU that is virtual
+# time, which advances only with the instructions the guest runs: polling the UART, the
+# guest gets through about 1/40 of virtual time per real second (100 virtual ms took 3.6 to
+# 5.8 s), while the longest gap inside healthy frames was 0.86 virtual ms on a loaded
+# machine (docs/boards.md, "Serial protocol").
+RX_GAP_MS = 100
+QEMU_RX_GAP_MS = 20
 
 
 @dataclass(frozen=True)
@@ -49,6 +57,11 @@ class Board:
     def unit(self) -> str:
         """The unit profiling reports for this board: instructions (QEMU) or cycles."""
         return "instructions" if self.timer == "systick-icount" else "cycles"
+
+    @property
+    def rx_gap_ms(self) -> int:
+        """The firmware's inter-byte timeout (FW_RX_GAP_MS), in ms of the board's timer."""
+        return QEMU_RX_GAP_MS if self.is_qemu else RX_GAP_MS
 
     def instructions_per_tick(self) -> Fraction:
         """Instructions per SysTick tick under `-icount shift=0` (1e9 / clock)."""

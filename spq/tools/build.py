@@ -25,6 +25,7 @@ from typing import Any, Literal
 
 from spq.errors import SpqError
 from spq.paths import firmware_dir, runtime_dir
+from spq.runtime.build import WARNING_FLAGS
 from spq.tools.boards import Board
 
 Variant = Literal["harness", "selftest", "silent", "crash"]
@@ -33,11 +34,7 @@ CC = "arm-none-eabi-gcc"
 AR = "arm-none-eabi-ar"
 CFLAGS = (  # after -mthumb and the board's CPU flags
     "-O2",
-    "-std=c99",
-    "-Wall",
-    "-Wextra",
-    "-Werror",
-    "-pedantic",
+    *WARNING_FLAGS,
     "-ffunction-sections",
     "-fdata-sections",
     "-ffreestanding",
@@ -132,6 +129,7 @@ def board_defines(board: Board) -> list[str]:
         f"-DFW_UART_BASE={board.uart_base:#x}u",
         f"-DFW_CLOCK_HZ={board.clock_hz}u",
         f'-DFW_BOARD_NAME="{board.name}"',
+        f"-DFW_RX_GAP_MS={board.rx_gap_ms}u",
     ]
     if board.is_qemu:
         ipt = board.instructions_per_tick()

@@ -320,8 +320,9 @@ def emit_c(ir: ModelIR, schedule: str = "time") -> str:
         entries.append(
             f"    {{{types[L.type]}, {kinds[L.in_kind]}, {L.weight_bits}, {L.acc_bits}, "
             f"{ic}, {ih}, {iw}, {oc}, {oh}, {ow}, {k}, {st}, {L.padding}, {reset}, "
-            f"{L.max_in}, {row_bytes}, {w}, {m}, {s}, {b}, {leak}, {lo}, {hi}, {lbits}, "
-            "{0, 0, 0}},\n"
+            f"{L.max_in}, {row_bytes}, {w}, {m}, {s}, {b}, "
+            + ", ".join("0" if a == "NULL" else f"sizeof {a}" for a in (w, m, s, b))
+            + f", {leak}, {lo}, {hi}, {lbits}, {{0, 0, 0}}}},\n"
         )
     src.append(f"static const spq_layer_t {name}_layers[{len(entries)}] = {{\n")
     src.extend(entries)
