@@ -11,13 +11,13 @@ import os
 import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
 import torch
+from firmware_fixtures import fw_cache  # noqa: F401 (fixture)
 
 import spq
 import spq.nn as snn
@@ -32,14 +32,8 @@ BIN = Path(sys.executable).parent
 TEMP_SUFFIXES = (".spq-tmp", ".spq-bak", ".tmp", ".old")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
-    """Host libraries and firmware of this module in a fresh cache (real compiles)."""
-    path = tmp_path_factory.mktemp("spq-cache")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SPQ_CACHE_DIR", str(path))
-    yield path
-    mp.undo()
+# host libraries and firmware of these tests go to the session's fresh cache (real compiles)
+pytestmark = pytest.mark.usefixtures("fw_cache")
 
 
 def spq_cli(*args: str, cwd: Path | None = None) -> subprocess.CompletedProcess[str]:

@@ -436,10 +436,6 @@ class WriteReport:
     notes: list[str]
 
 
-def _ours(name: str) -> bool:
-    return name.endswith((TMP_SUFFIX, BAK_SUFFIX))
-
-
 def _same_file(a: Path, keep: Iterable[Path]) -> bool:
     for k in keep:
         with contextlib.suppress(OSError):
@@ -449,11 +445,11 @@ def _same_file(a: Path, keep: Iterable[Path]) -> bool:
 
 
 def plan_write(out: Path, name: str, keep: Iterable[Path] = ()) -> WritePlan:
-    """Check that ``spq-export`` may write export ``name`` into ``out``: a new or empty
-    directory, or one where none of NAME.h, NAME.c, samples.npz and manifest.json exists
-    but as a file of the earlier export recorded in ``out``'s own manifest. A foreign
-    manifest.json, or a file of that name that is not ours, is refused; so is a target that
-    is one of ``keep`` (the checkpoint being exported). Nothing is written."""
+    """Check that ``spq-export`` may write export ``name`` into ``out`` (a new directory or
+    an existing one, whatever else it holds): none of NAME.h, NAME.c, samples.npz exists
+    unless as a file of the earlier export recorded in ``out``'s manifest.json, and that
+    manifest is spq-export's own. A target that is one of ``keep`` (the checkpoint being
+    exported) is refused too. Nothing is written."""
     out = Path(out)
     keep = list(keep)
     if out.exists() and not out.is_dir():
