@@ -105,9 +105,8 @@ class HostModel:
         self.default_schedule = _SCHEDULE_NAMES.get(model.schedule, "time")
         self.num_layers = int(model.num_layers)
         self.layer_types = list(self.export.layer_types)
-        self.neuron_layers = [i for i, t in enumerate(self.layer_types) if t in ("conv", "linear")]
-        self.synapse_layers = [i for i, t in enumerate(self.layer_types)
-                               if t in ("conv", "linear", "readout")]
+        self.neuron_layers = self.export.neuron_layers
+        self.synapse_layers = self.export.synapse_layers
         self._contexts: dict[int, tuple[ctypes.Array[ctypes.c_char], np.ndarray]] = {}
         self._stream: tuple[ctypes.Array[ctypes.c_char], np.ndarray] | None = None
 
