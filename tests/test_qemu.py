@@ -31,6 +31,9 @@ from spq.tools.device import compare, host_reference, load_manifest, run_on_devi
 from spq.tools.protocol import DeviceTimeoutError
 from spq.tools.runner import QemuRunner
 
+sys.path.insert(0, str(Path(__file__).resolve().parent / "c"))
+import modelgen  # the hashes recomputed by hand (seal)
+
 pytestmark = pytest.mark.qemu
 
 # (seed, random_model options): static and event input, conv and linear-only models
@@ -134,6 +137,10 @@ def test_cli_qemu_fails_loudly_on_a_difference(
         samples = {k: npz[k] for k in npz.files}
     samples["logits_int"][0, 0] += 1
     np.savez(out / "samples.npz", **samples)
+    proc = spq_cli("qemu", str(out))
+    assert proc.returncode == 2  # the manifest's sha256 of samples.npz catches the edit
+    assert "inconsistent export: samples.npz was changed after spq-export" in proc.stderr
+    modelgen.seal(out)  # as if the exporter had written these expected outputs
     proc = spq_cli("qemu", str(out))
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: mps2-an386 differs from the expected results")

@@ -177,9 +177,11 @@ def test_spq_run_errors(exports: dict[str, Path], tmp_path: Path, cache: Path) -
     np.save(tmp_path / "shape.npy", x[:, :, :, :-1])
     _assert_error(_spq("run", str(out), "--input", str(tmp_path / "shape.npy")), "shape")
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    _assert_error(_spq("run", str(out), "--input", str(tmp_path / "obj.npy")), "not a readable")
+    _assert_error(_spq("run", str(out), "--input", str(tmp_path / "obj.npy")),
+                  "holds Python objects")
     (tmp_path / "junk.npy").write_bytes(b"not numpy at all")
-    _assert_error(_spq("run", str(out), "--input", str(tmp_path / "junk.npy")), "not a readable")
+    _assert_error(_spq("run", str(out), "--input", str(tmp_path / "junk.npy")),
+                  "is not a .npy file (no NumPy header)")
     _assert_error(_spq("run", str(out), "--input", str(tmp_path / "nope.npy")), "not found")
     np.save(tmp_path / "static_int.npy", np.zeros((1, 2, 3), dtype=np.int64))
     _assert_error(_spq("run", str(exports["static"]), "--input",
@@ -193,12 +195,14 @@ def test_spq_run_errors(exports: dict[str, Path], tmp_path: Path, cache: Path) -
     (broken / "manifest.json").write_text("{ not json")
     _assert_error(_spq("run", str(broken)), "corrupted")
     (broken / "manifest.json").write_text(json.dumps({"name": "x"}))
-    _assert_error(_spq("run", str(broken)), "corrupted")
+    _assert_error(_spq("run", str(broken)), "not an spq-export manifest")
     manifest = json.loads((out / "manifest.json").read_text())
     (broken / "manifest.json").write_text(json.dumps(manifest))
-    _assert_error(_spq("run", str(broken)), "missing")  # NAME.c absent
-    (broken / f"{manifest['name']}.c").write_text("this is not C\n")
-    _assert_error(_spq("run", str(broken)), "failed")
+    name = manifest["name"]
+    (broken / f"{name}.h").write_bytes((out / f"{name}.h").read_bytes())
+    _assert_error(_spq("run", str(broken)), f"incomplete export: {name}.c is missing")
+    (broken / f"{name}.c").write_text("this is not C\n")
+    _assert_error(_spq("run", str(broken)), f"{name}.c was changed after spq-export")
     _assert_error(_spq("run", str(out), "--schedule", "fast"), "schedule")
     _assert_error(_spq("run", str(out), env={"CC": "/nonexistent/cc"}), "no C compiler")
 
@@ -210,8 +214,28 @@ def test_manifest_and_model_must_agree(exports: dict[str, Path], tmp_path: Path,
     manifest = json.loads((copy / "manifest.json").read_text())
     manifest["num_classes"] += 1
     (copy / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(spq.SpqFormatError, match="disagree"):
+    with pytest.raises(spq.SpqFormatError, match=r"manifest\.json was changed after spq-export"):
         HostModel(copy)
+    # checksums recomputed over the edit: NAME.h's macros still disagree with it
+    k = manifest["num_classes"]
+    with pytest.raises(spq.SpqFormatError, match=f"says events_net_NUM_CLASSES {k - 1}, "
+                       f"manifest.json {k}"):
+        HostModel(modelgen.seal(copy))
+    # a header without those macros: the C model descriptor disagrees
+    ir = modelgen.random_ir(np.random.default_rng(12), name="agree")
+    out = modelgen.write_export(ir, tmp_path / "agree")
+    good = json.loads((out / "manifest.json").read_text())
+    for edit, message in (
+        (lambda m: m["layers"].append(m["layers"][-1]), "number of layers"),
+        (lambda m: m["layers"][-1].update(type="linear"), "type of layer"),
+        (lambda m: m.update(time_steps=m["time_steps"] + 1), "time_steps"),
+    ):
+        manifest = json.loads(json.dumps(good))
+        edit(manifest)
+        (out / "manifest.json").write_text(json.dumps(manifest))
+        with pytest.raises(spq.SpqFormatError, match=f"agree.c and manifest.json disagree on "
+                           f"(the )?{message}"):
+            HostModel(modelgen.seal(out))
 
 
 def test_runtime_refuses_an_export_with_a_wrong_arena_size(tmp_path: Path, cache: Path) -> None:
@@ -222,7 +246,9 @@ def test_runtime_refuses_an_export_with_a_wrong_arena_size(tmp_path: Path, cache
     size = modelgen.memory.arena_bytes(ir, "time")
     assert f"{size}u}};" in src
     (out / "arena.c").write_text(src.replace(f"{size}u}};", f"{size + 4}u}};"))
-    model = HostModel(out)
+    with pytest.raises(spq.SpqFormatError, match=r"arena\.c was changed after spq-export"):
+        HostModel(out)
+    model = HostModel(modelgen.seal(out))  # as if the exporter had written the wrong size
     with pytest.raises(spq.SpqFormatError, match="arena size disagree"):
         model.run(modelgen.random_input(np.random.default_rng(0), ir, 1))
 
