@@ -24,6 +24,7 @@ void fw_fault(uint32_t kind, uint32_t detail) __attribute__((noreturn));
 void uart_init(void);
 void uart_putc(uint8_t c);
 int uart_getc(void); /* blocks until a byte arrives */
+int uart_poll(void); /* the received byte, or -1 if none is waiting */
 
 /* timer.c: a free-running 64-bit counter. */
 #define FW_UNIT_INSTRUCTIONS 0u

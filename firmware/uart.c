@@ -42,11 +42,9 @@ void uart_putc(uint8_t c)
     UART_DATA = c;
 }
 
-int uart_getc(void)
+int uart_poll(void)
 {
-    while (!(UART_STATE & STATE_RX_FULL)) {
-    }
-    return (int)(UART_DATA & 0xFFu);
+    return (UART_STATE & STATE_RX_FULL) ? (int)(UART_DATA & 0xFFu) : -1;
 }
 
 #elif defined(FW_UART_STM32F4)
@@ -81,11 +79,9 @@ void uart_putc(uint8_t c)
     USART_DR = c;
 }
 
-int uart_getc(void)
+int uart_poll(void)
 {
-    while (!(USART_SR & (1u << 5))) { /* RXNE */
-    }
-    return (int)(USART_DR & 0xFFu);
+    return (USART_SR & (1u << 5)) ? (int)(USART_DR & 0xFFu) : -1; /* RXNE */
 }
 
 #elif defined(FW_UART_STM32H7)
@@ -121,13 +117,19 @@ void uart_putc(uint8_t c)
     USART_TDR = c;
 }
 
-int uart_getc(void)
+int uart_poll(void)
 {
-    while (!(USART_ISR & (1u << 5))) { /* RXNE */
-    }
-    return (int)(USART_RDR & 0xFFu);
+    return (USART_ISR & (1u << 5)) ? (int)(USART_RDR & 0xFFu) : -1; /* RXNE */
 }
 
 #else
 #error "no UART driver selected (FW_UART_CMSDK, FW_UART_STM32F4 or FW_UART_STM32H7)"
 #endif
+
+int uart_getc(void)
+{
+    int c;
+    while ((c = uart_poll()) < 0) {
+    }
+    return c;
+}

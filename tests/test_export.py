@@ -60,8 +60,10 @@ def save(net: Any, path: Path) -> Path:
 
 def c_arrays(source: str) -> dict[str, tuple[str, list[int]]]:
     out = {}
-    for ctype, sym, n, body in re.findall(
-        r"static const (u?int(?:8|32)_t) (\w+)\[(\d+)\] = \{(.*?)\};", source, re.S
+    # each array is followed by its compile-time size check (a negative-size typedef)
+    for ctype, sym, body, n in re.findall(
+        r"static const (u?int(?:8|32)_t) (\w+)\[\] = \{(.*?)\};\n"
+        r"typedef char \2_must_have_(\d+)_values\n", source, re.S
     ):
         vals = [int(v, 0) for v in re.findall(r"-?(?:0x[0-9a-f]+|\d+)", body)]
         assert len(vals) == int(n), sym
@@ -422,12 +424,24 @@ def test_output_that_is_a_file_or_foreign_dir(tmp_path: Path) -> None:
     res = run_cli(str(model), "-o", str(f))
     assert res.exit_code == 2 and "not a directory" in res.stderr
     assert f.read_text() == "keep me"
+    # a directory of other files: the export's four files are added, nothing else touched
     foreign = tmp_path / "src"
     foreign.mkdir()
     (foreign / "main.c").write_text("int main(void) { return 0; }\n")
-    res = run_cli(str(model), "-o", str(foreign))
-    assert res.exit_code == 2 and "not empty" in res.stderr
-    assert [p.name for p in foreign.iterdir()] == ["main.c"]
+    res = run_cli(str(model), "-o", str(foreign), "--verify", "1")
+    assert res.exit_code == 0, res.stderr
+    assert sorted(p.name for p in foreign.iterdir()) == [
+        "good.c", "good.h", "main.c", "manifest.json", "samples.npz"]
+    assert (foreign / "main.c").read_text() == "int main(void) { return 0; }\n"
+    # ... unless a file of the same name is not from an earlier export: refused, untouched
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "good.c").write_text("mine\n")
+    res = run_cli(str(model), "-o", str(other))
+    assert res.exit_code == 2 and "good.c exists and is not a file of an earlier spq-export" \
+        in res.stderr
+    assert [p.name for p in other.iterdir()] == ["good.c"]
+    assert (other / "good.c").read_text() == "mine\n"
 
 
 def test_existing_export_replaced_only_after_success(tmp_path: Path) -> None:
@@ -441,8 +455,9 @@ def test_existing_export_replaced_only_after_success(tmp_path: Path) -> None:
     assert (out / "stale.txt").exists()  # untouched by the failure
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.name != "stale.txt"} == before
     assert run_cli(str(model), "-o", str(out), "--verify", "2", "--name", "again").exit_code == 0
+    # the earlier export's own files (unchanged) are replaced; stale.txt is not spq-export's
     assert sorted(p.name for p in out.iterdir()) == [
-        "again.c", "again.h", "manifest.json", "samples.npz"]
+        "again.c", "again.h", "manifest.json", "samples.npz", "stale.txt"]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.")] == []
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -15,8 +16,12 @@ from elftools.elf.elffile import ELFFile
 from firmware_fixtures import fw_cache, static_model  # noqa: F401 (fixtures)
 
 from spq.errors import SpqError
+from spq.ir import FORMAT_VERSION
 from spq.tools.boards import BOARDS, DEFAULT_BOARD, get_board
 from spq.tools.build import build_firmware, linker_script
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "c"))
+import modelgen  # the hashes recomputed by hand (seal)
 
 # Facts from the vendors' reference manuals and QEMU's machine models, written out
 # independently of the table: (flash origin, flash size, RAM origin, RAM size, core).
@@ -24,6 +29,9 @@ EXPECTED = {
     "mps2-an385": (0x0, 4 << 20, 0x20000000, 4 << 20, "cortex-m3"),
     "mps2-an386": (0x0, 4 << 20, 0x20000000, 4 << 20, "cortex-m4"),
     "mps2-an500": (0x0, 4 << 20, 0x20000000, 4 << 20, "cortex-m7"),
+    # QEMU 7.2 hw/arm/mps2-tz.c, an505_raminfo: SSRAM1 4 MiB at 0, SSRAM2/3 2 + 2 MiB at
+    # 0x28000000; the Secure aliases (bit 28 set) because the M33 boots Secure at 0x10000000
+    "mps2-an505": (0x10000000, 4 << 20, 0x38000000, 4 << 20, "cortex-m33"),
     "mps3-an547": (0x0, 512 << 10, 0x20000000, 128 << 10, "cortex-m55"),
     "nucleo-f446re": (0x08000000, 512 << 10, 0x20000000, 128 << 10, "cortex-m4"),
     "nucleo-h743zi": (0x08000000, 2 << 20, 0x20000000, 128 << 10, "cortex-m7"),
@@ -131,15 +139,21 @@ def test_build_cache(fw_cache: Path, static_model: Path) -> None:  # noqa: F811
     assert first.elf.is_relative_to(fw_cache)
 
 
-def test_build_errors_are_spq_errors(tmp_path: Path, fw_cache: Path) -> None:  # noqa: F811
-    with pytest.raises(SpqError, match="expected one exported model"):
+def test_build_errors_are_spq_errors(tmp_path: Path, fw_cache: Path,  # noqa: F811
+                                    static_model: Path) -> None:  # noqa: F811
+    with pytest.raises(SpqError, match=r"has no manifest\.json"):
         build_firmware(get_board("mps2-an386"), tmp_path)
     with pytest.raises(SpqError, match="needs an export directory"):
         build_firmware(get_board("mps2-an386"))
-    (tmp_path / "broken.h").write_text("#define broken_ARENA_SIZE 64\n")
-    (tmp_path / "broken.c").write_text("this is not C;\n")
+    broken = tmp_path / "broken"
+    shutil.copytree(static_model, broken)
+    name = json.loads((broken / "manifest.json").read_text())["name"]
+    (broken / f"{name}.c").write_text("this is not C;\n")
+    with pytest.raises(SpqError, match=rf"{name}\.c was changed after spq-export"):
+        build_firmware(get_board("mps2-an386"), broken)
+    modelgen.seal(broken)  # hashes recomputed: the compiler's error is reported
     with pytest.raises(SpqError, match="build for mps2-an386 failed"):
-        build_firmware(get_board("mps2-an386"), tmp_path)
+        build_firmware(get_board("mps2-an386"), broken)
 
 
 def spq_cli(*args: str) -> subprocess.CompletedProcess[str]:
@@ -175,6 +189,12 @@ def test_a_model_too_big_for_the_board_is_a_clear_error(tmp_path: Path, fw_cache
         'const spq_model_t huge_model = {.format_version = SPQ_FORMAT_VERSION, .name = "huge",\n'
         "    .num_layers = 1, .layers = layers};\n"
     )
+    (tmp_path / "manifest.json").write_text(json.dumps({
+        "format": "spq-export", "manifest_version": 2, "name": "huge",
+        "format_version": FORMAT_VERSION, "input": {"kind": "static", "shape": [1, 1, 4]},
+        "time_steps": 1, "num_classes": 2, "out_scale": 1.0, "layers": [{"type": "readout"}],
+    }))
+    modelgen.seal(tmp_path)
     with pytest.raises(SpqError, match=r"not fit mps3-an547 .*FLASH overflows by [\d,]+ bytes"):
         build_firmware(get_board("mps3-an547"), tmp_path)
     # the same model links on a board with 4 MiB of code memory

@@ -365,10 +365,29 @@ def test_bias_saturates_and_masked_channel_never_spikes():
 
 
 def test_static_input_quantization_by_hand():
-    x = torch.tensor([0.0, 0.5 / 255, 1.5 / 255, 0.49999, 0.5, 1.0, 1.2, -0.1])
-    assert snn.quantize_input(x).tolist() == [0, 1, 2, 127, 128, 255, 255, 0]
+    x = torch.tensor([0.0, 0.5 / 255, 1.5 / 255, 0.49999, 0.5, 254.49 / 255, 1.0])
+    assert snn.quantize_input(x).tolist() == [0, 1, 2, 127, 128, 254, 255]
     q = torch.tensor([[7]], dtype=torch.uint8)
     assert snn.quantize_input(q) is q
+    # outside [0, 1] is refused, never clamped (clamping changes the image and the answer)
+    for bad in (1.2, -0.1, 2.0, 255.0, -1e-7, float("nan")):
+        with pytest.raises(SpqError, match=r"\[0, 1\]|NaN"):
+            snn.quantize_input(torch.tensor([0.5, bad]))
+
+
+def test_static_float_input_outside_unit_range_is_refused_everywhere_in_spq_nn():
+    """eval (int_logits, run_int) and training mode take the same inputs; 0..255 floats were
+    clamped to 1.0 before and gave another prediction without a word."""
+    net = random_model(4, input_kind="static")
+    x = random_input(net, 2, 9)
+    with pytest.raises(SpqError, match=r"must be in \[0, 1\], got values from \d+ to \d+"):
+        net.int_logits(x.to(torch.float32))
+    with pytest.raises(SpqError, match=r"\[0, 1\]"):
+        net.run_int(x.to(torch.float32) * 2 / 255 - 1)
+    net.train()
+    with pytest.raises(SpqError, match=r"\[0, 1\]"):
+        net(x.to(torch.float32))
+    net(x.to(torch.float32) / 255)  # in [0, 1]: fine
 
 
 def test_weight_quantization_by_hand():

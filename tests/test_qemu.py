@@ -5,6 +5,10 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -21,11 +25,14 @@ from firmware_fixtures import (  # noqa: F401 (fixtures)
 
 from spq.errors import SpqError
 from spq.runtime import HostModel
-from spq.tools.boards import get_board
+from spq.tools.boards import get_board, qemu_boards
 from spq.tools.build import build_firmware
 from spq.tools.device import compare, host_reference, load_manifest, run_on_device
 from spq.tools.protocol import DeviceTimeoutError
 from spq.tools.runner import QemuRunner
+
+sys.path.insert(0, str(Path(__file__).resolve().parent / "c"))
+import modelgen  # the hashes recomputed by hand (seal)
 
 pytestmark = pytest.mark.qemu
 
@@ -35,7 +42,7 @@ MODELS = [
     (1, {"input_kind": "static", "conv": False}),
     (3, {"input_kind": "static", "conv": True, "pool": "avg"}),
 ]
-BOARDS = ["mps2-an386", "mps3-an547", "mps2-an385", "mps2-an500"]
+BOARDS = [b.name for b in qemu_boards()]  # every QEMU machine of the board table
 
 
 @pytest.fixture(scope="module")
@@ -130,6 +137,10 @@ def test_cli_qemu_fails_loudly_on_a_difference(
         samples = {k: npz[k] for k in npz.files}
     samples["logits_int"][0, 0] += 1
     np.savez(out / "samples.npz", **samples)
+    proc = spq_cli("qemu", str(out))
+    assert proc.returncode == 2  # the manifest's sha256 of samples.npz catches the edit
+    assert "inconsistent export: samples.npz was changed after spq-export" in proc.stderr
+    modelgen.seal(out)  # as if the exporter had written these expected outputs
     proc = spq_cli("qemu", str(out))
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: mps2-an386 differs from the expected results")
@@ -233,3 +244,65 @@ def test_serial_runner_on_a_pty(static_model: Path, fw_cache: Path, tmp_path: Pa
     finally:
         proc.kill()
         proc.wait(timeout=5)
+
+
+def test_spq_qemu_refuses_an_edited_header(static_model: Path, tmp_path: Path) -> None:  # noqa: F811
+    """NAME.h's NUM_CLASSES edited to 9 (the issue's case): `spq qemu` fails with one line
+    naming the macro, where the firmware used to HardFault."""
+    out = tmp_path / "edited"
+    shutil.copytree(static_model, out)
+    name = json.loads((out / "manifest.json").read_text())["name"]
+    header = out / f"{name}.h"
+    text, n = re.subn(rf"#define {name}_NUM_CLASSES \d+", f"#define {name}_NUM_CLASSES 9",
+                      header.read_text())
+    assert n == 1
+    header.write_text(text)
+    proc = spq_cli("qemu", str(out))
+    assert proc.returncode == 2, proc.stdout
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
+    assert "num_classes" in lines[0].lower() and "Traceback" not in proc.stderr
+
+
+def _state(pid: int) -> str | None:
+    """The process state letter from /proc (None once it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return stat.rsplit(")", 1)[1].split()[0]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal: Linux")
+def test_qemu_does_not_outlive_a_killed_parent(fw_cache: Path) -> None:  # noqa: F811
+    """A parent holding a QemuRunner (as `spq qemu` does) killed with SIGKILL: its QEMU goes
+    too, instead of spinning on under PID 1."""
+    fw = build_firmware(get_board("mps2-an386"), variant="selftest")
+    code = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from spq.tools.boards import get_board\n"
+        "from spq.tools.runner import QemuRunner\n"
+        "r = QemuRunner(get_board('mps2-an386'), Path(sys.argv[1]))\n"
+        "r.start()\n"
+        "r.client.hello()\n"
+        "print(r.proc.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code, str(fw.elf)],
+                              stdout=subprocess.PIPE, text=True)
+    qemu_pid = 0
+    try:
+        assert parent.stdout is not None
+        qemu_pid = int(parent.stdout.readline())
+        assert _state(qemu_pid) not in (None, "Z")
+        parent.kill()
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 5.0
+        while _state(qemu_pid) not in (None, "Z") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _state(qemu_pid) in (None, "Z"), "QEMU outlived its parent"
+    finally:
+        parent.kill()
+        if qemu_pid and _state(qemu_pid) not in (None, "Z"):
+            os.kill(qemu_pid, signal.SIGKILL)  # leave no QEMU behind when the test fails

@@ -28,7 +28,7 @@ extern "C" {
 #endif
 
 /** Version of the ::spq_model_t layout; the exporter writes it, spq_init checks it. */
-#define SPQ_FORMAT_VERSION 1
+#define SPQ_FORMAT_VERSION 2
 /** Fractional bits of the membrane fixed point (docs/semantics.md, F). */
 #define SPQ_FRAC_BITS 16
 
@@ -38,7 +38,7 @@ typedef enum {
     SPQ_ERR_NULL = -1,        /**< a required pointer is NULL */
     SPQ_ERR_ARENA_SMALL = -2, /**< arena smaller than spq_arena_size() */
     SPQ_ERR_ARENA_ALIGN = -3, /**< arena not 4-byte aligned */
-    SPQ_ERR_MODEL = -4,       /**< model fails validation (version, shapes, params) */
+    SPQ_ERR_MODEL = -4,       /**< model fails validation (version, shapes, params, array sizes) */
     SPQ_ERR_STATE = -5,       /**< spq_step called more than time_steps times since reset */
     SPQ_ERR_SCHEDULE = -6     /**< operation not available with this schedule */
 } spq_status_t;
@@ -86,6 +86,10 @@ typedef struct {
     const int32_t *mult;  /**< per out channel multiplier M (neuron layers) */
     const int8_t *shift;  /**< per out channel shift S, 0..62 (neuron layers) */
     const int32_t *bias;  /**< neuron: B per out channel; readout: bias_q per class */
+    /** sizeof each array above (0 for NULL): spq_init refuses a layer whose arrays are
+     *  smaller than its shapes require (weights: rows * weight_row_bytes, rows = in_c*k*k
+     *  for conv, in_c otherwise; mult, bias: 4 * out_c; shift: out_c). */
+    uint32_t weights_bytes, mult_bytes, shift_bytes, bias_bytes;
     int32_t leak;         /**< K = round(beta * 2^F) */
     int16_t lo, hi;       /**< membrane level range [lo, hi]; the threshold is level hi >= 1
                                (spike when V >= hi * 2^F) */

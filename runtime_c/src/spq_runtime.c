@@ -95,6 +95,11 @@ static int spq_valid_synapse(const spq_layer_t *l, uint32_t need_max_in, uint32_
     if (l->weight_row_bytes != (row_bits + 7u) / 8u || l->max_in < need_max_in) {
         return 0;
     }
+    /* the arrays hold what the shapes address (fan_in rows of weights, a bias per output) */
+    if (l->weights_bytes < fan_in * l->weight_row_bytes ||
+        l->bias_bytes < 4u * (uint32_t)l->out_c) {
+        return 0;
+    }
     qmax = ((uint64_t)1 << (l->weight_bits - 1u)) - 1u;
     bound = fan_in * qmax * l->max_in;
     if (l->acc_bits == 16u ? bound > 32767u : (l->acc_bits != 32u || bound > 0x7FFFFFFFu)) {
@@ -116,6 +121,10 @@ static int spq_valid_neuron(const spq_layer_t *l)
     int32_t levels = (int32_t)l->hi - (int32_t)l->lo + 1;
     uint32_t c;
     if (l->mult == NULL || l->shift == NULL || l->reset > SPQ_RESET_SOFT) {
+        return 0;
+    }
+    if (l->mult_bytes < 4u * (uint32_t)l->out_c || l->shift_bytes < l->out_c ||
+        l->bias_bytes < 4u * (uint32_t)l->out_c) {
         return 0;
     }
     if (levels < 2 || levels > 256 || l->lo > 0 || l->hi < 1) { /* threshold level hi >= 1 */

@@ -33,7 +33,9 @@ def eval_cmd(
         raise SpqError(f"batch-size must be >= 1, got {batch_size}")
     if limit is not None and limit < 1:
         raise SpqError(f"limit must be >= 1, got {limit}")
-    if not model.is_file():
+    if model.is_dir():
+        raise SpqError(f"{model} is a directory, not a checkpoint (give the .pt file)")
+    if not model.exists():
         raise SpqError(f"no such checkpoint: {model}")
     net = spq.load(model)
     if net.input_kind != info.input_kind or tuple(net.input_shape) != info.input_shape:

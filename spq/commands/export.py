@@ -12,7 +12,9 @@ from spq.cli import handle_errors
 
 HELP = """Export MODEL.pt to C for the spq runtime: OUT/NAME.h, OUT/NAME.c, OUT/manifest.json and
 OUT/samples.npz. Pruned channels are removed, weights packed, and the export is checked
-bit-exact against eval-mode spq.nn on --verify random inputs before anything is written."""
+bit-exact against eval-mode spq.nn on --verify random inputs before anything is written.
+Only these four files are written; an existing OUT may hold other files (left alone) and an
+earlier export (its files are replaced), but not a manifest.json of something else."""
 
 
 def _fmt_bytes(n: int) -> str:
@@ -75,6 +77,8 @@ def print_summary(result: Any) -> None:
     else:
         console.print("[yellow]not verified (--verify 0)[/yellow]")
     console.print(f"wrote {', '.join(str(p) for p in result.files)}")
+    for note in result.notes:
+        console.print(f"note: {note}")
 
 
 def register(app: typer.Typer) -> None:

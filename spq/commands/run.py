@@ -4,7 +4,6 @@
 from __future__ import annotations
 
 import json
-import zipfile
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -23,44 +22,20 @@ HELP = (
 )
 
 
-def load_npy(path: Path) -> np.ndarray:
-    if not path.is_file():
-        raise SpqError(f"input file not found: {path}")
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as exc:
-        raise SpqError(f"{path} is not a readable .npy array ({str(exc)[:160]})") from None
-    if not isinstance(arr, np.ndarray):
-        raise SpqError(f"{path} holds several arrays; give a .npy with one array")
-    return arr
-
-
-def load_samples(out: Path) -> tuple[np.ndarray, np.ndarray | None]:
-    path = out / "samples.npz"
-    if not path.is_file():
-        raise SpqError(f"{out} has no samples.npz; give an input with --input X.npy")
-    try:
-        with np.load(path, allow_pickle=False) as data:
-            inputs = np.asarray(data["inputs"])
-            expected = np.asarray(data["logits_int"]) if "logits_int" in data else None
-    except (KeyError, ValueError, OSError, EOFError, zipfile.BadZipFile) as exc:
-        raise SpqError(f"{path} is corrupted ({str(exc)[:160]})") from None
-    return inputs, expected
-
-
 def run_command(out: Path, input_path: Path | None, schedule: str | None,
                 as_json: bool) -> dict[str, Any]:
+    from spq.export.directory import open_export
     from spq.runtime import HostModel
 
     if schedule is not None and schedule not in ("time", "layer"):
         raise SpqError(f"--schedule must be 'time' or 'layer', got {schedule!r}")
-    expected = None
-    x = load_npy(input_path) if input_path is not None else None
-    model = HostModel(out)
-    if x is None:
-        x, expected = load_samples(out)
-    result = model.run(x, schedule=schedule)
+    export = open_export(out)  # the whole export checked before anything is compiled
+    inputs = export.load_inputs(input_path)
+    model = HostModel(export)
+    result = model.run(inputs.data if inputs.batched else inputs.data[0], schedule=schedule)
     data = result.to_json()
+    expected = inputs.samples["logits_int"] if inputs.samples is not None and (
+        "logits_int" in inputs.samples) else None
     if expected is not None:
         data["matches_samples"] = bool(
             expected.shape == result.logits_int.shape

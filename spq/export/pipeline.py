@@ -2,19 +2,18 @@
 """``spq-export``: checkpoint -> IR -> pruned, packed integer C + manifest, verified.
 
 :func:`export` does everything in memory first (load, fold, prune, pack, plan memory, check
-the board, verify against eval-mode spq.nn, render) and only then writes ``OUT`` through a
-temporary directory beside it, so a failure at any step leaves ``OUT`` as it was.
+the board, verify against eval-mode spq.nn, render) and only then writes its four files into
+``OUT`` (:mod:`spq.export.directory`: temporary names, renamed into place at the end), so a
+failure at any step leaves ``OUT`` as it was, and nothing in ``OUT`` but an earlier export's
+own files is ever replaced.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import io
 import json
 import os
-import shutil
-import tempfile
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -25,6 +24,7 @@ import numpy as np
 import spq
 from spq.errors import SpqError, SpqFormatError
 from spq.export.checks import check_ir
+from spq.export.directory import MANIFEST, plan_write, seal, sha256_file, write_export
 from spq.export.packing import PackedModel, pack_model
 from spq.export.prune import remove_pruned
 from spq.export.reference import ReferenceResult, reach
@@ -41,7 +41,7 @@ CODE_BYTES_ESTIMATE = 40 * 1024
 # RAM kept free for the stack when the board table gives none.
 STACK_RESERVE = 4 * 1024
 # sizeof(spq_layer_t) and sizeof(spq_model_t) on a 32-bit target
-LAYER_DESC_BYTES = 52
+LAYER_DESC_BYTES = 68
 MODEL_DESC_BYTES = 32
 VERIFY_CHUNK = 4
 
@@ -57,35 +57,10 @@ class ExportResult:
     packed: PackedModel
     board: dict[str, Any] | None = None
     files: list[Path] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)  # what happened to an earlier export's files
 
 
 # ---------------------------------------------------------------- small helpers
-
-
-def sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with path.open("rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
-def _check_out_dir(out: Path) -> None:
-    if out.exists() and not out.is_dir():
-        raise SpqError(f"output {out} exists and is not a directory")
-    if out.is_dir() and any(out.iterdir()) and not (out / "manifest.json").is_file():
-        raise SpqError(
-            f"output directory {out} is not empty and holds no previous export "
-            "(manifest.json); choose another -o"
-        )
-    parent = out.resolve().parent
-    probe = parent
-    while not probe.exists():
-        probe = probe.parent
-    if not probe.is_dir():
-        raise SpqError(f"cannot create {out}: {probe} is not a directory")
-    if not os.access(probe, os.W_OK):
-        raise SpqError(f"cannot write to {probe}")
 
 
 def load_model(path: Path) -> Any:
@@ -449,32 +424,6 @@ def render_files(manifest: dict[str, Any], packed: PackedModel) -> tuple[str, st
 # ---------------------------------------------------------------- writing
 
 
-def write_atomic(out: Path, files: dict[str, bytes]) -> list[Path]:
-    """Write ``files`` into a fresh directory beside ``out`` and move it into place."""
-    out = out.resolve() if out.exists() else Path(os.path.abspath(out))
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent))
-    try:
-        for fname, data in files.items():
-            (tmp / fname).write_bytes(data)
-        os.chmod(tmp, 0o755)
-        if out.exists():
-            old = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".old", dir=out.parent))
-            os.rename(out, old / "prev")
-            try:
-                os.rename(tmp, out)
-            except OSError:
-                os.rename(old / "prev", out)
-                raise
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            os.rename(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    return [out / f for f in files]
-
-
 def samples_bytes(packed: PackedModel, inputs: np.ndarray, ref: ReferenceResult) -> bytes:
     synapses = [i for i, la in enumerate(packed.layers) if la.weights is not None]
     buf = io.BytesIO()
@@ -518,7 +467,7 @@ def export(
     if schedule not in SCHEDULE_CHOICES:
         raise SpqError(f"--schedule {schedule!r} is not one of auto, time, layer")
     cname = check_name(name) if name is not None else default_name(path)
-    _check_out_dir(out)
+    plan_write(out, cname, keep=[path])  # fail before the slow part; checked again to write
 
     net = load_model(path)
     sha = sha256_file(path)
@@ -539,12 +488,13 @@ def export(
     files = {
         f"{cname}.h": header.encode(),
         f"{cname}.c": source.encode(),
-        "manifest.json": (json.dumps(manifest, indent=2) + "\n").encode(),
         "samples.npz": samples_bytes(packed, inputs, ref),
     }
-    written = write_atomic(out, files)
+    manifest = seal(manifest, files)
+    files[MANIFEST] = (json.dumps(manifest, indent=2) + "\n").encode()
+    report = write_export(out, cname, files, keep=[path])
     return ExportResult(out_dir=out, name=cname, manifest=manifest, ir=ir, packed=packed,
-                        board=board_info, files=written)
+                        board=board_info, files=report.written, notes=report.notes)
 
 
 __all__ = [

@@ -111,6 +111,8 @@ def _layer_view(name: str, i: int, layer: PackedLayer, comment: list[str]) -> La
         ("weight_row_bytes", str(layer.weight_row_bytes)),
         ("weights", sym["weights"]), ("mult", sym["mult"]), ("shift", sym["shift"]),
         ("bias", sym["bias"]),
+        # each array's size as compiled: spq_init checks it against the shapes
+        *((f"{key}_bytes", "0" if a == "NULL" else f"sizeof {a}") for key, a in sym.items()),
         ("leak", str(layer.leak)), ("lo", str(layer.lo)), ("hi", str(layer.hi)),
         ("level_bits", str(layer.level_bits)),
         ("reserved", "{0, 0, 0}"),

@@ -35,7 +35,10 @@ INPUT_KINDS = ("static", "events")
 
 
 def quantize_input(x: torch.Tensor) -> torch.Tensor:
-    """Static float image in [0, 1] -> uint8 ``clamp(floor(x*255 + 1/2), 0, 255)`` (float32)."""
+    """Static float image in [0, 1] -> uint8 ``floor(x*255 + 1/2)`` (computed in float32).
+
+    Values outside [0, 1] (0..255 floats, normalized images) are refused, never clamped: a
+    clamped image is another image, and every runtime must see the same one."""
     if x.dtype == torch.uint8:
         return x
     if not torch.is_floating_point(x):
@@ -43,6 +46,11 @@ def quantize_input(x: torch.Tensor) -> torch.Tensor:
     xf = x.detach().to(torch.float32)
     if not bool(torch.isfinite(xf).all()):
         raise SpqError("static input contains NaN or inf")
+    if xf.numel() and (bool((xf < 0).any()) or bool((xf > 1).any())):
+        raise SpqError(
+            f"static float input must be in [0, 1], got values from {float(xf.min()):g} to "
+            f"{float(xf.max()):g} (pass 0..255 pixels as uint8, or divide them by 255)"
+        )
     return torch.clamp(torch.floor(xf * 255.0 + 0.5), 0, 255).to(torch.uint8)
 
 

@@ -13,7 +13,10 @@ from pathlib import Path
 from spq.errors import SpqError
 from spq.paths import runtime_dir
 
-BASE_FLAGS = ["-std=c99", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra"]
+# The warnings-as-errors flags of every spq C build (host library, firmware, tests): a
+# warning in an export (an array that does not hold its initialisers, say) stops the build.
+WARNING_FLAGS = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic")
+BASE_FLAGS = [*WARNING_FLAGS, "-O2", "-fPIC", "-shared"]
 SANITIZE_FLAGS = ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined",
                   "-fno-sanitize-recover=all"]
 
@@ -105,9 +108,10 @@ def _hash(parts: list[str], files: list[Path]) -> str:
 def _compile(cmd: list[str], what: str, cc: str) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        lines = proc.stderr.strip().splitlines() or ["(no output)"]
-        first = next((ln for ln in lines if "error" in ln), lines[0])
-        raise SpqError(f"compiling {what} with {Path(cc).name} failed: {first}")
+        lines = (proc.stderr or proc.stdout).strip().splitlines() or ["(no output)"]
+        first = next((ln for ln in lines if "error:" in ln),
+                     next((ln for ln in lines if "error" in ln), lines[0]))
+        raise SpqError(f"compiling {what} with {Path(cc).name} failed: {first.strip()}")
 
 
 def _runtime_objects(cc: str, flags: list[str]) -> list[Path]:

@@ -19,6 +19,14 @@ TimerKind = Literal["dwt", "systick-icount"]
 
 # `qemu-system-arm -icount shift=0` runs one instruction per nanosecond of virtual time.
 QEMU_ICOUNT_SHIFT = 0
+# The longest silence the firmware allows between two bytes of a request frame before it
+# drops the frame (FW_RX_GAP_MS), in ms of the board's timer. Under QEMU that is virtual
+# time, which advances only with the instructions the guest runs: polling the UART, the
+# guest gets through about 1/40 of virtual time per real second (100 virtual ms took 3.6 to
+# 5.8 s), while the longest gap inside healthy frames was 0.86 virtual ms on a loaded
+# machine (docs/boards.md, "Serial protocol").
+RX_GAP_MS = 100
+QEMU_RX_GAP_MS = 20
 
 
 @dataclass(frozen=True)
@@ -50,6 +58,11 @@ class Board:
         """The unit profiling reports for this board: instructions (QEMU) or cycles."""
         return "instructions" if self.timer == "systick-icount" else "cycles"
 
+    @property
+    def rx_gap_ms(self) -> int:
+        """The firmware's inter-byte timeout (FW_RX_GAP_MS), in ms of the board's timer."""
+        return QEMU_RX_GAP_MS if self.is_qemu else RX_GAP_MS
+
     def instructions_per_tick(self) -> Fraction:
         """Instructions per SysTick tick under `-icount shift=0` (1e9 / clock)."""
         return Fraction(10**9 * 2**QEMU_ICOUNT_SHIFT, self.clock_hz)
@@ -61,6 +74,7 @@ _MIB = 1024 * 1024
 _M3 = ("-mcpu=cortex-m3", "-mfloat-abi=soft")
 _M4 = ("-mcpu=cortex-m4", "-mfpu=fpv4-sp-d16", "-mfloat-abi=hard")
 _M7 = ("-mcpu=cortex-m7", "-mfpu=fpv5-d16", "-mfloat-abi=hard")
+_M33 = ("-mcpu=cortex-m33", "-mfpu=fpv5-sp-d16", "-mfloat-abi=hard")
 _M55 = ("-mcpu=cortex-m55", "-mfloat-abi=hard")
 
 BOARDS: dict[str, Board] = {
@@ -110,6 +124,29 @@ BOARDS: dict[str, Board] = {
             uart_kind="cmsdk",
             uart_base=0x40004000,
             qemu_machine="mps2-an500",
+            timer="systick-icount",
+            serial_note="UART0 -> QEMU -serial",
+        ),
+        # Arm MPS2 AN505 (IoT Kit, Cortex-M33 with TrustZone, DSP and FPU) as QEMU 7.2 emulates
+        # it (hw/arm/mps2-tz.c: an505_raminfo, the apb_ppcexp1 PPC ports, sysclk_frq and
+        # init_svtor). The core boots in the Secure state from VTOR_S = 0x10000000, so the
+        # harness uses the Secure aliases (address bit 28 set, the IDAU's rule in
+        # mps2_tz_idau_check): SSRAM1 (4 MiB, code) at 0x10000000, SSRAM2 + SSRAM3 (2 MiB each,
+        # contiguous at 0x28000000) at 0x38000000 for data, CMSDK UART0 (0x40200000) at
+        # 0x50200000. The memory and peripheral protection controllers reset to "all Secure",
+        # so Secure accesses pass with no set-up. 20 MHz system clock.
+        Board(
+            name="mps2-an505",
+            core="cortex-m33",
+            cpu_flags=_M33,
+            flash_origin=0x10000000,
+            flash_size=4 * _MIB,
+            ram_origin=0x38000000,
+            ram_size=4 * _MIB,
+            clock_hz=20_000_000,
+            uart_kind="cmsdk",
+            uart_base=0x50200000,
+            qemu_machine="mps2-an505",
             timer="systick-icount",
             serial_note="UART0 -> QEMU -serial",
         ),

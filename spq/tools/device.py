@@ -4,7 +4,6 @@ every answer against the host runtime: the shared engine of `spq qemu` and `spq 
 
 from __future__ import annotations
 
-import json
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,8 +12,9 @@ from typing import Any
 import numpy as np
 
 from spq.errors import SpqError
+from spq.export.directory import NEURON_TYPES, SYNAPSE_TYPES, ExportDir, open_export
 from spq.tools.boards import Board
-from spq.tools.build import Firmware, build_firmware, find_model
+from spq.tools.build import Firmware, build_firmware
 from spq.tools.protocol import DeviceInfo, InferResult
 from spq.tools.runner import QemuRunner, open_runner
 
@@ -22,16 +22,8 @@ Progress = Callable[[str, int, int], None]  # (stage, done, total)
 
 
 def load_manifest(out_dir: Path) -> dict[str, Any]:
-    path = Path(out_dir) / "manifest.json"
-    if not path.is_file():
-        raise SpqError(f"{out_dir}: no manifest.json (not an spq-export directory)")
-    try:
-        manifest = json.loads(path.read_text())
-    except json.JSONDecodeError as exc:
-        raise SpqError(f"{path}: not valid JSON ({exc})") from None
-    if not isinstance(manifest, dict) or "input" not in manifest or "layers" not in manifest:
-        raise SpqError(f"{path}: not an spq manifest")
-    return manifest
+    """OUT/manifest.json of a checked export (spq.export.directory.open_export)."""
+    return open_export(out_dir).manifest
 
 
 def load_inputs(
@@ -39,43 +31,26 @@ def load_inputs(
 ) -> tuple[np.ndarray, bool, dict[str, np.ndarray] | None]:
     """Inputs from --input X.npy (one input or a batch), else OUT/samples.npz (with its
     expected outputs). Returns (N, ...) uint8 inputs exactly as spq_run reads them, whether
-    the input was a batch, and the samples (or None). Checked and converted by the host
-    runtime's own rules (spq.runtime.HostModel.prepare_input), as `spq run` does."""
-    from spq.runtime import HostModel
-
-    samples: dict[str, np.ndarray] | None = None
-    if input_path is not None:
-        try:
-            x = np.load(input_path, allow_pickle=False)
-        except (OSError, ValueError) as exc:
-            if isinstance(exc, FileNotFoundError):
-                raise
-            raise SpqError(f"{input_path}: not a .npy array ({exc})") from None
-        if not isinstance(x, np.ndarray):
-            raise SpqError(f"{input_path}: expected one array (.npy), not an archive")
-    else:
-        path = Path(out_dir) / "samples.npz"
-        if not path.is_file():
-            raise SpqError(f"{out_dir}: no samples.npz; pass --input X.npy")
-        with np.load(path, allow_pickle=False) as npz:
-            samples = {k: npz[k] for k in npz.files}
-        if "inputs" not in samples:
-            raise SpqError(f"{path}: no 'inputs' array")
-        x = samples["inputs"]
-    q, batched = HostModel(Path(out_dir)).prepare_input(x)
-    if q.shape[0] == 0:
+    the input was a batch, and the samples (or None): ExportDir.load_inputs, the rules of
+    `spq run`."""
+    inputs = open_export(out_dir).load_inputs(input_path)
+    if inputs.data.shape[0] == 0:
         raise SpqError("no inputs to run")
-    return q, batched, samples
+    return inputs.data, inputs.batched, inputs.samples
+
+
+def _layers(manifest: dict[str, Any], kinds: tuple[str, ...]) -> list[int]:
+    return [i for i, rec in enumerate(manifest["layers"]) if rec.get("type") in kinds]
 
 
 def neuron_layers(manifest: dict[str, Any]) -> list[int]:
     """Indices of the layers that emit spikes."""
-    return [i for i, rec in enumerate(manifest["layers"]) if rec.get("levels") is not None]
+    return _layers(manifest, NEURON_TYPES)
 
 
 def synapse_layers(manifest: dict[str, Any]) -> list[int]:
     """Indices of the layers with weights (conv, linear, readout)."""
-    return [i for i, rec in enumerate(manifest["layers"]) if rec.get("weight_bits") is not None]
+    return _layers(manifest, SYNAPSE_TYPES)
 
 
 def device_counts(res: InferResult, manifest: dict[str, Any]) -> dict[str, np.ndarray]:
@@ -83,6 +58,12 @@ def device_counts(res: InferResult, manifest: dict[str, Any]) -> dict[str, np.nd
     per neuron layer, synops per synapse layer."""
     spikes = np.asarray(res.spike_counts, dtype=np.int64)
     synops = np.asarray(res.synops, dtype=np.int64)
+    layers, classes = len(manifest["layers"]), int(manifest["num_classes"])
+    if len(spikes) != layers or len(res.logits_int) != classes:
+        raise SpqError(
+            f"the device reports {len(spikes)} layers and {len(res.logits_int)} logits, the "
+            f"export {layers} and {classes}: the firmware was built from another model"
+        )
     return {
         "logits_int": np.asarray(res.logits_int, dtype=np.int64),
         "spike_counts": spikes[neuron_layers(manifest)],
@@ -129,6 +110,20 @@ def compare(
     return problems
 
 
+def check_device(info: DeviceInfo, export: ExportDir, per_input: int, board: Board) -> None:
+    """Refuse a device whose INFO frame does not describe the export's model."""
+    want = (export.name, per_input, export.num_classes, len(export.layer_types),
+            export.time_steps)
+    got = (info.model, info.input_bytes, info.num_classes, info.num_layers, info.time_steps)
+    if not info.has_model or got != want:
+        raise SpqError(
+            f"{board.name}: the device runs model {info.model!r} ({info.input_bytes}-byte "
+            f"inputs, {info.num_classes} classes, {info.num_layers} layers, T={info.time_steps}"
+            f"), not {export.name!r} ({per_input}-byte inputs, {export.num_classes} classes, "
+            f"{len(export.layer_types)} layers, T={export.time_steps})"
+        )
+
+
 @dataclass
 class DeviceRun:
     board: Board
@@ -148,21 +143,16 @@ def run_on_device(
 ) -> DeviceRun:
     """Build the harness for `board`, start it (QEMU unless `port`), check its INFO frame
     against the export, and run every input."""
-    model = find_model(Path(out_dir))
+    export = open_export(out_dir)
     if progress:
         progress("build", 0, 1)
-    firmware = build_firmware(board, model.directory, variant="harness")
+    firmware = build_firmware(board, export.path, variant="harness")
     if progress:
         progress("build", 1, 1)
     results: list[InferResult] = []
     with open_runner(board, firmware.elf, port=port, timeout=timeout) as runner:
         info = runner.hello()
-        per_input = int(np.prod(inputs.shape[1:]))
-        if not info.has_model or info.input_bytes != per_input:
-            raise SpqError(
-                f"{board.name}: the device runs model {info.model!r} with "
-                f"{info.input_bytes}-byte inputs, not {model.name!r} with {per_input}"
-            )
+        check_device(info, export, int(np.prod(inputs.shape[1:])), board)
         for i, x in enumerate(inputs):
             if progress:
                 progress("infer", i, len(inputs))

@@ -12,13 +12,17 @@ board attached over a serial port.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -96,6 +100,27 @@ class Runner(ABC):
         tb: TracebackType | None,
     ) -> None:
         self.stop()
+
+
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A `preexec_fn` that makes the child die (SIGKILL) when its parent does, on Linux
+    (prctl PR_SET_PDEATHSIG; None elsewhere). A killed `spq qemu` then never leaves QEMU
+    spinning at full CPU. The signal follows the parent *thread* that started the child:
+    start and stop a runner on the same thread."""
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+    parent = os.getpid()
+
+    def preexec() -> None:
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return preexec
 
 
 def free_port() -> int:
@@ -177,6 +202,7 @@ class QemuRunner(Runner):
                 stdin=subprocess.DEVNULL,
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent(),
             )
             transport = self._connect()
             if transport is not None:

@@ -8,11 +8,13 @@
 * ``reference(ir, x)``: docs/semantics.md written out again in plain numpy (output-centric
   convolution, Python-int floor division), giving logits, spikes and synops per layer.
 * ``write_export(ir, out_dir)``: NAME.c / NAME.h / manifest.json in the layout spq.h and
-  docs/formats.md describe, packed here by hand, so the runtime can be tested on its own.
+  docs/formats.md describe, packed here by hand, so the runtime can be tested on its own;
+  ``seal(out_dir)`` records the files' sha256 in the manifest again after a test edits one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
 from pathlib import Path
@@ -20,7 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from spq.export import memory
-from spq.ir import LayerIR, ModelIR, NeuronIR
+from spq.ir import FORMAT_VERSION, LayerIR, ModelIR, NeuronIR
 
 QMAX = {2: 1, 4: 7, 8: 127}
 LEVELS = (2, 3, 5, 16, 17, 256)
@@ -328,8 +330,9 @@ def emit_c(ir: ModelIR, schedule: str = "time") -> str:
         entries.append(
             f"    {{{types[L.type]}, {kinds[L.in_kind]}, {L.weight_bits}, {L.acc_bits}, "
             f"{ic}, {ih}, {iw}, {oc}, {oh}, {ow}, {k}, {st}, {L.padding}, {reset}, "
-            f"{L.max_in}, {row_bytes}, {w}, {m}, {s}, {b}, {leak}, {lo}, {hi}, {lbits}, "
-            "{0, 0, 0}},\n"
+            f"{L.max_in}, {row_bytes}, {w}, {m}, {s}, {b}, "
+            + ", ".join("0" if a == "NULL" else f"sizeof {a}" for a in (w, m, s, b))
+            + f", {leak}, {lo}, {hi}, {lbits}, {{0, 0, 0}}}},\n"
         )
     src.append(f"static const spq_layer_t {name}_layers[{len(entries)}] = {{\n")
     src.extend(entries)
@@ -358,7 +361,10 @@ def write_export(ir: ModelIR, out_dir: Path, schedule: str = "time") -> Path:
         f"extern const spq_model_t {name}_model;\n#endif\n"
     )
     manifest = {
+        "format": "spq-export",
+        "manifest_version": 2,
         "name": name,
+        "format_version": FORMAT_VERSION,
         "input": {"kind": ir.input_kind, "shape": list(ir.input_shape)},
         "time_steps": ir.time_steps,
         "num_classes": ir.num_classes,
@@ -367,4 +373,28 @@ def write_export(ir: ModelIR, out_dir: Path, schedule: str = "time") -> Path:
         "layers": [{"name": L.name, "type": L.type} for L in ir.layers],
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return seal(out_dir)
+
+
+def seal(out_dir: Path) -> Path:
+    """Record the sha256 of NAME.h, NAME.c and samples.npz (when there) in out_dir's
+    manifest.json and its checksum, as docs/formats.md defines them (written here from the
+    document, not with spq.export.directory)."""
+    path = out_dir / "manifest.json"
+    manifest = json.loads(path.read_text())
+    name = manifest["name"]
+    files = {}
+    for fname in (f"{name}.h", f"{name}.c", "samples.npz"):
+        f = out_dir / fname
+        files[fname] = hashlib.sha256(f.read_bytes()).hexdigest() if f.is_file() else "0" * 64
+    manifest["files"] = files
+    manifest["checksum"] = manifest_checksum(manifest)
+    path.write_text(json.dumps(manifest, indent=2))
     return out_dir
+
+
+def manifest_checksum(manifest: dict[str, object]) -> str:
+    """sha256 of the manifest without "checksum", keys sorted, no spaces (docs/formats.md)."""
+    body = {k: v for k, v in manifest.items() if k != "checksum"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
