@@ -261,19 +261,20 @@ def build_library(
 
 def build_firmware(
     board: Board,
-    model_dir: Path | None = None,
+    model_dir: Path | ExportDir | None = None,
     variant: Variant = "harness",
     extra_cflags: tuple[str, ...] = (),
 ) -> Firmware:
     """Build (or fetch from the cache) the firmware ELF for `board`.
 
-    `variant` "harness" needs `model_dir` (an export directory); "selftest", "silent" and
+    `variant` "harness" needs `model_dir`: an export directory (checked whole first, as
+    find_model does) or an ExportDir the caller already opened; "selftest", "silent" and
     "crash" are model-free firmwares for protocol and error-path checks."""
     model: ExportDir | None = None
     if variant == "harness":
         if model_dir is None:
             raise SpqError("the harness firmware needs an export directory")
-        model = find_model(Path(model_dir))
+        model = model_dir if isinstance(model_dir, ExportDir) else find_model(Path(model_dir))
     fw_dir = firmware_dir()
     rt_dir = runtime_dir()
     rt_sources = sorted((rt_dir / "src").glob("*.c")) if model else []
