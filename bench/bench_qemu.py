@@ -48,7 +48,7 @@ import bench_cmsis  # noqa: E402
 
 import spq  # noqa: E402
 import spq.nn as snn  # noqa: E402
-from spq.commands.qemu import check_against_host  # noqa: E402
+from spq.tools.device import check_against_host  # noqa: E402
 from spq.errors import SpqError  # noqa: E402
 from spq.export import export  # noqa: E402
 from spq.paths import runtime_dir  # noqa: E402

@@ -44,12 +44,11 @@ def demo(
 ) -> None:
     """Train, export, run on the host and on QEMU, and compare."""
     from spq.commands.profile import print_profile
-    from spq.commands.qemu import check_against_host
     from spq.data import load_dataset
     from spq.export import export
     from spq.runtime import HostModel
     from spq.tools.boards import get_board
-    from spq.tools.device import device_counts, run_on_device
+    from spq.tools.device import check_against_host, device_counts, run_on_device
     from spq.tools.profiler import build_profile, plot_profile
     from spq.tools.progress import device_progress
     from spq.train import TrainConfig, train
