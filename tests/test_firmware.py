@@ -221,27 +221,33 @@ def test_spq_boards_command() -> None:
     assert an547["qemu_machine"] == "mps3-an547" and an547["ram_bytes"] == 128 * 1024
 
 
-def test_a_model_too_big_for_the_board_is_a_clear_error(tmp_path: Path, fw_cache: Path) -> None:  # noqa: F811
-    # A hand-written model whose constant tables exceed the AN547's 512 KiB of code memory.
-    (tmp_path / "huge.h").write_text(
+def write_huge_model(root: Path) -> Path:
+    """A hand-written sealed export whose constant tables exceed the AN547's 512 KiB of code
+    memory (and fit 4 MiB)."""
+    (root / "huge.h").write_text(
         '#include "spq.h"\n'
         "#define huge_ARENA_SIZE 64\n#define huge_INPUT_BYTES 4\n"
         "#define huge_NUM_CLASSES 2\n#define huge_NUM_LAYERS 1\n"
         "extern const spq_model_t huge_model;\n"
     )
-    (tmp_path / "huge.c").write_text(
+    (root / "huge.c").write_text(
         '#include "huge.h"\n'
         "static const uint8_t weights[600000] = {1};\n"
         "static const spq_layer_t layers[1] = {{.type = SPQ_LAYER_READOUT, .weights = weights}};\n"
         'const spq_model_t huge_model = {.format_version = SPQ_FORMAT_VERSION, .name = "huge",\n'
         "    .num_layers = 1, .layers = layers};\n"
     )
-    (tmp_path / "manifest.json").write_text(json.dumps({
+    (root / "manifest.json").write_text(json.dumps({
         "format": "spq-export", "manifest_version": 2, "name": "huge",
         "format_version": FORMAT_VERSION, "input": {"kind": "static", "shape": [1, 1, 4]},
         "time_steps": 1, "num_classes": 2, "out_scale": 1.0, "layers": [{"type": "readout"}],
     }))
-    modelgen.seal(tmp_path)
+    modelgen.seal(root)
+    return root
+
+
+def test_a_model_too_big_for_the_board_is_a_clear_error(tmp_path: Path, fw_cache: Path) -> None:  # noqa: F811
+    write_huge_model(tmp_path)
     with pytest.raises(SpqError, match=r"not fit mps3-an547 .*FLASH overflows by [\d,]+ bytes"):
         build_firmware(get_board("mps3-an547"), tmp_path)
     # the same model links on a board with 4 MiB of code memory
