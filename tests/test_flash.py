@@ -202,7 +202,7 @@ def test_a_firmware_that_does_not_fit_is_refused_before_anything_is_written(
             assert gdb.read_memory(0, 256) == bytes(256)  # nothing was written
     # and an image that lies outside the board's flash (built for another board)
     elf = build_firmware(get_board("mps2-an505"), variant="selftest").elf
-    with pytest.raises(SpqError, match="lie outside its flash.*nothing was written"):
+    with pytest.raises(SpqError, match=r"lie outside its flash.*nothing was written"):
         fl.load_image(elf, get_board("mps2-an386"))
 
 
@@ -507,7 +507,7 @@ def test_openocd_commands_and_its_configs(fw_cache: Path) -> None:  # noqa: F811
     # the real OpenOCD reads both configurations, then finds no adapter
     b = get_board("nucleo-f446re")
     image = fl.load_image(build_firmware(b, variant="selftest").elf, b)
-    with pytest.raises(fl.NoProbeError, match="OpenOCD looked for the adapter of "
+    with pytest.raises(fl.NoProbeError, match=r"OpenOCD looked for the adapter of "
                        "interface/stlink.cfg"):
         fl.flash_openocd(image, timeout=60)
 

@@ -15,7 +15,7 @@ from rich.table import Table
 from spq.cli import handle_errors
 from spq.errors import SpqError
 from spq.tools.boards import DEFAULT_BOARD, get_board
-from spq.tools.device import check_against_host, load_inputs, load_manifest, run_on_device
+from spq.tools.device import load_inputs, load_manifest, run_checked
 from spq.tools.profiler import build_profile, plot_profile
 from spq.tools.progress import device_progress
 
@@ -127,8 +127,8 @@ def profile(
     if samples is not None:
         samples = {k: v[:limit] for k, v in samples.items()}
     with device_progress(b.name) as progress:
-        run = run_on_device(out, b, inputs, port=port, timeout=timeout, progress=progress)
-    check_against_host(run, out, manifest, samples)
+        run = run_checked(out, b, inputs, port=port, timeout=timeout, progress=progress,
+                          samples=samples)
     prof = build_profile(run, manifest)
     if json_path is not None:
         _write_atomic(json_path, json.dumps(prof, indent=2) + "\n")

@@ -74,13 +74,7 @@ def run_on_board_command(out: Path, board: str, port: str | None, input_path: Pa
     from rich.table import Table
 
     from spq.tools.boards import get_board
-    from spq.tools.device import (
-        check_against_host,
-        load_inputs,
-        load_manifest,
-        run_on_device,
-        run_record,
-    )
+    from spq.tools.device import load_inputs, load_manifest, run_checked, run_record
     from spq.tools.progress import device_progress
 
     b = get_board(board)
@@ -92,8 +86,8 @@ def run_on_board_command(out: Path, board: str, port: str | None, input_path: Pa
     manifest = load_manifest(out)
     inputs, batched, samples = load_inputs(out, input_path)
     with device_progress(b.name, enabled=not as_json) as progress:
-        run = run_on_device(out, b, inputs, port=port, timeout=timeout, progress=progress)
-    check_against_host(run, out, manifest, samples)
+        run = run_checked(out, b, inputs, port=port, timeout=timeout, progress=progress,
+                          samples=samples)
     data = run_record(run, manifest, batched)
     data["clock_hz"] = run.info.clock_hz
     data["port"] = port

@@ -206,3 +206,21 @@ def check_against_host(
             f"{run.board.name} differs from the expected results in {len(problems)} place(s):"
             f"\n  {shown}{tail}"
         )
+
+
+def run_checked(
+    out_dir: Path,
+    board: Board,
+    inputs: np.ndarray,
+    port: str | None = None,
+    timeout: float = 60.0,
+    progress: Progress | None = None,
+    samples: dict[str, np.ndarray] | None = None,
+) -> DeviceRun:
+    """`spq run OUT --board B [--port URL]`: run_on_device, then every logit, spike count and
+    synop count checked against the host runtime (and samples.npz's expected outputs when
+    those were the inputs); any difference raises an SpqError. `spq profile` and `make demo`
+    go the same way."""
+    run = run_on_device(out_dir, board, inputs, port=port, timeout=timeout, progress=progress)
+    check_against_host(run, out_dir, open_export(out_dir).manifest, samples)
+    return run
