@@ -327,8 +327,8 @@ class QemuRunner(Runner):
 
 class SerialRunner(Runner):
     """A board already flashed with the harness firmware, on a serial port (e.g.
-    /dev/ttyACM0 for a Nucleo's ST-LINK virtual COM port). Flashing is out of scope: flash
-    the ELF with the board's own tools (docs/boards.md)."""
+    /dev/ttyACM0 for a Nucleo's ST-LINK virtual COM port, or socket://HOST:PORT), flashed
+    with `spq flash` (spq.tools.flash)."""
 
     def __init__(
         self, board: Board, port: str, baudrate: int = 115200, timeout: float = 20.0
