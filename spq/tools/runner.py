@@ -130,6 +130,17 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
+def terminate(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 2 s; reaped either way."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=2.0)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=2.0)
+
+
 def _listening(port: int) -> bool:
     """Whether something listens on 127.0.0.1:port, without connecting (a connection to
     QEMU's gdbstub counts as a debugger attaching). Linux: /proc/net/tcp; elsewhere a
@@ -203,13 +214,7 @@ class QemuProbe:
 
     def stop(self) -> None:
         if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(timeout=2.0)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait(timeout=2.0)
+            terminate(self.proc)
             if self.proc.stderr is not None:
                 self.proc.stderr.close()
             self.proc = None
@@ -312,13 +317,7 @@ class QemuRunner(Runner):
             self.transport.close()
             self.transport = None
         if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(timeout=2.0)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait(timeout=2.0)
+            terminate(self.proc)
             self.proc = None
         if self._log is not None:
             self._log.close()
