@@ -8,7 +8,7 @@ import importlib
 import typer
 
 # module names under spq.commands, in the order `spq --help` lists them
-COMMANDS = ["train", "eval", "export", "run", "qemu", "profile", "boards"]
+COMMANDS = ["train", "eval", "export", "run", "flash", "profile", "boards", "qemu"]
 
 
 def register_all(app: typer.Typer) -> None:
