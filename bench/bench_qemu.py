@@ -48,12 +48,15 @@ import bench_cmsis  # noqa: E402
 
 import spq  # noqa: E402
 import spq.nn as snn  # noqa: E402
-from spq.commands.qemu import check_against_host  # noqa: E402
 from spq.errors import SpqError  # noqa: E402
 from spq.export import export  # noqa: E402
 from spq.paths import runtime_dir  # noqa: E402
 from spq.tools.boards import get_board, qemu_boards  # noqa: E402
-from spq.tools.device import load_manifest, run_on_device  # noqa: E402
+from spq.tools.device import (  # noqa: E402
+    check_against_host,
+    load_manifest,
+    run_on_device,
+)
 from spq.tools.elfinfo import code_bytes_by_source, code_bytes_under  # noqa: E402
 from spq.tools.profiler import build_profile  # noqa: E402
 

@@ -10,6 +10,9 @@
 #define FW_FAULT_HARDFAULT 1u
 #define FW_FAULT_UNEXPECTED_IRQ 2u
 
+/* board.c: the board's clock tree (before the UART and the timer are set up) */
+void board_init(void);
+
 /* startup.c */
 void fw_stack_paint(void);
 uint32_t fw_stack_peak(void);

@@ -17,6 +17,7 @@ import numpy as np
 import pytest
 from firmware_fixtures import fw_cache, static_model  # noqa: F401 (fixtures)
 
+from spq.export.directory import open_export
 from spq.tools import protocol as P
 from spq.tools.boards import get_board
 from spq.tools.build import build_firmware
@@ -189,9 +190,13 @@ def test_firmware_refuses_a_header_that_disagrees_with_the_descriptor(
 ) -> None:
     """NAME.h edited (its macros size the harness's buffers): the firmware answers every
     request, HELLO included, with ERR_MODEL_HEADER naming the macro, instead of running the
-    model into a HardFault or reading past its buffers."""
+    model into a HardFault or reading past its buffers. spq's own readers refuse such an
+    export before building (tests/test_export_dir.py); this is the second line, for a user
+    whose own build picks up an edited header: the export is opened (checked) first and
+    edited after."""
     out = tmp_path / "edited"
     shutil.copytree(static_model, out)
+    export = open_export(out)
     name = json.loads((out / "manifest.json").read_text())["name"]
     header = (out / f"{name}.h").read_text()
     m = re.search(rf"#define {name}_{macro} (\d+)", header)
@@ -200,7 +205,7 @@ def test_firmware_refuses_a_header_that_disagrees_with_the_descriptor(
     wrong = value - 1 if macro == "NUM_CLASSES" else value + 4
     (out / f"{name}.h").write_text(header.replace(m.group(0), f"#define {name}_{macro} {wrong}"))
     board = get_board("mps2-an386")
-    fw = build_firmware(board, out)
+    fw = build_firmware(board, export)
     with QemuRunner(board, fw.elf, timeout=10) as runner:
         for request in (runner.client.hello, lambda: runner.client.infer(b"\x00" * 8)):
             with pytest.raises(P.DeviceError) as err:

@@ -13,10 +13,9 @@ from rich.console import Console
 from rich.table import Table
 
 from spq.cli import handle_errors
-from spq.commands.qemu import check_against_host
 from spq.errors import SpqError
 from spq.tools.boards import DEFAULT_BOARD, get_board
-from spq.tools.device import load_inputs, load_manifest, run_on_device
+from spq.tools.device import load_inputs, load_manifest, run_checked
 from spq.tools.profiler import build_profile, plot_profile
 from spq.tools.progress import device_progress
 
@@ -105,7 +104,8 @@ def profile(
     ] = None,
     port: Annotated[
         str | None,
-        typer.Option("--port", help="Serial port of a flashed real board (default: QEMU)."),
+        typer.Option("--port", help="Serial port of the flashed board: /dev/ttyACM0 or "
+                     "socket://HOST:PORT (default: QEMU)."),
     ] = None,
     limit: Annotated[int, typer.Option(help="Profile at most this many inputs.")] = 8,
     timeout: Annotated[
@@ -115,7 +115,8 @@ def profile(
     """Profile OUT on a board: time per layer, synops, spike rates, RAM and flash."""
     b = get_board(board)
     if port is None and not b.is_qemu:
-        raise SpqError(f"board {b.name} has no QEMU machine: pass --port /dev/ttyACM0")
+        raise SpqError(f"board {b.name} has no QEMU machine: flash it (spq flash OUT --board "
+                       f"{b.name}) and pass its serial port, e.g. --port /dev/ttyACM0")
     if limit < 1:
         raise SpqError("--limit must be at least 1")
     if plot is not None and plot.suffix.lower() != ".png":
@@ -126,8 +127,8 @@ def profile(
     if samples is not None:
         samples = {k: v[:limit] for k, v in samples.items()}
     with device_progress(b.name) as progress:
-        run = run_on_device(out, b, inputs, port=port, timeout=timeout, progress=progress)
-    check_against_host(run, out, manifest, samples)
+        run = run_checked(out, b, inputs, port=port, timeout=timeout, progress=progress,
+                          samples=samples)
     prof = build_profile(run, manifest)
     if json_path is not None:
         _write_atomic(json_path, json.dumps(prof, indent=2) + "\n")

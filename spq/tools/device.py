@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Run an exported model on a device (QEMU or a serial board) over the protocol and check
-every answer against the host runtime: the shared engine of `spq qemu` and `spq profile`."""
+every answer against the host runtime: the shared engine of `spq run --board`, `spq profile`
+and `spq flash --port`."""
 
 from __future__ import annotations
 
@@ -19,6 +20,7 @@ from spq.tools.protocol import DeviceInfo, InferResult
 from spq.tools.runner import QemuRunner, open_runner
 
 Progress = Callable[[str, int, int], None]  # (stage, done, total)
+MAX_SHOWN_DIFFS = 5
 
 
 def load_manifest(out_dir: Path) -> dict[str, Any]:
@@ -131,6 +133,7 @@ class DeviceRun:
     info: DeviceInfo
     inputs: np.ndarray
     results: list[InferResult]
+    port: str | None = None  # the serial port, None under QEMU
 
 
 def run_on_device(
@@ -164,4 +167,60 @@ def run_on_device(
             progress("infer", len(inputs), len(inputs))
         if isinstance(runner, QemuRunner):
             runner.bye()  # QEMU exits by itself (semihosting)
-    return DeviceRun(board, firmware, info, inputs, results)
+    return DeviceRun(board, firmware, info, inputs, results, port)
+
+
+def run_record(run: DeviceRun, manifest: dict[str, Any], batched: bool) -> dict[str, Any]:
+    """The JSON of `spq run` (pred, logits_int, logits, spike_counts, synops) plus the
+    device's time per inference under its unit ("instructions" on QEMU)."""
+    out_scale = float(manifest.get("out_scale", 1.0))
+    counts = [device_counts(r, manifest) for r in run.results]
+    logits_int = np.stack([c["logits_int"] for c in counts])
+    rec: dict[str, Any] = {
+        "pred": np.argmax(logits_int, axis=1).tolist(),
+        "logits_int": logits_int.tolist(),
+        "logits": (logits_int.astype(np.float64) * out_scale).tolist(),
+        "spike_counts": np.stack([c["spike_counts"] for c in counts]).tolist(),
+        "synops": np.stack([c["synops"] for c in counts]).tolist(),
+        run.results[0].unit: [int(r.total) for r in run.results],
+    }
+    if not batched:
+        rec = {k: v[0] for k, v in rec.items()}
+    rec["board"] = run.board.name
+    return rec
+
+
+def check_against_host(
+    run: DeviceRun, out: Path, manifest: dict[str, Any], samples: dict[str, np.ndarray] | None
+) -> None:
+    """Raise SpqError listing the differences from the host runtime (and from the expected
+    outputs in samples.npz when those inputs were used)."""
+    problems = compare(run.results, host_reference(out, run.inputs), manifest)
+    if samples is not None:
+        problems += compare(run.results, samples, manifest, what="samples.npz")
+    if problems:
+        shown = "\n  ".join(problems[:MAX_SHOWN_DIFFS])
+        more = len(problems) - MAX_SHOWN_DIFFS
+        tail = f"\n  ... and {more} more" if more > 0 else ""
+        raise SpqError(
+            f"{run.board.name} differs from the expected results in {len(problems)} place(s):"
+            f"\n  {shown}{tail}"
+        )
+
+
+def run_checked(
+    out_dir: Path,
+    board: Board,
+    inputs: np.ndarray,
+    port: str | None = None,
+    timeout: float = 60.0,
+    progress: Progress | None = None,
+    samples: dict[str, np.ndarray] | None = None,
+) -> DeviceRun:
+    """`spq run OUT --board B [--port URL]`: run_on_device, then every logit, spike count and
+    synop count checked against the host runtime (and samples.npz's expected outputs when
+    those were the inputs); any difference raises an SpqError. `spq profile` and `make demo`
+    go the same way."""
+    run = run_on_device(out_dir, board, inputs, port=port, timeout=timeout, progress=progress)
+    check_against_host(run, out_dir, open_export(out_dir).manifest, samples)
+    return run
