@@ -4,8 +4,10 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any, TypeVar
 
 import typer
@@ -27,6 +29,19 @@ def fail(message: str) -> typer.Exit:
     """Print one `error:` line on stderr and return the Exit to raise (code 2)."""
     print(f"error: {message}", file=sys.stderr)
     return typer.Exit(code=2)
+
+
+def check_out_file(out: Path, suffixes: tuple[str, ...] = ()) -> None:
+    """Refuse an output file path that cannot be written (before any work is done)."""
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise SpqError(f"output directory does not exist: {parent}")
+    if out.is_dir():
+        raise SpqError(f"output path is a directory: {out}")
+    if not os.access(parent, os.W_OK):
+        raise SpqError(f"output directory is not writable: {parent}")
+    if suffixes and out.suffix not in suffixes:
+        raise SpqError(f"{out}: the output name must end in {' or '.join(suffixes)}")
 
 
 def handle_errors(fn: F) -> F:

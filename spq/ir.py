@@ -10,6 +10,9 @@ Conventions
 -----------
 * Shapes are channel-major. ``in_shape``/``out_shape`` are ``(C, H, W)`` for conv and pool
   layers and ``(F,)`` for linear and readout layers.
+* The last layer is the ``readout`` (a linear synapse without neuron: logits are its summed
+  accumulators) or a ``spike_readout`` (a linear layer with a neuron: logits are the spike
+  counts of its outputs over the T steps).
 * ``weight`` is an ``int8`` array in PyTorch layout: ``(O, I, kh, kw)`` for conv,
   ``(O, I)`` for linear/readout. A linear layer that follows a conv/pool reads the
   ``(C, H, W)`` map flattened in C order.
@@ -29,7 +32,7 @@ import numpy as np
 FRAC_BITS = 16
 FORMAT_VERSION = 2
 
-LayerType = Literal["conv", "linear", "maxpool", "sumpool", "readout"]
+LayerType = Literal["conv", "linear", "maxpool", "sumpool", "readout", "spike_readout"]
 InKind = Literal["u8", "spike", "count"]
 
 
@@ -41,7 +44,7 @@ class NeuronIR:
     leak: int  # K = rha(beta * 2^F)
     levels: int
     lo: int
-    hi: int
+    hi: int  # the threshold level: spike when V >= hi * 2^F
     reset: Literal["hard", "soft"]
 
 
@@ -60,7 +63,7 @@ class LayerIR:
     stride: int = 1
     padding: int = 0
     acc_bits: int = 32
-    neuron: NeuronIR | None = None  # conv and linear
+    neuron: NeuronIR | None = None  # conv, linear and spike_readout
     readout_bias: np.ndarray | None = None  # int32 (classes,), readout only
     # pool
     pool: int = 0  # k for maxpool / sumpool

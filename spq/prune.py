@@ -39,7 +39,8 @@ class Block:
 
 
 def spiking_blocks(net: nn.Module) -> list[Block]:
-    """The (synapse, neuron) pairs of a network, in order; the readout is not one."""
+    """The (synapse, neuron) pairs of a network, in order; the readout is not one (nor the
+    last block of a spike-count readout: classes are never pruned)."""
     layers = list(net.layers)  # type: ignore[arg-type]
     out: list[Block] = []
     n = 0
@@ -49,7 +50,7 @@ def spiking_blocks(net: nn.Module) -> list[Block]:
         j = i + 1
         while j < len(layers) and isinstance(layers[j], nn.modules.batchnorm._BatchNorm):
             j += 1
-        if j < len(layers) and hasattr(layers[j], "trace"):
+        if j < len(layers) - 1 and hasattr(layers[j], "trace"):  # a last QuantLIF: readout
             kind = "conv" if layers[i].weight.dim() == 4 else "fc"
             out.append(Block(i, layer, layers[j], f"{kind}{n}"))
             n += 1

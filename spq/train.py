@@ -520,26 +520,47 @@ def _stack(ds: torch.utils.data.Dataset, n: int) -> torch.Tensor:  # type: ignor
     return torch.stack([ds[i][0] for i in range(min(n, len(ds)))])  # type: ignore[arg-type]
 
 
+def retarget(net: nn.Module, weight_bits: int | None = None, levels: int | None = None) -> None:
+    """Set the weight bits of every synapse and the membrane levels of every neuron of an
+    spq.nn model in place (None keeps them); a neuron's threshold level D scales with its
+    levels, ``D' = clamp(round(D (L' - 1) / (L - 1)), 1, L' - 1)`` (ternary: D' = 1)."""
+    from spq.nn import QuantConv2d, QuantLIF, QuantLinear
+    from spq.nn.layers import _check_bits
+
+    for m in net.modules():
+        if weight_bits is not None and isinstance(m, (QuantConv2d, QuantLinear)):
+            m.weight_bits = _check_bits(weight_bits)
+        if levels is not None and isinstance(m, QuantLIF):
+            if not 2 <= levels <= 256:
+                raise SpqError(f"levels must be in 2..256, got {levels}")
+            d = round(m.threshold_level * (levels - 1) / (m.levels - 1))
+            m.levels, m.threshold_level = int(levels), int(min(levels - 1, max(1, d)))
+
+
 def train(cfg: TrainConfig, progress: bool = True,
-          start: nn.Module | None = None) -> tuple[nn.Module, dict[str, Any]]:
+          start: nn.Module | None = None,
+          init: nn.Module | None = None) -> tuple[nn.Module, dict[str, Any]]:
     """Train (and optionally prune and fine-tune) a network; returns it in eval mode with
     the report that ``spq train`` writes as JSON.
 
     With ``start`` (a trained network, not changed), training starts from a copy of it and
     skips the first ``cfg.epochs``: only pruning and fine-tuning run (bench/results.py).
+    With ``init`` (an spq.nn model, not changed, e.g. an imported NIR graph), a copy of it
+    is trained for ``cfg.epochs`` instead of a fresh architecture (quantization-aware
+    fine-tuning); ``cfg.arch`` and ``cfg.beta`` are ignored.
     """
     cfg.check()
     threads = torch.get_num_threads()
     if cfg.threads is not None:
         torch.set_num_threads(cfg.threads)
     try:
-        return _train(cfg, progress, start)
+        return _train(cfg, progress, start, init)
     finally:
         torch.set_num_threads(threads)
 
 
-def _train(cfg: TrainConfig, progress: bool,
-           start: nn.Module | None) -> tuple[nn.Module, dict[str, Any]]:
+def _train(cfg: TrainConfig, progress: bool, start: nn.Module | None,
+           init: nn.Module | None = None) -> tuple[nn.Module, dict[str, Any]]:
     from spq.archs import DEFAULT_ARCH, ArchSettings, build_arch
     from spq.data import open_dataset
     from spq.prune import prune_membrane
@@ -556,7 +577,9 @@ def _train(cfg: TrainConfig, progress: bool,
     t_data = time.perf_counter()
     stats: dict[str, float | None]
     if start is None:
-        net = build_arch(info, settings, cfg.arch)
+        net = build_arch(info, settings, cfg.arch) if init is None else copy.deepcopy(init)
+        if init is not None:
+            net.time_steps = T  # type: ignore[assignment]
         stats = dict(fit(net, train_ds, cfg.epochs, cfg.lr, cfg.batch_size, cfg.seed, progress))
     else:
         net = copy.deepcopy(start)
@@ -581,7 +604,7 @@ def _train(cfg: TrainConfig, progress: bool,
         "epochs": cfg.epochs, "time_steps": T, "weight_bits": cfg.weight_bits,
         "levels": cfg.levels, "beta": cfg.beta, "seed": cfg.seed, "batch_size": cfg.batch_size,
         "lr": cfg.lr, "data_seed": cfg.data_seed, "limit": cfg.limit,
-        "started_from_trained_model": start is not None,
+        "started_from_trained_model": start is not None or init is not None,
         "loss": f"TET (lambda={TET_LAMBDA}, means={TET_MEANS})", "optimizer": "Adam, cosine",
     }
     report: dict[str, Any] = {

@@ -89,7 +89,7 @@ def test_random_models_under_sanitizers(tmp_path: Path) -> None:
         logits = np.stack([r["logits_int"] for r in refs])
         spikes = np.stack([r["spikes"][neuron] for r in refs]).reshape(len(x), len(neuron))
         _run_driver(objs, out, ir.name, _driver_inputs(out, x, logits, spikes))
-    assert kinds == {"conv", "linear", "maxpool", "sumpool", "readout"}
+    assert kinds == {"conv", "linear", "maxpool", "sumpool", "readout", "spike_readout"}
 
 
 def test_exported_model_under_sanitizers(tmp_path: Path) -> None:

@@ -100,6 +100,38 @@ def test_host_runtime_equals_spq_nn(case: tuple[int, dict[str, Any]], tmp_path: 
     np.testing.assert_array_equal(single.logits_int, want_logits[0])
 
 
+SPIKE_CASES = [(400 + i, {"input_kind": ("static", "events")[i % 2],
+                          "weight_bits": (2, 4, 8)[i % 3], "levels": (7, 256, 16)[i % 3],
+                          "conv": i % 4 != 3, "prune": i % 5 == 2,
+                          "readout": ("spikes", "linear")[(i // 2) % 2],
+                          "threshold_levels": True}) for i in range(12)]
+
+
+@pytest.mark.parametrize("case", SPIKE_CASES, ids=lambda c: f"{c[0]}-{c[1]['readout']}")
+def test_host_runtime_spike_readout_and_threshold_levels(case: tuple[int, dict[str, Any]],
+                                                         tmp_path: Path) -> None:
+    """Spike-count readouts and threshold levels D > 1 (imported networks), bit-exact."""
+    seed, kw = case
+    net = random_model(seed, **kw)
+    assert net.spike_readout == (kw["readout"] == "spikes")
+    assert any(m.threshold_level > 1 for m in net.neurons)
+    out = _export(net, tmp_path, f"k{seed}", schedule=("time", "layer")[seed % 2])
+    model = HostModel(out)
+    x = random_input(net, N_INPUTS, seed)
+    with torch.no_grad():
+        ref = net.run_int(x)
+    if net.spike_readout:  # the logits are the spike counts of the last layer
+        last = ref.spikes[-1].reshape(N_INPUTS, net.time_steps, -1).sum(1).to(torch.int64)
+        assert torch.equal(ref.logits_int, last)
+        assert model.out_scale == pytest.approx(1 / net.time_steps)
+    assert int(ref.spike_counts.sum(0).min()) > 0, "degenerate case: a silent layer"
+    for schedule in ("time", "layer"):
+        r = model.run(x.numpy(), schedule=schedule)
+        np.testing.assert_array_equal(r.logits_int, ref.logits_int.numpy(), err_msg=schedule)
+        np.testing.assert_array_equal(r.spike_counts, ref.spike_counts.numpy(), err_msg=schedule)
+        np.testing.assert_array_equal(r.synops, ref.synops.numpy(), err_msg=schedule)
+
+
 def test_case_table_covers_the_space() -> None:
     seen = {k: {kw[k] for _, kw in CASES} for k in CASES[0][1]}
     assert seen["weight_bits"] == set(WEIGHT_BITS)
@@ -176,7 +208,8 @@ def test_random_integer_models_equal_reference(chunk: int, tmp_path: Path) -> No
 def test_reference_generator_reaches_the_corners() -> None:
     """The random integer models do cover what they claim to."""
     seen: dict[str, set[Any]] = {"bits": set(), "levels": set(), "types": set(),
-                                 "in_kind": set(), "acc": set(), "reset": set(), "shift": set()}
+                                 "in_kind": set(), "acc": set(), "reset": set(), "shift": set(),
+                                 "threshold_level": set()}
     for seed in range(60):
         ir = modelgen.random_ir(np.random.default_rng(seed))
         for layer in ir.layers:
@@ -189,8 +222,11 @@ def test_reference_generator_reaches_the_corners() -> None:
                 seen["levels"].add(layer.neuron.levels)
                 seen["reset"].add(layer.neuron.reset)
                 seen["shift"].update({0, 62} & set(layer.neuron.shift.tolist()))
+                seen["threshold_level"].add(min(layer.neuron.hi, 2))
     assert seen["bits"] == {2, 4, 8} and seen["acc"] == {16, 32}
     assert seen["levels"] == set(modelgen.LEVELS)
-    assert seen["types"] == {"conv", "linear", "maxpool", "sumpool", "readout"}
+    assert seen["types"] == {"conv", "linear", "maxpool", "sumpool", "readout",
+                             "spike_readout"}
+    assert seen["threshold_level"] == {1, 2}  # threshold level 1 and above
     assert seen["in_kind"] == {"u8", "spike", "count"}
     assert seen["reset"] == {"hard", "soft"} and seen["shift"] == {0, 62}

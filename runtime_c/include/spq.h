@@ -48,7 +48,9 @@ typedef enum {
     SPQ_LAYER_LINEAR = 1,  /**< fully connected + neuron */
     SPQ_LAYER_MAXPOOL = 2, /**< OR over k x k windows of spikes */
     SPQ_LAYER_SUMPOOL = 3, /**< spike count over k x k windows (uint8 counts) */
-    SPQ_LAYER_READOUT = 4  /**< fully connected, no neuron, accumulates logits */
+    SPQ_LAYER_READOUT = 4, /**< fully connected, no neuron, accumulates logits */
+    SPQ_LAYER_SPIKE_READOUT = 5 /**< fully connected + neuron, last layer: logits count its
+                                     output spikes */
 } spq_layer_type_t;
 
 typedef enum {
@@ -89,7 +91,8 @@ typedef struct {
      *  for conv, in_c otherwise; mult, bias: 4 * out_c; shift: out_c). */
     uint32_t weights_bytes, mult_bytes, shift_bytes, bias_bytes;
     int32_t leak;         /**< K = round(beta * 2^F) */
-    int16_t lo, hi;       /**< membrane level range [lo, hi] */
+    int16_t lo, hi;       /**< membrane level range [lo, hi]; the threshold is level hi >= 1
+                               (spike when V >= hi * 2^F) */
     uint8_t level_bits;   /**< bits per stored membrane level: ceil(log2(hi - lo + 1)) */
     uint8_t reserved[3];
 } spq_layer_t;

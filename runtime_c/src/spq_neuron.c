@@ -21,6 +21,7 @@ static void spq_neuron_cfg(const spq_layer_t *l, spq_neuron_cfg_t *cfg)
     cfg->leak = l->leak;
     cfg->lo = l->lo;
     cfg->hi = l->hi;
+    cfg->theta = (int32_t)l->hi * SPQ_THETA;
     cfg->zero_code = (uint32_t)(0 - (int32_t)l->lo);
     cfg->bits = l->level_bits;
     cfg->mask = ((uint32_t)1 << l->level_bits) - 1u;
@@ -212,6 +213,7 @@ typedef struct {
     uint32_t stride;     /* words per position */
     uint32_t n_pos, bits, mask, zw, per_word;
     int32_t leak, lo;
+    uint32_t theta; /* hi * 2^F */
     uint32_t soft;
     int32_t range; /* hi - lo */
     /* running state */
@@ -249,7 +251,7 @@ SPQ_TEMPLATE void spq_fast_channel(spq_fast_t *st, uint32_t c, int mode, int acc
     uint32_t mask = cbits ? ((uint32_t)1 << cbits) - 1u : st->mask;
     uint32_t p = 0, n_pos = st->n_pos, t = 1, c1 = 0;
     uint32_t leak = (uint32_t)st->leak, base = (uint32_t)(st->leak * st->lo + bias);
-    uint32_t softmask = st->soft ? 0xFFFFFFFFu : 0u;
+    uint32_t softmask = st->soft ? 0xFFFFFFFFu : 0u, theta = st->theta;
     int32_t range = st->range, blo = st->lo + (1 << (31 - SPQ_FRAC_BITS));
     spq_scale_t q = spq_scale(mult, shift);
     a = st->acc + (acc16 ? (c >> 1) : c);
@@ -296,9 +298,9 @@ SPQ_TEMPLATE void spq_fast_channel(spq_fast_t *st, uint32_t c, int mode, int acc
             a += stride;
             v = cur + base + leak * (w & mask);
             sword >>= 1;
-            if (spq_from_u32(v) >= SPQ_THETA) {
+            if (spq_from_u32(v) >= (int32_t)theta) {
                 sword |= 0x80000000u;
-                v = (v - (uint32_t)SPQ_THETA) & softmask;
+                v = (v - theta) & softmask;
             }
             /* u' - lo = floor((V + 2^(F-1)) / 2^F) - lo, clamped to [0, hi - lo] */
             d = (int32_t)((v + 0x80008000u) >> SPQ_FRAC_BITS) - blo;
@@ -408,6 +410,7 @@ static uint32_t spq_neuron_fast(const spq_layer_t *l, const uint32_t *acc, int k
     st.leak = l->leak;
     st.lo = l->lo;
     st.range = (int32_t)l->hi - (int32_t)l->lo;
+    st.theta = (uint32_t)l->hi << SPQ_FRAC_BITS;
     st.soft = l->reset == SPQ_RESET_SOFT;
     st.mw = mem;
     st.todo = C * st.n_pos;

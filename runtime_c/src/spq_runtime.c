@@ -20,7 +20,13 @@ static size_t spq_layer_neurons(const spq_layer_t *l)
 
 static int spq_is_neuron(const spq_layer_t *l)
 {
-    return l->type == SPQ_LAYER_CONV || l->type == SPQ_LAYER_LINEAR;
+    return l->type == SPQ_LAYER_CONV || l->type == SPQ_LAYER_LINEAR ||
+           l->type == SPQ_LAYER_SPIKE_READOUT;
+}
+
+static int spq_is_readout(const spq_layer_t *l)
+{
+    return l->type == SPQ_LAYER_READOUT || l->type == SPQ_LAYER_SPIKE_READOUT;
 }
 
 static size_t spq_bitmap_bytes(size_t n)
@@ -121,7 +127,7 @@ static int spq_valid_neuron(const spq_layer_t *l)
         l->bias_bytes < 4u * (uint32_t)l->out_c) {
         return 0;
     }
-    if (levels < 2 || levels > 256 || l->lo > 0 || l->hi < 0) {
+    if (levels < 2 || levels > 256 || l->lo > 0 || l->hi < 1) { /* threshold level hi >= 1 */
         return 0;
     }
     if (l->level_bits != spq_bit_length((uint32_t)(levels - 1))) {
@@ -150,7 +156,7 @@ static int spq_valid_layer(const spq_model_t *m, uint32_t i, uint32_t c, uint32_
     if (l->in_kind != kind || l->out_c == 0u || l->out_h == 0u || l->out_w == 0u) {
         return 0;
     }
-    if ((l->type == SPQ_LAYER_READOUT) != (i == last)) {
+    if (spq_is_readout(l) != (i == last)) {
         return 0; /* the readout is the last layer, and only it */
     }
     switch (l->type) {
@@ -169,6 +175,7 @@ static int spq_valid_layer(const spq_model_t *m, uint32_t i, uint32_t c, uint32_
     }
     case SPQ_LAYER_LINEAR:
     case SPQ_LAYER_READOUT:
+    case SPQ_LAYER_SPIKE_READOUT:
         /* a linear layer reads the (C, H, W) map flattened */
         if ((uint32_t)l->in_c != c * h * w || l->in_h != 1u || l->in_w != 1u) {
             return 0;
@@ -176,8 +183,11 @@ static int spq_valid_layer(const spq_model_t *m, uint32_t i, uint32_t c, uint32_
         if (l->out_h != 1u || l->out_w != 1u) {
             return 0;
         }
+        if (spq_is_readout(l) && l->out_c != m->num_classes) {
+            return 0;
+        }
         if (l->type == SPQ_LAYER_READOUT) {
-            return l->out_c == m->num_classes && spq_valid_synapse(l, max_in, m->time_steps);
+            return spq_valid_synapse(l, max_in, m->time_steps);
         }
         return spq_valid_synapse(l, max_in, m->time_steps) && spq_valid_neuron(l);
     case SPQ_LAYER_MAXPOOL:
@@ -364,7 +374,8 @@ static void spq_layer_step(spq_ctx_t *ctx, uint32_t i, const void *src, void *ds
     uint32_t o;
     switch (l->type) {
     case SPQ_LAYER_CONV:
-    case SPQ_LAYER_LINEAR: {
+    case SPQ_LAYER_LINEAR:
+    case SPQ_LAYER_SPIKE_READOUT: {
         int conv = l->type == SPQ_LAYER_CONV;
         if (l->in_kind == SPQ_IN_U8) {
             /* static first layer: its current is the same at every step */
@@ -393,6 +404,12 @@ static void spq_layer_step(spq_ctx_t *ctx, uint32_t i, const void *src, void *ds
                                          (uint32_t *)dst)
                     : spq_neuron_acc_a32(l, (const int32_t *)acc, (uint32_t *)(void *)mem,
                                          (uint32_t *)dst);
+        }
+        if (l->type == SPQ_LAYER_SPIKE_READOUT) { /* logits count the output spikes */
+            const uint32_t *bits = (const uint32_t *)dst;
+            for (o = 0; o < l->out_c; o++) {
+                ctx->logits[o] += (int32_t)((bits[o >> 5] >> (o & 31u)) & 1u);
+            }
         }
         break;
     }

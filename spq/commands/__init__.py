@@ -8,7 +8,8 @@ import importlib
 import typer
 
 # module names under spq.commands, in the order `spq --help` lists them
-COMMANDS = ["train", "eval", "export", "run", "flash", "profile", "boards", "qemu"]
+COMMANDS = ["train", "eval", "export", "run", "flash", "profile", "boards", "qemu",
+            "nir_import", "nir_export"]
 
 
 def register_all(app: typer.Typer) -> None:

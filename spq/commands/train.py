@@ -5,26 +5,19 @@ pruning and fine-tuning, evaluation of the integer model, checkpoint + JSON repo
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
 
-from spq.cli import handle_errors
+from spq.cli import check_out_file, handle_errors
 from spq.errors import SpqError
 
 
 def _check_out(out: Path) -> Path:
     if out.suffix == ".json":
         raise SpqError(f"{out}: the model path must not end in .json (the report goes there)")
-    parent = out.parent if str(out.parent) else Path(".")
-    if not parent.is_dir():
-        raise SpqError(f"output directory does not exist: {parent}")
-    if out.is_dir():
-        raise SpqError(f"output path is a directory: {out}")
-    if not os.access(parent, os.W_OK):
-        raise SpqError(f"output directory is not writable: {parent}")
+    check_out_file(out)
     return out.with_suffix(".json")
 
 
@@ -65,8 +58,13 @@ def train_cmd(
     epochs: Annotated[int, typer.Option(help="training epochs")] = 10,
     time_steps: Annotated[int | None, typer.Option(
         "--time-steps", "-T", help="time steps (default: the data set's)")] = None,
-    weight_bits: Annotated[int, typer.Option(help="weight bits: 2, 4 or 8")] = 4,
-    levels: Annotated[int, typer.Option(help="membrane levels (3 = ternary)")] = 3,
+    weight_bits: Annotated[int | None, typer.Option(
+        help="weight bits: 2, 4 or 8 (default 4; with --init: the model's)")] = None,
+    levels: Annotated[int | None, typer.Option(
+        help="membrane levels, 3 = ternary (default 3; with --init: the model's)")] = None,
+    init: Annotated[Path | None, typer.Option(
+        help="start from this checkpoint (e.g. from spq import) instead of a fresh "
+             "architecture: quantization-aware fine-tuning")] = None,
     beta: Annotated[float, typer.Option(help="membrane leak")] = 0.5,
     prune: Annotated[float | None, typer.Option(
         help="prune channels by their membrane score: keep this share of the score mass "
@@ -87,8 +85,32 @@ def train_cmd(
 ) -> None:
     """Train a SpQuant-SNN with quantization-aware training and save it with its report."""
     import spq
-    from spq.train import TrainConfig, train
+    from spq.train import TrainConfig, retarget, train
 
+    start_net = None
+    if init is not None:
+        from spq.data import dataset_info
+        from spq.export.pipeline import load_model
+
+        if arch is not None:
+            raise SpqError("--init trains the checkpoint's architecture; drop --arch")
+        start_net = load_model(init)
+        info = dataset_info(dataset)
+        if (start_net.input_kind, tuple(start_net.input_shape)) != (info.input_kind,
+                                                                    info.input_shape):
+            raise SpqError(f"{init} takes {start_net.input_kind} input "
+                           f"{tuple(start_net.input_shape)}, {dataset} gives "
+                           f"{info.input_kind} input {info.input_shape}")
+        if start_net.num_classes != info.num_classes:
+            raise SpqError(f"{init} has {start_net.num_classes} classes, {dataset} has "
+                           f"{info.num_classes}")
+        retarget(start_net, weight_bits, levels)
+        time_steps = time_steps or start_net.time_steps
+        weight_bits = weight_bits or max(m.weight_bits for m in start_net.synapses)
+        levels = levels or max(m.levels for m in start_net.neurons) if start_net.neurons \
+            else (levels or 3)
+    weight_bits = 4 if weight_bits is None else weight_bits
+    levels = 3 if levels is None else levels
     if levels == 0 or weight_bits == 32:
         raise SpqError("the full-precision baseline (--weight-bits 32, --levels 0) has no "
                        "integer form and cannot be saved; bench/results.py trains it")
@@ -106,8 +128,11 @@ def train_cmd(
         if arch not in ARCHS:
             raise SpqError(f"unknown architecture {arch!r} (choose from {', '.join(ARCHS)})")
     report_path = _check_out(out)
-    net, report = train(cfg, progress=not quiet)
+    net, report = train(cfg, progress=not quiet, init=start_net)
     report["model_file"] = out.name
+    if init is not None:
+        report["settings"]["init"] = str(init)
+        report["settings"]["arch"] = "from --init"
     spq.save(net, out)
     tmp = report_path.with_name(report_path.name + ".tmp")
     try:

@@ -38,13 +38,19 @@ TONIC_SETS: dict[str, TonicSpec] = {
 
 
 def _import(module: str, dataset: str) -> Any:
+    pkg = module.split(".")[0]
     try:
         return importlib.import_module(module)
     except ImportError:
-        pkg = module.split(".")[0]
         raise SpqError(
             f"the {dataset} data set needs the '{pkg}' package, which is not installed "
             f"(pip install {pkg})"
+        ) from None
+    except Exception as exc:  # installed but broken (e.g. a CUDA build beside a CPU torch)
+        first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
+        raise SpqError(
+            f"the {dataset} data set needs the '{pkg}' package, which is installed but "
+            f"cannot be imported ({type(exc).__name__}: {first})"
         ) from None
 
 

@@ -14,7 +14,8 @@ from spq.errors import SpqError
 from spq.ir import FRAC_BITS, LayerIR, ModelIR
 
 QMAX = {2: 1, 4: 7, 8: 127}
-SYNAPSES = ("conv", "linear", "readout")
+SYNAPSES = ("conv", "linear", "readout", "spike_readout")
+READOUTS = ("readout", "spike_readout")
 POOLS = ("maxpool", "sumpool")
 U16 = 0xFFFF
 U8 = 0xFF
@@ -75,10 +76,11 @@ def check_ir(ir: ModelIR) -> None:
         t = layer.type
         if t not in (*SYNAPSES, *POOLS):
             raise SpqError(f"{where}: unsupported layer type")
-        if t == "readout" and i != last:
+        if t in READOUTS and i != last:
             raise SpqError(f"{where}: the readout must be the last layer")
-        if i == last and t != "readout":
-            raise SpqError(f"{where}: the last layer must be a readout (QuantLinear, no neuron)")
+        if i == last and t not in READOUTS:
+            raise SpqError(f"{where}: the last layer must be a readout (QuantLinear, no neuron, "
+                           "or a spike-count readout)")
         if t in POOLS:
             if prev_type != "conv":
                 raise SpqError(f"{where}: a pool may only follow a conv neuron layer")
@@ -158,13 +160,16 @@ def check_ir(ir: ModelIR) -> None:
             if c != ir.num_classes:
                 raise SpqError(f"{where}: {c} outputs but num_classes is {ir.num_classes}")
         else:
+            if t == "spike_readout" and c != ir.num_classes:
+                raise SpqError(f"{where}: {c} outputs but num_classes is {ir.num_classes}")
             n = layer.neuron
             if n is None:
                 raise SpqError(f"{where}: a {t} block needs a neuron (QuantLIF) after it")
             if not 2 <= n.levels <= 256:
                 raise SpqError(f"{where}: membrane levels {n.levels} outside 2..256")
-            if n.lo != 2 - n.levels or n.hi != 1:
-                raise SpqError(f"{where}: membrane range [{n.lo}, {n.hi}] is not [2 - L, 1]")
+            if not 1 <= n.hi < n.levels or n.lo != n.hi + 1 - n.levels:
+                raise SpqError(f"{where}: membrane range [{n.lo}, {n.hi}] is not [D + 1 - L, D] "
+                               "with a threshold level D in 1..L-1")
             if n.reset not in ("hard", "soft"):
                 raise SpqError(f"{where}: reset {n.reset!r} is not hard or soft")
             if not 0 <= n.leak <= 2**FRAC_BITS:

@@ -56,7 +56,8 @@ def membrane_bytes(ir: ModelIR) -> int:
 
 
 def frame_bytes(layer: LayerIR) -> int:
-    """One time step of a layer's output: a spike bitmap, uint8 counts, or nothing (readout)."""
+    """One time step of a layer's output: a spike bitmap, uint8 counts, or nothing (readout).
+    A spike readout writes its spike bitmap too (then adds it to the logits)."""
     n = _neurons(layer.out_shape)
     if layer.type == "readout":
         return 0
@@ -76,7 +77,7 @@ def acc_bytes(layer: LayerIR) -> int:
     """Accumulators of a conv/linear layer that reads spikes or counts (0 otherwise): one
     int32 per output neuron, or int16 kept two per 32-bit word (channels 2j and 2j+1 of a
     position share word j, so a position takes ceil(C/2) words)."""
-    if layer.type not in ("conv", "linear") or layer.in_kind == "u8":
+    if layer.type not in ("conv", "linear", "spike_readout") or layer.in_kind == "u8":
         return 0
     channels = int(layer.out_shape[0])
     positions = _neurons(layer.out_shape) // channels

@@ -20,7 +20,8 @@ import numpy as np
 
 from spq.ir import FORMAT_VERSION, LayerIR, ModelIR
 
-LAYER_TYPES = {"conv": 0, "linear": 1, "maxpool": 2, "sumpool": 3, "readout": 4}
+LAYER_TYPES = {"conv": 0, "linear": 1, "maxpool": 2, "sumpool": 3, "readout": 4,
+               "spike_readout": 5}
 IN_KINDS = {"u8": 0, "spike": 1, "count": 2}
 RESETS = {"hard": 0, "soft": 1}
 SCHEDULES = {"time": 0, "layer": 1}

@@ -377,6 +377,8 @@ def _layer_comment(rec: dict[str, Any], pl: Any) -> list[str]:
             lines.append(f"pruned {rec['pruned']} channels, kept {len(rec['kept_channels'])}")
     if t == "readout":
         lines.append("readout: logits += acc each step, + T * bias at the end")
+    elif t == "spike_readout":
+        lines.append("spike-count readout: logits += output spikes each step")
     return lines
 
 

@@ -64,7 +64,9 @@ def remove_pruned(ir: ModelIR) -> ModelIR:
         if layer.type == "readout":
             rows = np.arange(out_c)
         else:
-            rows = np.asarray(_kept(layer, out_c, where), dtype=np.int64)
+            # classes are never removed: a masked class of a spike readout never spikes
+            rows = (np.arange(out_c) if layer.type == "spike_readout"
+                    else np.asarray(_kept(layer, out_c, where), dtype=np.int64))
             n = layer.neuron
             assert n is not None
             layer.neuron = NeuronIR(

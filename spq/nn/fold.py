@@ -58,7 +58,7 @@ def fold_ir(net: Sequential, name: str = "model") -> ModelIR:
     readout_scale = 1.0
     for st in net.stages:
         mod = net.layers[st.idx]
-        if st.kind in ("conv", "linear", "readout"):
+        if st.kind in ("conv", "linear", "readout", "spike_readout"):
             assert isinstance(mod, (QuantConv2d, QuantLinear))
             mask = _floats(mod.out_mask)
             qw = quantize_weight(mod.weight, mod.weight_bits, mod.out_mask)
@@ -73,7 +73,7 @@ def fold_ir(net: Sequential, name: str = "model") -> ModelIR:
                 fan_in = mod.in_features
             layer = LayerIR(
                 type=st.kind,  # type: ignore[arg-type]
-                name="",
+                name="readout" if st.kind == "spike_readout" else "",
                 in_shape=tuple(st.in_shape),
                 out_shape=tuple(st.out_shape),
                 weight=w,
@@ -104,6 +104,8 @@ def fold_ir(net: Sequential, name: str = "model") -> ModelIR:
                     beta=lif.beta,
                     levels=lif.levels,
                     out_mask=mask,
+                    threshold_level=lif.threshold_level,
+                    strict=lif.strict,
                 )
                 layer.neuron = NeuronIR(
                     mult=np.array(np_.mult, dtype=np.int32),
@@ -116,7 +118,9 @@ def fold_ir(net: Sequential, name: str = "model") -> ModelIR:
                     reset=lif.reset,  # type: ignore[arg-type]
                 )
                 layer.kept_channels = kept
-                if st.kind == "conv":
+                if st.kind == "spike_readout":
+                    pass  # logits = spike counts: out_scale 1 / T
+                elif st.kind == "conv":
                     n_conv += 1
                     layer.name = f"conv{n_conv}"
                 else:
@@ -159,8 +163,9 @@ def fold_ir(net: Sequential, name: str = "model") -> ModelIR:
 def fold(net: Sequential, name: str = "model") -> ModelIR:
     """The integer parameters eval mode uses, as a :class:`spq.ir.ModelIR`.
 
-    Pools become ``maxpool``/``sumpool`` layers, the last QuantLinear a ``readout`` layer,
-    Flatten disappears. Pruned channels stay in (zero weights, ``M = S = B = 0``);
+    Pools become ``maxpool``/``sumpool`` layers, the last QuantLinear a ``readout`` layer (or,
+    when a QuantLIF ends the model, its last block a ``spike_readout`` layer), Flatten
+    disappears. Pruned channels stay in (zero weights, ``M = S = B = 0``);
     ``LayerIR.kept_channels`` lists the unmasked output channels of each neuron layer.
     Uses BN running statistics whatever the module's mode. Returns a fresh copy each call.
     """

@@ -104,9 +104,9 @@ def leak_int(beta: float) -> int:
     return rha(beta * THETA_INT)
 
 
-def membrane_range(levels: int) -> tuple[int, int]:
-    """``[lo, hi] = [2 - L, 1]``."""
-    return 2 - levels, 1
+def membrane_range(levels: int, threshold_level: int = 1) -> tuple[int, int]:
+    """``[lo, hi] = [D + 1 - L, D]`` with ``D`` the threshold level (``[2 - L, 1]`` for D = 1)."""
+    return threshold_level + 1 - levels, threshold_level
 
 
 # ----------------------------------------------------------------------------- weights
@@ -226,11 +226,14 @@ def fold_neuron(
     beta: float,
     levels: int,
     out_mask: list[float],
+    threshold_level: int = 1,
+    strict: bool = False,
 ) -> NeuronParams:
     """Per-channel ``M``, ``S``, ``B`` and ``K`` (docs/semantics.md section 5).
 
     ``bn`` is ``(gamma, beta_bn, running_mean, running_var, eps)`` or None. Masked channels
-    (``out_mask == 0``) get ``M = S = B = 0`` so that they never spike.
+    (``out_mask == 0``) get ``M = S = B = 0`` so that they never spike. The membrane unit is
+    ``delta = theta / threshold_level``; ``strict`` (fire on ``v > theta``) lowers ``B`` by one.
     """
     if not (math.isfinite(theta) and theta > 0):
         raise SpqError(f"threshold must be finite and > 0, got {theta!r}")
@@ -252,12 +255,13 @@ def fold_neuron(
         else:
             g = 1.0
             b_c = bias_c / theta
-        a_c = s_w * s_in * g / theta
+        a_c = s_w * s_in * g / theta * threshold_level
         M, S = mult_shift(a_c)
         mult.append(M)
         shift.append(S)
-        b_int.append(bias_int(b_c))
-    lo, hi = membrane_range(levels)
+        B = bias_int(b_c * threshold_level)
+        b_int.append(sat(B - 1, B_SAT) if strict else B)
+    lo, hi = membrane_range(levels, threshold_level)
     return NeuronParams(mult, shift, b_int, leak_int(beta), lo, hi)
 
 
@@ -301,12 +305,14 @@ def neuron_update(
     reset: str,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One integer time step on the current ``cur`` (= I): returns ``(spike int64 0/1, u',
-    V)`` with V the membrane before the reset."""
+    V)`` with V the membrane before the reset. The threshold is the top level:
+    ``THETA = hi * 2^F``."""
+    theta = hi * THETA_INT
     V = leak * u + cur + bias
-    spike = V >= THETA_INT
+    spike = theta <= V
     if reset == "hard":
         Vr = torch.where(spike, torch.zeros_like(V), V)
     else:
-        Vr = torch.where(spike, V - THETA_INT, V)
+        Vr = torch.where(spike, V - theta, V)
     u_new = torch.clamp(torch.bitwise_right_shift(Vr + (1 << (F - 1)), F), lo, hi)
     return spike.to(torch.int64), u_new, V

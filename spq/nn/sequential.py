@@ -58,7 +58,8 @@ def quantize_input(x: torch.Tensor) -> torch.Tensor:
 class Stage:
     """One step of the parsed program: a block, a pool, a flatten or the readout."""
 
-    kind: str  # "conv" | "linear" | "readout" | "maxpool" | "sumpool" | "flatten"
+    kind: str  # "conv" | "linear" | "readout" | "spike_readout" | "maxpool" | "sumpool" |
+    # "flatten"
     idx: int  # index of the synapse / pool / flatten in ``layers``
     in_shape: tuple[int, ...]
     out_shape: tuple[int, ...]
@@ -125,9 +126,10 @@ def parse(layers: Sequence[nn.Module], input_shape: tuple[int, ...]) -> list[Sta
     n = len(layers)
     if n == 0:
         raise SpqError("Sequential needs at least a readout QuantLinear")
-    if not isinstance(layers[-1], QuantLinear):
+    if not isinstance(layers[-1], (QuantLinear, QuantLIF)):
         raise SpqError(
-            f"the last layer must be the QuantLinear readout, not {type(layers[-1]).__name__}"
+            "the last layer must be the QuantLinear readout (or the QuantLIF of a spike-count "
+            f"readout), not {type(layers[-1]).__name__}"
         )
     stages: list[Stage] = []
     shape = tuple(input_shape)
@@ -192,6 +194,13 @@ def parse(layers: Sequence[nn.Module], input_shape: tuple[int, ...]) -> list[Sta
                 f"{where} must be followed by [BatchNorm] QuantLIF "
                 "(only the last QuantLinear is the readout)"
             )
+        if j == n - 1:  # a block ends the model: its spikes are the logits
+            if kind != "linear":
+                raise SpqError(
+                    f"{where}: a spike-count readout must be a linear block "
+                    "(Flatten, QuantLinear, [BatchNorm1d], QuantLIF)"
+                )
+            kind = "spike_readout"
         stages.append(Stage(kind, i, shape, out, bn=bn_idx, lif=j))
         shape = out
         j += 1
@@ -214,7 +223,8 @@ def parse(layers: Sequence[nn.Module], input_shape: tuple[int, ...]) -> list[Sta
 
 
 class Sequential(nn.Module):
-    """A SpQuant-SNN: blocks ``synapse [BN] QuantLIF [pool]`` then a QuantLinear readout.
+    """A SpQuant-SNN: blocks ``synapse [BN] QuantLIF [pool]`` then a QuantLinear readout
+    (or a last linear block whose output spike counts are the logits).
 
     Args:
         *layers: the layers, in the grammar of docs/semantics.md section 1 (checked here;
@@ -273,9 +283,15 @@ class Sequential(nn.Module):
 
     @property
     def readout(self) -> QuantLinear:
-        head = self.layers[-1]
+        """The last synapse: the readout QuantLinear, or that of the spike-count readout."""
+        head = self.layers[self.stages[-1].idx]
         assert isinstance(head, QuantLinear)
         return head
+
+    @property
+    def spike_readout(self) -> bool:
+        """True when the logits are the spike counts of the last block (a QuantLIF ends it)."""
+        return self.stages[-1].kind == "spike_readout"
 
     @property
     def num_classes(self) -> int:
@@ -307,7 +323,7 @@ class Sequential(nn.Module):
     def _cache_key(self) -> tuple[Any, ...]:
         tensors = [(id(t), t._version) for t in self.parameters()]
         tensors += [(id(t), t._version) for t in self.buffers()]
-        lifs = [(m.beta, m.levels, m.reset) for m in self.neurons]
+        lifs = [(m.beta, m.levels, m.reset, m.threshold_level, m.strict) for m in self.neurons]
         return (tuple(tensors), tuple(lifs), self.time_steps, self.input_kind)
 
     def int_plan(self) -> IntPlan:
@@ -515,6 +531,10 @@ class Sequential(nn.Module):
                 if uu is None:
                     uu = torch.zeros_like(acc_or_I)
                 s, u[li], V = neuron_update(acc_or_I, uu, L.bias, nr.leak, nr.lo, nr.hi, nr.reset)
+                if ir.type == "spike_readout":  # logits are the output spike counts
+                    logits += s
+                    if per_step:
+                        step_logits.append(s.clone())
                 lif = lifs[ni]
                 if lif.record:
                     lif.trace.append(V.to(torch.float64) / THETA_INT)
@@ -534,8 +554,8 @@ class Sequential(nn.Module):
                 h = s
                 ni += 1
         ro = plan.layers[-1]
-        assert ro.readout_bias is not None
-        logits += T * ro.readout_bias
+        if ro.readout_bias is not None:
+            logits += T * ro.readout_bias
         return RunResult(
             logits_int=logits,
             spikes=[torch.stack(s, 1) for s in spk] if want_spikes else [],

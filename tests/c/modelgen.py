@@ -53,14 +53,18 @@ def _neuron(rng: np.random.Generator, channels: int, acc_std: float) -> NeuronIR
     bias[edge < 0.05] = 1 << 29
     bias[(edge >= 0.05) & (edge < 0.08)] = -(1 << 29)
     leak = int(rng.choice([0, 1 << 15, 1 << 16, int(rng.integers(0, (1 << 16) + 1))]))
+    # the threshold level D (hi): 1 as in SpQuant, or a finer membrane (imported networks)
+    hi = int(rng.integers(2, levels)) if levels > 2 and rng.random() < 0.3 else 1
+    if hi > 1:  # currents in units of theta / D: scale them up so that neurons still fire
+        mult = np.clip(mult.astype(np.int64) * hi, -(2**31) + 1, 2**31 - 1).astype(np.int32)
     return NeuronIR(
         mult=mult,
         shift=shift,
         bias=bias.astype(np.int32),
         leak=leak,
         levels=levels,
-        lo=2 - levels,
-        hi=1,
+        lo=hi + 1 - levels,
+        hi=hi,
         reset="soft" if rng.random() < 0.4 else "hard",
     )
 
@@ -161,7 +165,8 @@ def random_ir(
         if int(np.prod(cur)) > 400:
             break
         synapse("linear", int(rng.integers(1, 40)))
-    synapse("readout", int(rng.integers(1, 11)))
+    # the readout: summed accumulators, or the spike counts of a last neuron layer
+    synapse("spike_readout" if rng.random() < 0.3 else "readout", int(rng.integers(1, 11)))
     return ModelIR(name=name, input_kind=kind, input_shape=shape,  # type: ignore[arg-type]
                    time_steps=T, num_classes=layers[-1].out_shape[0], out_scale=0.125,
                    layers=layers)
@@ -220,7 +225,7 @@ def reference(ir: ModelIR, x: np.ndarray) -> dict[str, np.ndarray]:
     for t in range(T):
         a = (x if ir.input_kind == "static" else x[t]).astype(np.int64)
         for i, layer in enumerate(ir.layers):
-            if layer.type in ("conv", "linear", "readout"):
+            if layer.type in ("conv", "linear", "readout", "spike_readout"):
                 assert layer.weight is not None
                 static_layer = layer.in_kind == "u8"
                 if static_layer and t > 0:
@@ -245,11 +250,14 @@ def reference(ir: ModelIR, x: np.ndarray) -> dict[str, np.ndarray]:
                 u = state.get(i, np.zeros(acc.shape, dtype=np.int64))
                 b = n.bias.astype(np.int64).reshape((-1,) + (1,) * (acc.ndim - 1))
                 v = n.leak * u + cur + b
-                spk = v >= (1 << 16)
-                v = np.where(spk, 0 if n.reset == "hard" else v - (1 << 16), v)
+                theta = n.hi * (1 << 16)  # the threshold is the top level
+                spk = v >= theta
+                v = np.where(spk, 0 if n.reset == "hard" else v - theta, v)
                 state[i] = np.clip(np.floor_divide(v + (1 << 15), 1 << 16), n.lo, n.hi)
                 spikes[i] += int(spk.sum())
                 a = spk.astype(np.int64)
+                if layer.type == "spike_readout":
+                    logits += a
             elif layer.type in ("maxpool", "sumpool"):
                 k = layer.pool
                 c, h, w = a.shape
@@ -288,7 +296,7 @@ def emit_c(ir: ModelIR, schedule: str = "time") -> str:
     kinds = {"u8": "SPQ_IN_U8", "spike": "SPQ_IN_SPIKE", "count": "SPQ_IN_COUNT"}
     types = {"conv": "SPQ_LAYER_CONV", "linear": "SPQ_LAYER_LINEAR",
              "maxpool": "SPQ_LAYER_MAXPOOL", "sumpool": "SPQ_LAYER_SUMPOOL",
-             "readout": "SPQ_LAYER_READOUT"}
+             "readout": "SPQ_LAYER_READOUT", "spike_readout": "SPQ_LAYER_SPIKE_READOUT"}
     src = [f'#include "spq.h"\n#include "{name}.h"\n\n']
     entries = []
     for i, L in enumerate(ir.layers):

@@ -108,6 +108,7 @@ static spq_neuron_cfg_t cfg_for(int32_t leak, int32_t lo, int32_t hi, int soft)
     c.leak = leak;
     c.lo = lo;
     c.hi = hi;
+    c.theta = hi * 65536;
     c.zero_code = (uint32_t)(-lo);
     c.bits = bits ? bits : 1u;
     c.mask = (1u << c.bits) - 1u;
@@ -171,6 +172,23 @@ static void test_neuron_step(void)
     u = -3;
     spq_neuron_step(&five, -32768, 0, &u);
     CHECK_EQ(u, -2);
+    {
+        /* threshold level 3 of six levels {-2..3}: THETA = 3 * 2^16 */
+        spq_neuron_cfg_t six = cfg_for(65536, -2, 3, 0);
+        spq_neuron_cfg_t six_soft = cfg_for(65536, -2, 3, 1);
+        u = 0; /* V = 3 * 65536 - 1: no spike, rounds to level 3 */
+        CHECK_EQ(spq_neuron_step(&six, 3 * 65536 - 1, 0, &u), 0);
+        CHECK_EQ(u, 3);
+        u = 2; /* K = 1: V = 2 * 65536 + 65536 = THETA: spike, hard reset */
+        CHECK_EQ(spq_neuron_step(&six, 65536, 0, &u), 1);
+        CHECK_EQ(u, 0);
+        u = 3; /* soft: V = 3 * 65536 + 65536 + 40000 -> V' = 65536 + 40000 -> u' = 2 */
+        CHECK_EQ(spq_neuron_step(&six_soft, 65536 + 40000, 0, &u), 1);
+        CHECK_EQ(u, 2);
+        u = 0; /* one level below threshold (as for ternary, hi = 1) does not fire */
+        CHECK_EQ(spq_neuron_step(&six, 65536, 0, &u), 0);
+        CHECK_EQ(u, 1);
+    }
 }
 
 static void test_membrane_packing(void)
@@ -493,6 +511,13 @@ static void test_bad_models(void)
     expect_bad("no weights");
     a_layers[0].mult = NULL;
     expect_bad("no multipliers");
+    a_layers[0].hi = 0;
+    a_layers[0].lo = -2;
+    expect_bad("threshold level hi = 0");
+    a_layers[0].type = SPQ_LAYER_SPIKE_READOUT;
+    expect_bad("spike readout first");
+    a_layers[1].type = SPQ_LAYER_SPIKE_READOUT; /* a readout without neuron constants */
+    expect_bad("spike readout without mult/shift");
     /* arrays shorter than the shapes need (the sizeof the generated tables carry) */
     a_layers[0].weights_bytes -= 1u;
     expect_bad("weights one byte short");
