@@ -26,8 +26,10 @@ toolchain: $(STAMP)
 lint: setup
 	$(PY) -m ruff check spq tests bench
 
+# -n auto: one pytest worker per core (pytest-xdist); the caches the tests share (firmware,
+# host libraries) are written atomically, so workers can build the same thing at once.
 test: setup lint
-	$(PY) -m pytest -q
+	$(PY) -m pytest -q -n auto
 
 demo: setup
 	$(PY) -m spq.demo

@@ -73,12 +73,14 @@ def print_summary(result: Any) -> None:
     v = m["verified"]
     if v["bit_exact"]:
         console.print(f"verified: bit-exact against spq.nn on {v['inputs']} inputs "
-                      "(logits and every spike)")
+                      "(logits and every spike)", soft_wrap=True)
     else:
         console.print("[yellow]not verified (--verify 0)[/yellow]")
-    console.print(f"wrote {', '.join(str(p) for p in result.files)}")
+    # paths are never broken across lines (the terminal wraps them, copy and paste works)
+    console.print(f"wrote {', '.join(str(p) for p in result.files)}", soft_wrap=True,
+                  highlight=False)
     for note in result.notes:
-        console.print(f"note: {note}")
+        console.print(f"note: {note}", soft_wrap=True, highlight=False)
 
 
 def register(app: typer.Typer) -> None:
