@@ -11,9 +11,8 @@ from __future__ import annotations
 import numpy as np
 
 from spq.errors import SpqError
-from spq.ir import FRAC_BITS, LayerIR, ModelIR
+from spq.ir import ACC16_MAX, FRAC_BITS, QMAX, LayerIR, ModelIR, acc_bits, acc_bound
 
-QMAX = {2: 1, 4: 7, 8: 127}
 SYNAPSES = ("conv", "linear", "readout", "spike_readout")
 READOUTS = ("readout", "spike_readout")
 POOLS = ("maxpool", "sumpool")
@@ -41,15 +40,19 @@ def conv_out_hw(h: int, w: int, kernel: int, stride: int, padding: int) -> tuple
     return (h + 2 * padding - kernel) // stride + 1, (w + 2 * padding - kernel) // stride + 1
 
 
-def acc_bound(layer: LayerIR) -> int:
-    """The proven bound ``fan_in * qmax * max_in`` on ``|acc|`` (docs/semantics.md §4)."""
+def _fan_in(layer: LayerIR) -> int:
     assert layer.weight is not None
-    fan_in = int(np.prod(layer.weight.shape[1:]))
-    return fan_in * QMAX[layer.weight_bits] * layer.max_in
+    return int(np.prod(layer.weight.shape[1:]))
 
 
-def acc_bits_for(layer: LayerIR) -> int:
-    return 16 if acc_bound(layer) <= 32767 else 32
+def layer_acc_bound(layer: LayerIR) -> int:
+    """:func:`spq.ir.acc_bound` of a synapse layer."""
+    return acc_bound(_fan_in(layer), layer.weight_bits, layer.max_in)
+
+
+def layer_acc_bits(layer: LayerIR) -> int:
+    """:func:`spq.ir.acc_bits` of a synapse layer."""
+    return acc_bits(_fan_in(layer), layer.weight_bits, layer.max_in)
 
 
 def check_ir(ir: ModelIR) -> None:
@@ -139,10 +142,10 @@ def check_ir(ir: ModelIR) -> None:
             raise SpqError(f"{where}: no output channels")
         if layer.acc_bits not in (16, 32):
             raise SpqError(f"{where}: acc_bits {layer.acc_bits} not 16 or 32")
-        bound = acc_bound(layer)
+        bound = layer_acc_bound(layer)
         if bound > I31:
             raise SpqError(f"{where}: accumulator bound {bound} does not fit in int32")
-        if layer.acc_bits == 16 and bound > 32767:
+        if layer.acc_bits == 16 and bound > ACC16_MAX:
             raise SpqError(f"{where}: acc_bits 16 but the accumulator bound is {bound}")
 
         c = expect[0]

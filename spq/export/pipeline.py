@@ -30,7 +30,7 @@ from spq.export.prune import remove_pruned
 from spq.export.reference import ReferenceResult, reach
 from spq.export.reference import run as reference_run
 from spq.export.render import check_name, default_name, render_c
-from spq.ir import FORMAT_VERSION, LayerIR, ModelIR
+from spq.ir import FORMAT_VERSION, LayerIR, ModelIR, align4
 
 SCHEDULE_CHOICES = ("auto", "time", "layer")
 DEFAULT_VERIFY = 16
@@ -147,16 +147,12 @@ def const_bytes(packed: PackedModel) -> int:
     An upper bound on their ``.rodata`` for a 32-bit Arm target: each array and the name
     string are rounded up to 4 bytes (the alignment padding the linker may insert)."""
     total = MODEL_DESC_BYTES + LAYER_DESC_BYTES * len(packed.layers)
-    total += _align4(len(packed.name) + 1)
+    total += align4(len(packed.name) + 1)
     for la in packed.layers:
         for arr in (la.weights, la.mult, la.shift, la.bias):
             if arr is not None:
-                total += _align4(int(arr.nbytes))
+                total += align4(int(arr.nbytes))
     return total
-
-
-def _align4(n: int) -> int:
-    return (n + 3) & ~3
 
 
 def check_board(board_name: str, packed: PackedModel, arena: int) -> dict[str, Any]:
