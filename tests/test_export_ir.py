@@ -19,8 +19,8 @@ from spq.errors import SpqError
 from spq.export import reference
 from spq.export.checks import check_ir
 from spq.export.packing import pack_model, pack_rows, row_bytes, unpack_rows, weight_rows
-from spq.export.prune import remove_pruned
 from spq.export.render import check_name, default_name
+from spq.export.shrink import remove_pruned
 from spq.ir import LayerIR, ModelIR, NeuronIR
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -458,7 +458,7 @@ def _compilers() -> list[str]:
 
 
 def test_generated_c_compiles_warning_free(tmp_path: Path) -> None:
-    from spq.export.pipeline import render_files
+    from spq.export.manifest import render_files
 
     assert _compilers(), "gcc or clang is required"
     ir = random_ir(21, "static", convs=2, linears=1)
@@ -492,9 +492,10 @@ def test_generated_c_compiles_warning_free(tmp_path: Path) -> None:
 
 
 def _fake_manifest(ir: ModelIR, pruned: ModelIR, packed: object) -> dict:
-    from spq.export.pipeline import build_manifest
+    from spq.export.manifest import build_manifest
 
     mem = {"arena_bytes": 1234, "membrane_bytes": 10, "schedule": "time",
            "arena_bytes_time": 1234, "arena_bytes_layer": 2000}
+    verified = {"inputs": 0, "bit_exact": None, "seed": 0}
     return build_manifest(ir, pruned, packed, Path("net21.pt"), "ab" * 32, mem,  # type: ignore[arg-type]
-                          0, None, None)
+                          verified, None)

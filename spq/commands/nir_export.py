@@ -20,7 +20,7 @@ def export_nir_cmd(
         help="seconds per step for the written time constants (default 1e-4)")] = None,
 ) -> None:
     """Write an spq model as a NIR graph; `spq import` gives back the identical model."""
-    from spq.export.pipeline import load_model
+    from spq.export.loading import load_model
     from spq.interop.graph import DEFAULT_DT
     from spq.interop.nir import to_nir, write
 

@@ -90,7 +90,7 @@ def train_cmd(
     start_net = None
     if init is not None:
         from spq.data import dataset_info
-        from spq.export.pipeline import load_model
+        from spq.export.loading import load_model
 
         if arch is not None:
             raise SpqError("--init trains the checkpoint's architecture; drop --arch")
