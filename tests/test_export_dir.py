@@ -409,6 +409,30 @@ def test_header_edit_is_refused(exported: dict[str, Path], tmp_path: Path, macro
     readers_refuse(out, f"static_net.h says static_net_{macro} {value}, manifest.json")
 
 
+# every macro docs/formats.md lists for NAME.h
+HEADER_MACROS = ("ARENA_SIZE", "ARENA_SIZE_TIME", "ARENA_SIZE_LAYER", "TIME_STEPS",
+                 "NUM_CLASSES", "INPUT_C", "INPUT_H", "INPUT_W", "INPUT_BYTES", "INPUT_KIND",
+                 "NUM_LAYERS", "WEIGHTS_BYTES")
+
+
+def test_every_header_macro_is_checked(exported: dict[str, Path], tmp_path: Path) -> None:
+    """open_export compares each of NAME.h's macros with the manifest (the hashes recomputed
+    after the edit, as someone who edits both would)."""
+    from spq.export.directory import open_export
+
+    for kind in ("static", "events"):
+        text = (exported[kind] / f"{kind}_net.h").read_text()
+        for macro in HEADER_MACROS:
+            out = copy_export(exported[kind], tmp_path / f"{kind}_{macro}")
+            line = next(ln for ln in text.splitlines()
+                        if ln.startswith(f"#define {kind}_net_{macro} "))
+            (out / f"{kind}_net.h").write_text(text.replace(line, f"#define {kind}_net_{macro} 7"))
+            modelgen.seal(out)
+            with pytest.raises(SpqFormatError, match=f"{kind}_net.h says {kind}_net_{macro} 7, "
+                                                     "manifest.json"):
+                open_export(out)
+
+
 def test_c_source_and_samples_edits(exported: dict[str, Path], tmp_path: Path) -> None:
     out = copy_export(exported["events"], tmp_path / "o")
     c = out / "events_net.c"
