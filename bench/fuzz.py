@@ -34,7 +34,7 @@ import spq  # noqa: E402
 from spq.export import export  # noqa: E402
 from spq.nn.testing import random_model  # noqa: E402
 from spq.tools.boards import get_board  # noqa: E402
-from spq.tools.build import build_firmware  # noqa: E402
+from spq.tools.firmware import build_firmware  # noqa: E402
 from spq.tools.runner import QemuRunner  # noqa: E402
 
 BOARDS = ("mps2-an386", "mps3-an547", "mps2-an385")

@@ -139,7 +139,7 @@ def load(path: str | os.PathLike[str]) -> Any:
 
 
 def _build(path: Path, spec: str) -> Any:
-    from spq.nn.build import build
+    from spq.nn.spec import build
 
     try:
         return build(spec)

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import numpy as np
 
-from spq.runtime.build import WARNING_FLAGS
+from spq.runtime.library import WARNING_FLAGS
 from spq.tools import protocol as P
 from spq.tools.runner import QemuRunner
 

@@ -365,8 +365,8 @@ READERS = ("run", "qemu", "profile")
 def readers_refuse(out: Path, fragment: str) -> None:
     """spq run, spq qemu, spq profile, HostModel, spq.tools.device, find_model: one line."""
     from spq.runtime import HostModel
-    from spq.tools.build import find_model
     from spq.tools.device import load_inputs, load_manifest
+    from spq.tools.firmware import find_model
 
     for cmd in READERS:
         one_error(spq_cli(cmd, str(out)), fragment)

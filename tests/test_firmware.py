@@ -18,7 +18,7 @@ from firmware_fixtures import fw_cache, static_model  # noqa: F401 (fixtures)
 from spq.errors import SpqError
 from spq.ir import FORMAT_VERSION
 from spq.tools.boards import BOARDS, DEFAULT_BOARD, Board, get_board
-from spq.tools.build import build_firmware, linker_script
+from spq.tools.firmware import build_firmware, linker_script
 
 sys.path.insert(0, str(Path(__file__).resolve().parent / "c"))
 import modelgen  # the hashes recomputed by hand (seal)

@@ -27,7 +27,7 @@ from spq.errors import SpqError
 from spq.runtime import HostModel
 from spq.tools import flash as fl
 from spq.tools.boards import BOARDS, get_board
-from spq.tools.build import build_firmware
+from spq.tools.firmware import build_firmware
 from spq.tools.gdbremote import (
     GdbRemote,
     checksum,

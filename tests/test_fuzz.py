@@ -18,7 +18,7 @@ from fuzzing import (
 )
 
 from spq.tools.boards import get_board
-from spq.tools.build import build_firmware
+from spq.tools.firmware import build_firmware
 from spq.tools.runner import QemuRunner
 
 FRAME_KINDS = {"random", "valid", "bad_crc", "truncated", "huge_length", "bad_version",

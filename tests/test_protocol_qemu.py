@@ -20,7 +20,7 @@ from firmware_fixtures import fw_cache, static_model  # noqa: F401 (fixtures)
 from spq.export.directory import open_export
 from spq.tools import protocol as P
 from spq.tools.boards import get_board
-from spq.tools.build import build_firmware
+from spq.tools.firmware import build_firmware
 from spq.tools.runner import QemuRunner
 
 pytestmark = pytest.mark.qemu

@@ -26,8 +26,8 @@ from firmware_fixtures import (  # noqa: F401 (fixtures)
 from spq.errors import SpqError
 from spq.runtime import HostModel
 from spq.tools.boards import get_board, qemu_boards
-from spq.tools.build import build_firmware
 from spq.tools.device import compare, host_reference, load_manifest, run_on_device
+from spq.tools.firmware import build_firmware
 from spq.tools.protocol import DeviceTimeoutError
 from spq.tools.runner import QemuRunner
 

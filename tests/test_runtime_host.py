@@ -290,8 +290,8 @@ def test_host_build_uses_the_firmware_warning_flags(exports: dict[str, Path], tm
                                                     cc: str, cache: Path) -> None:
     """The exporter's C builds warning-free with gcc and clang under -Werror -pedantic; an
     edited NAME.c that only warns is refused with one line naming the warning."""
-    from spq.runtime.build import BASE_FLAGS
-    from spq.tools.build import CFLAGS
+    from spq.runtime.library import BASE_FLAGS
+    from spq.tools.firmware import CFLAGS
 
     out = exports["static"]
     samples = np.load(out / "samples.npz")

@@ -30,7 +30,7 @@ def flash_command(out: Path, board_name: str, probe: str, uid: str | None, gdb: 
     from spq.export.directory import open_export
     from spq.tools import flash as fl
     from spq.tools.boards import get_board
-    from spq.tools.build import build_firmware
+    from spq.tools.firmware import build_firmware
     from spq.tools.gdbremote import parse_host_port
 
     if probe not in PROBES:

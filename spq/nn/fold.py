@@ -9,7 +9,6 @@ neuron layer lists its unmasked channels in ``kept_channels`` for the exporter.
 
 from __future__ import annotations
 
-import copy
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -40,8 +39,15 @@ def _bn_params(
     return gamma, beta, _floats(bn.running_mean), _floats(bn.running_var), float(bn.eps)
 
 
-def fold_ir(net: Sequential, name: str = "model") -> ModelIR:
-    """Build the ModelIR (the integers eval mode uses). See :func:`fold`."""
+def fold(net: Sequential, name: str = "model") -> ModelIR:
+    """The integer parameters eval mode uses, as a :class:`spq.ir.ModelIR`.
+
+    Pools become ``maxpool``/``sumpool`` layers, the last QuantLinear a ``readout`` layer (or,
+    when a QuantLIF ends the model, its last block a ``spike_readout`` layer), Flatten
+    disappears. Pruned channels stay in (zero weights, ``M = S = B = 0``);
+    ``LayerIR.kept_channels`` lists the unmasked output channels of each neuron layer.
+    Uses BN running statistics whatever the module's mode. A fresh IR each call (eval mode
+    keeps its own, :meth:`Sequential.int_plan`)."""
     static = net.input_kind == "static"
     s_in = 1.0 / 255.0 if static else 1.0
     in_kind = "u8" if static else "spike"
@@ -142,17 +148,3 @@ def fold_ir(net: Sequential, name: str = "model") -> ModelIR:
         out_scale=readout_scale / net.time_steps,
         layers=layers,
     )
-
-
-def fold(net: Sequential, name: str = "model") -> ModelIR:
-    """The integer parameters eval mode uses, as a :class:`spq.ir.ModelIR`.
-
-    Pools become ``maxpool``/``sumpool`` layers, the last QuantLinear a ``readout`` layer (or,
-    when a QuantLIF ends the model, its last block a ``spike_readout`` layer), Flatten
-    disappears. Pruned channels stay in (zero weights, ``M = S = B = 0``);
-    ``LayerIR.kept_channels`` lists the unmasked output channels of each neuron layer.
-    Uses BN running statistics whatever the module's mode. Returns a fresh copy each call.
-    """
-    ir = copy.deepcopy(net.int_plan().ir)
-    ir.name = name
-    return ir

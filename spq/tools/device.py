@@ -15,7 +15,7 @@ import numpy as np
 from spq.errors import SpqError
 from spq.export.directory import NEURON_TYPES, SYNAPSE_TYPES, ExportDir, open_export
 from spq.tools.boards import Board
-from spq.tools.build import Firmware, build_firmware
+from spq.tools.firmware import Firmware, build_firmware
 from spq.tools.protocol import DeviceInfo, InferResult
 from spq.tools.runner import QemuRunner, open_runner
 
@@ -56,7 +56,7 @@ def synapse_layers(manifest: dict[str, Any]) -> list[int]:
 
 
 def device_counts(res: InferResult, manifest: dict[str, Any]) -> dict[str, np.ndarray]:
-    """A device result in the layout of spq.runtime.RunResult (and `spq run`): spike counts
+    """A device result in the layout of spq.runtime.HostResult (and `spq run`): spike counts
     per neuron layer, synops per synapse layer."""
     spikes = np.asarray(res.spike_counts, dtype=np.int64)
     synops = np.asarray(res.synops, dtype=np.int64)
