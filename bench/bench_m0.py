@@ -18,6 +18,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 from firmware_fixtures import export_random, random_inputs  # noqa: E402
 
+from spq.export.directory import open_export  # noqa: E402
 from spq.tools.boards import get_board  # noqa: E402
 from spq.tools.device import run_checked  # noqa: E402
 
@@ -38,13 +39,12 @@ def main() -> None:
         for seed, kw in MODELS:
             out = export_random(Path(tmp), seed, **kw)
             x = random_inputs(seed, 4, **kw)
+            export_dir = open_export(out)
             means = {}
             for name in BOARDS:
-                run = run_checked(out, get_board(name), x, timeout=120)
+                run = run_checked(export_dir, get_board(name), x, timeout=120)
                 means[name] = sum(r.total for r in run.results) / len(run.results)
-            from spq.export.directory import open_export
-
-            m = open_export(out).manifest
+            m = export_dir.manifest
             cells = " | ".join(f"{means[b]:,.0f}" for b in BOARDS)
             print(f"| {seed} {kw} | {m['input']['shape']} | {m['memory']['arena_bytes']} | "
                   f"{cells} | {means['microbit'] / means['mps2-an385']:.2f} | "

@@ -18,7 +18,6 @@ import json
 import math
 import os
 import pickle
-import tempfile
 import warnings
 import zipfile
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 import torch
 
 from spq.errors import SpqError, SpqFormatError
+from spq.files import atomic_path
 
 FORMAT_VERSION = 1
 MARKER_KEY = "spq_checkpoint"
@@ -46,15 +46,8 @@ def save(net: Any, path: str | os.PathLike[str]) -> None:
         "spec": json.dumps(net.spec(), sort_keys=True),
         "state_dict": state,
     }
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=".spq-", suffix=".tmp", dir=path.parent or ".")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _read(path: Path) -> Any:

@@ -75,9 +75,9 @@ def main() -> None:
 
 def export_main() -> None:
     """`spq-export ...` is `spq export ...` as a command of its own."""
-    from spq.commands import export
+    from spq.commands import register
 
     single = typer.Typer(name="spq-export", pretty_exceptions_enable=False,
                          add_completion=False)
-    export.register(single)
+    register(single, "export")
     single()

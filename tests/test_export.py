@@ -22,7 +22,7 @@ from typer.testing import CliRunner
 
 import spq
 import spq.nn as snn
-from spq.commands import export as export_command
+from spq.commands import register
 from spq.errors import SpqError
 from spq.export import pipeline
 from spq.export.loading import prepare
@@ -41,7 +41,7 @@ def _app() -> typer.Typer:
     def main() -> None:
         """spq"""
 
-    export_command.register(app)
+    register(app, "export")
     return app
 
 

@@ -90,13 +90,13 @@ def test_flash_then_run_and_profile_over_the_port(
 
         js = tmp_path / "p.json"
         proc = spq_cli("profile", str(static_model), "--board", board_name, "--port",
-                       qemu.uart_url, "--input", str(tmp_path / "x.npy"), "--json", str(js))
+                       qemu.uart_url, "--input", str(tmp_path / "x.npy"), "-o", str(js))
         assert proc.returncode == 0, proc.stderr
         flashed = json.loads(js.read_text())
         assert qemu.proc is not None and qemu.proc.poll() is None  # still running
     js2 = tmp_path / "q.json"
     proc = spq_cli("profile", str(static_model), "--board", board_name,
-                   "--input", str(tmp_path / "x.npy"), "--json", str(js2))
+                   "--input", str(tmp_path / "x.npy"), "-o", str(js2))
     assert proc.returncode == 0, proc.stderr
     own = json.loads(js2.read_text())
     # the same firmware, loaded by a probe or by QEMU's -kernel: the same instruction counts

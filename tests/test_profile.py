@@ -43,15 +43,17 @@ def profiles(
 ) -> list[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("profile")
     result = []
-    for k in range(2):
-        js, png = tmp / f"p{k}.json", tmp / f"p{k}.png"
-        args = ["profile", str(static_model), "--json", str(js), "--limit", "2"]
-        proc = spq_cli(*args, "--plot", str(png)) if k == 0 else spq_cli(*args)
-        assert proc.returncode == 0, proc.stderr
-        assert "RAM" in proc.stdout and "flash" in proc.stdout
-        prof = json.loads(js.read_text())
-        prof["_png"] = str(png)
-        result.append(prof)
+    js, png = tmp / "p.json", tmp / "p.png"
+    args = ["profile", str(static_model), "--limit", "2"]
+    # the table on stdout, the JSON into a file (-o) and the chart
+    proc = spq_cli(*args, "-o", str(js), "--plot", str(png))
+    assert proc.returncode == 0, proc.stderr
+    assert "RAM" in proc.stdout and "flash" in proc.stdout
+    result.append({**json.loads(js.read_text()), "_png": str(png)})
+    # --json: the same JSON on stdout, nothing else
+    proc = spq_cli(*args, "--json")
+    assert proc.returncode == 0, proc.stderr
+    result.append(json.loads(proc.stdout))
     return result
 
 

@@ -24,9 +24,10 @@ from firmware_fixtures import (  # noqa: F401 (fixtures)
 )
 
 from spq.errors import SpqError
+from spq.export.directory import open_export
 from spq.runtime import HostModel
 from spq.tools.boards import get_board, qemu_boards
-from spq.tools.device import compare, host_reference, load_manifest, run_on_device
+from spq.tools.device import differences, host_reference, run_on_device
 from spq.tools.firmware import build_firmware
 from spq.tools.protocol import DeviceTimeoutError
 from spq.tools.runner import QemuRunner
@@ -59,31 +60,29 @@ def test_bit_exact_against_host(
 ) -> None:
     board = get_board(board_name)
     for seed, kw in MODELS:
-        out = models[seed]
-        manifest = load_manifest(out)
+        out = open_export(models[seed])
         x = random_inputs(seed, 3, **kw)
         run = run_on_device(out, board, x, timeout=30)
-        assert run.info.model == manifest["name"]
+        assert run.info.model == out.name
         assert run.info.unit == "instructions"
         host = HostModel(out).run(x)
         for i, res in enumerate(run.results):
             assert res.logits_int == host.logits_int[i].tolist(), (board_name, seed, i)
             assert res.total > 0
-        assert compare(run.results, host_reference(out, x), manifest) == []
+        assert differences(run.results, host_reference(out, x), out) == []
 
 
-def test_compare_reports_a_single_changed_count(
+def test_differences_reports_a_single_changed_count(
     models: dict[int, Path],
     fw_cache: Path,  # noqa: F811
 ) -> None:
-    out = models[1]
-    manifest = load_manifest(out)
+    out = open_export(models[1])
     x = random_inputs(1, 2, input_kind="static", conv=False)
     run = run_on_device(out, get_board("mps2-an386"), x, timeout=30)
     host = host_reference(out, x)
-    assert compare(run.results, host, manifest) == []
+    assert differences(run.results, host, out) == []
     host["logits_int"][1, 0] += 1
-    problems = compare(run.results, host, manifest)
+    problems = differences(run.results, host, out)
     assert len(problems) == 1 and problems[0].startswith("input 1: logits_int")
 
 
@@ -233,12 +232,9 @@ def test_serial_runner_on_a_pty(static_model: Path, fw_cache: Path, tmp_path: Pa
                 pty = line.split("redirected to ")[1].split()[0]
                 break
         assert pty.startswith("/dev/pts/")
-        js = tmp_path / "p.json"
-        res = spq_cli(
-            "profile", str(static_model), "--port", pty, "--json", str(js), "--limit", "1"
-        )
+        res = spq_cli("profile", str(static_model), "--port", pty, "--json", "--limit", "1")
         assert res.returncode == 0, res.stderr
-        prof = json.loads(js.read_text())
+        prof = json.loads(res.stdout)
         assert prof["unit"] == "instructions" and prof["total"] > 0
         assert proc.poll() is None  # no BYE over a serial port: the board keeps running
     finally:

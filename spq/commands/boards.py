@@ -25,7 +25,7 @@ def _mhz(hz: int) -> str:
 
 
 @handle_errors
-def boards(
+def command(
     as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
 ) -> None:
     """List the boards the firmware builds for (QEMU machines and real boards)."""
@@ -68,7 +68,3 @@ def boards(
     console.print(table)
     console.print("* default board; the clock is the one the harness runs at. Memory maps,")
     console.print("  UARTs, rated clocks: spq boards --json and docs/boards.md.")
-
-
-def register(app: typer.Typer) -> None:
-    app.command("boards")(boards)

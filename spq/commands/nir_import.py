@@ -62,7 +62,7 @@ def calibration_inputs(in_shape: tuple[int, ...], time_steps: int | None,
 
 
 @handle_errors
-def import_cmd(
+def command(
     model: Annotated[Path, typer.Argument(help="NIR graph (.nir, HDF5)")],
     out: Annotated[Path, typer.Option("-o", "--out", help="spq checkpoint to write (model.pt)")],
     time_steps: Annotated[int | None, typer.Option(
@@ -146,7 +146,3 @@ def import_cmd(
                   f"{100 * agree['argmax_agreement']:.1f}% of {agree['samples']}")
     table.add_row("correlation of outputs", f"{agree['correlation']:.4f}")
     Console().print(table)
-
-
-def register(app: typer.Typer) -> None:
-    app.command("import")(import_cmd)

@@ -14,7 +14,7 @@ from spq.tools.boards import DEFAULT_BOARD, get_board
 
 
 @handle_errors
-def qemu(
+def command(
     out: Annotated[Path, typer.Argument(help="Export directory (spq-export -o OUT).")],
     board: Annotated[
         str, typer.Option("--board", "-b", help="QEMU board (spq boards).")
@@ -32,13 +32,10 @@ def qemu(
 ) -> None:
     """Alias of `spq run OUT --board B` (default mps2-an386), kept for old scripts: use `spq run
     --board`. Runs OUT on a QEMU board and exits 2 on any difference from the host runtime."""
-    from spq.commands.run import run_on_board_command
+    from spq.tools.device import report_board_run, run_on_board
 
     if not get_board(board).is_qemu:
         raise SpqError(f"board {board} has no QEMU machine (use `spq run OUT --board {board} "
                        "--port PORT` on the flashed board)")
-    run_on_board_command(out, board, None, input, as_json, timeout)
-
-
-def register(app: typer.Typer) -> None:
-    app.command("qemu")(qemu)
+    run, inputs = run_on_board(out, board, None, input, timeout, show_progress=not as_json)
+    report_board_run(run, inputs, as_json)

@@ -224,6 +224,11 @@ class Inputs:
     batched: bool
     samples: dict[str, np.ndarray] | None
 
+    def first(self, n: int) -> Inputs:
+        """The first ``n`` inputs (and their samples.npz arrays)."""
+        samples = None if self.samples is None else {k: v[:n] for k, v in self.samples.items()}
+        return Inputs(self.data[:n], self.batched, samples)
+
 
 # ---------------------------------------------------------------- reading
 

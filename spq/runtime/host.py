@@ -67,11 +67,6 @@ class HostResult:
         }
 
 
-def read_manifest(out_dir: Path) -> dict[str, Any]:
-    """OUT/manifest.json of a checked export (spq.export.directory.open_export)."""
-    return open_export(out_dir).manifest
-
-
 class HostModel:
     """An export folder (``spq-export ... -o OUT``) compiled with runtime_c for the host.
 

@@ -51,12 +51,6 @@ BOOT2_LOAD = 0x20041F00  # where the RP2040 ROM copies and runs boot2
 OBJCOPY = "arm-none-eabi-objcopy"
 
 
-def find_model(out_dir: Path) -> ExportDir:
-    """NAME.c/NAME.h of an export directory, checked whole first (manifest checksum, sha256
-    of both files, NAME.h's macros: spq.export.directory.open_export)."""
-    return open_export(out_dir)
-
-
 @dataclass(frozen=True)
 class Firmware:
     elf: Path
@@ -323,14 +317,15 @@ def build_firmware(
 ) -> Firmware:
     """Build (or fetch from the cache) the firmware ELF for `board`.
 
-    `variant` "harness" needs `model_dir`: an export directory (checked whole first, as
-    find_model does) or an ExportDir the caller already opened; "selftest", "silent" and
-    "crash" are model-free firmwares for protocol and error-path checks."""
+    `variant` "harness" needs `model_dir`: the ExportDir the caller opened, or an export
+    directory (then opened and checked whole first: spq.export.directory.open_export);
+    "selftest", "silent" and "crash" are model-free firmwares for protocol and error-path
+    checks."""
     model: ExportDir | None = None
     if variant == "harness":
         if model_dir is None:
             raise SpqError("the harness firmware needs an export directory")
-        model = model_dir if isinstance(model_dir, ExportDir) else find_model(Path(model_dir))
+        model = model_dir if isinstance(model_dir, ExportDir) else open_export(model_dir)
     fw_dir = firmware_dir()
     rt_dir = runtime_dir()
     rt_sources = sorted((rt_dir / "src").glob("*.c")) if model else []
