@@ -20,7 +20,7 @@ from firmware_fixtures import export_random, random_inputs  # noqa: E402
 
 from spq.export.directory import open_export  # noqa: E402
 from spq.tools.boards import get_board  # noqa: E402
-from spq.tools.device import run_checked  # noqa: E402
+from spq.tools.device import check_against_host, run_on_device  # noqa: E402
 
 MODELS = [
     (0, {"input_kind": "events"}),
@@ -42,7 +42,8 @@ def main() -> None:
             export_dir = open_export(out)
             means = {}
             for name in BOARDS:
-                run = run_checked(export_dir, get_board(name), x, timeout=120)
+                run = run_on_device(export_dir, get_board(name), x, timeout=120)
+                check_against_host(run)
                 means[name] = sum(r.total for r in run.results) / len(run.results)
             m = export_dir.manifest
             cells = " | ".join(f"{means[b]:,.0f}" for b in BOARDS)

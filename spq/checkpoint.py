@@ -26,7 +26,7 @@ from typing import Any
 import torch
 
 from spq.errors import SpqError, SpqFormatError
-from spq.files import atomic_path
+from spq.files import atomic_path, file_head
 
 FORMAT_VERSION = 1
 MARKER_KEY = "spq_checkpoint"
@@ -51,15 +51,7 @@ def save(net: Any, path: str | os.PathLike[str]) -> None:
 
 
 def _read(path: Path) -> Any:
-    if not path.exists():
-        raise SpqFormatError(f"{path}: no such file")
-    if path.is_dir():
-        raise SpqFormatError(f"{path}: is a directory, not a checkpoint")
-    try:
-        with open(path, "rb") as f:
-            head = f.read(4)
-    except OSError as exc:
-        raise SpqFormatError(f"{path}: cannot read ({exc.strerror})") from None
+    head = file_head(path, 4, "a checkpoint", SpqFormatError)
     if not head:
         raise SpqFormatError(f"{path}: empty file, not a checkpoint")
     is_zip = head == b"PK\x03\x04"

@@ -8,13 +8,24 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from spq.errors import SpqError
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Arguments and options that mean the same in every command, defined once.
+ExportDirArg = Annotated[Path, typer.Argument(
+    metavar="OUT", help="export folder (spq-export MODEL.pt -o OUT)")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="print the result as one JSON object")]
+InputOption = Annotated[Path | None, typer.Option(
+    "--input", "-i", help=".npy input (one or a batch); default: the export's samples.npz")]
+PortOption = Annotated[str | None, typer.Option(
+    "--port", help="serial port of the flashed board: /dev/ttyACM0 or socket://HOST:PORT "
+    "(default: QEMU)")]
+TimeoutOption = Annotated[float, typer.Option(help="seconds to wait for each device reply")]
 
 app = typer.Typer(
     name="spq",

@@ -49,7 +49,7 @@ def demo(
     from spq.export.directory import open_export
     from spq.runtime import HostModel
     from spq.tools.boards import get_board
-    from spq.tools.device import device_counts, run_checked
+    from spq.tools.device import check_against_host, device_counts, run_on_device
     from spq.tools.profiler import build_profile, plot_profile, print_profile
     from spq.tools.progress import device_progress
     from spq.train import TrainConfig, train
@@ -101,7 +101,8 @@ def demo(
     # what `spq run OUT --board B` does: every logit, spike count and synop count against the
     # host runtime (raises on any difference); then the logits against PyTorch as well
     with device_progress(b.name) as progress:
-        run = run_checked(exported, b, sub, progress=progress)
+        run = run_on_device(exported, b, sub, progress=progress)
+    check_against_host(run)
     dev_logits = np.stack([device_counts(r, run.export)["logits_int"] for r in run.results])
     if not np.array_equal(dev_logits, torch_logits[:n]):
         raise SpqError(f"{b.name} differs from the PyTorch integer model")

@@ -10,6 +10,8 @@ import secrets
 from collections.abc import Iterator
 from pathlib import Path
 
+from spq.errors import SpqError
+
 
 @contextlib.contextmanager
 def atomic_path(path: str | os.PathLike[str], suffix: str = ".tmp") -> Iterator[Path]:
@@ -30,3 +32,19 @@ def write_atomic(path: str | os.PathLike[str], data: str | bytes) -> None:
     """Write ``data`` (text as UTF-8) to ``path`` through :func:`atomic_path`."""
     with atomic_path(path) as tmp:
         tmp.write_bytes(data.encode() if isinstance(data, str) else data)
+
+
+def file_head(path: str | os.PathLike[str], n: int, what: str,
+              error: type[SpqError] = SpqError) -> bytes:
+    """The first ``n`` bytes of ``path``, a file that should hold ``what`` ("a checkpoint");
+    a missing path, a directory or an unreadable file is one ``error`` that names it."""
+    path = Path(path)
+    if not path.exists():
+        raise error(f"{path}: no such file")
+    if path.is_dir():
+        raise error(f"{path}: is a directory, not {what}")
+    try:
+        with path.open("rb") as f:
+            return f.read(n)
+    except OSError as exc:
+        raise error(f"{path}: cannot read ({exc.strerror})") from None

@@ -4,13 +4,11 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
 
-import typer
 from rich.console import Console
 from rich.table import Table
 
-from spq.cli import handle_errors
+from spq.cli import JsonFlag, handle_errors
 from spq.tools.boards import BOARDS, DEFAULT_BOARD
 
 
@@ -26,7 +24,7 @@ def _mhz(hz: int) -> str:
 
 @handle_errors
 def command(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """List the boards the firmware builds for (QEMU machines and real boards)."""
     if as_json:

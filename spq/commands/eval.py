@@ -9,7 +9,7 @@ from typing import Annotated
 
 import typer
 
-from spq.cli import handle_errors
+from spq.cli import JsonFlag, handle_errors
 from spq.errors import SpqError
 
 
@@ -17,7 +17,7 @@ from spq.errors import SpqError
 def command(
     model: Annotated[Path, typer.Argument(help="checkpoint written by spq train / spq.save")],
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="data set to evaluate on")],
-    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    as_json: JsonFlag = False,
     split: Annotated[str, typer.Option(help="train or test")] = "test",
     data_root: Annotated[Path | None, typer.Option(help="folder of an on-disk data set")] = None,
     batch_size: Annotated[int, typer.Option(help="samples per batch")] = 256,

@@ -11,7 +11,7 @@ from typing import Annotated, Any
 
 import typer
 
-from spq.cli import handle_errors
+from spq.cli import ExportDirArg, JsonFlag, handle_errors
 from spq.errors import SpqError
 
 PROBES = ("auto", "pyocd", "openocd")
@@ -110,7 +110,7 @@ def check_answers(export: Any, board: Any, port: str, timeout: float) -> dict[st
 
 @handle_errors
 def command(
-    out: Annotated[Path, typer.Argument(help="export folder (spq-export -o OUT)")],
+    out: ExportDirArg,
     board: Annotated[str, typer.Option("--board", "-b", help="board (spq boards)")],
     probe: Annotated[str, typer.Option(
         help="auto, pyocd or openocd")] = "auto",
@@ -123,7 +123,7 @@ def command(
     port: Annotated[str | None, typer.Option(
         "--port", help="after flashing, check that the firmware answers here "
         "(/dev/ttyACM0 or socket://HOST:PORT)")] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Build the harness firmware for --board (the same build and cache as spq profile),
     program it, verify what was written (read back), reset or start it. --probe auto

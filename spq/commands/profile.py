@@ -10,39 +10,35 @@ from typing import Annotated
 
 import typer
 
-from spq.cli import handle_errors
+from spq.cli import (
+    ExportDirArg,
+    InputOption,
+    JsonFlag,
+    PortOption,
+    TimeoutOption,
+    handle_errors,
+)
 from spq.errors import SpqError
 from spq.tools.boards import DEFAULT_BOARD
 
 
 @handle_errors
 def command(
-    out: Annotated[Path, typer.Argument(help="Export directory (spq-export -o OUT).")],
+    out: ExportDirArg,
     board: Annotated[
-        str, typer.Option("--board", "-b", help="Board (spq boards).")
+        str, typer.Option("--board", "-b", help="board (spq boards)")
     ] = DEFAULT_BOARD,
-    input: Annotated[
-        Path | None,
-        typer.Option("--input", "-i", help="Input .npy (one or a batch); default: samples.npz."),
-    ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print the profile JSON instead of the table.")
-    ] = False,
+    input: InputOption = None,
+    as_json: JsonFlag = False,
     json_out: Annotated[
-        Path | None, typer.Option("--out", "-o", help="Write the profile JSON to this file.")
+        Path | None, typer.Option("--out", "-o", help="write the profile JSON to this file")
     ] = None,
     plot: Annotated[
-        Path | None, typer.Option("--plot", help="Write a per-layer bar chart (PNG).")
+        Path | None, typer.Option("--plot", help="write a per-layer bar chart (PNG)")
     ] = None,
-    port: Annotated[
-        str | None,
-        typer.Option("--port", help="Serial port of the flashed board: /dev/ttyACM0 or "
-                     "socket://HOST:PORT (default: QEMU)."),
-    ] = None,
-    limit: Annotated[int, typer.Option(help="Profile at most this many inputs.")] = 8,
-    timeout: Annotated[
-        float, typer.Option(help="Seconds to wait for each device reply.")
-    ] = 60.0,
+    port: PortOption = None,
+    limit: Annotated[int, typer.Option(help="profile at most this many inputs")] = 8,
+    timeout: TimeoutOption = 60.0,
 ) -> None:
     """Profile OUT on a board: time per layer, synops, spike rates, RAM and flash."""
     from rich.console import Console

@@ -3,32 +3,24 @@
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import Annotated
 
 import typer
 
-from spq.cli import handle_errors
+from spq.cli import ExportDirArg, InputOption, JsonFlag, TimeoutOption, handle_errors
 from spq.errors import SpqError
 from spq.tools.boards import DEFAULT_BOARD, get_board
 
 
 @handle_errors
 def command(
-    out: Annotated[Path, typer.Argument(help="Export directory (spq-export -o OUT).")],
+    out: ExportDirArg,
     board: Annotated[
-        str, typer.Option("--board", "-b", help="QEMU board (spq boards).")
+        str, typer.Option("--board", "-b", help="QEMU board (spq boards)")
     ] = DEFAULT_BOARD,
-    input: Annotated[
-        Path | None,
-        typer.Option("--input", "-i", help="Input .npy (one or a batch); default: samples.npz."),
-    ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print JSON (as `spq run` does).")
-    ] = False,
-    timeout: Annotated[
-        float, typer.Option(help="Seconds to wait for each device reply.")
-    ] = 60.0,
+    input: InputOption = None,
+    as_json: JsonFlag = False,
+    timeout: TimeoutOption = 60.0,
 ) -> None:
     """Alias of `spq run OUT --board B` (default mps2-an386), kept for old scripts: use `spq run
     --board`. Runs OUT on a QEMU board and exits 2 on any difference from the host runtime."""

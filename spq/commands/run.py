@@ -11,7 +11,14 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from spq.cli import handle_errors
+from spq.cli import (
+    ExportDirArg,
+    InputOption,
+    JsonFlag,
+    PortOption,
+    TimeoutOption,
+    handle_errors,
+)
 from spq.errors import SpqError
 
 
@@ -58,22 +65,17 @@ def _print_human(result: Any, matches: bool | None) -> None:
 
 @handle_errors
 def command(
-    out: Annotated[Path, typer.Argument(help="export folder (holds manifest.json)")],
-    input: Annotated[
-        Path | None, typer.Option("--input", "-i", help=".npy input (one or a batch)")
-    ] = None,
+    out: ExportDirArg,
+    input: InputOption = None,
     board: Annotated[str | None, typer.Option(
         "--board", "-b", help="run on this board (spq boards) instead of the host")] = None,
-    port: Annotated[str | None, typer.Option(
-        "--port", help="serial port of the flashed board: /dev/ttyACM0 or "
-        "socket://HOST:PORT (default: QEMU)")] = None,
+    port: PortOption = None,
     schedule: Annotated[
         str | None, typer.Option(help="host only: time or layer (default: the exporter's "
                                  "choice)")
     ] = None,
-    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
-    timeout: Annotated[float, typer.Option(
-        help="seconds to wait for each device reply")] = 60.0,
+    as_json: JsonFlag = False,
+    timeout: TimeoutOption = 60.0,
 ) -> None:
     """Run an export folder (spq-export ... -o OUT). Without --board: on the host C runtime,
     the same C that runs on the board, compiled with the host compiler. With --board B: on

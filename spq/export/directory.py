@@ -40,6 +40,7 @@ import numpy as np
 
 from spq.errors import SpqError, SpqFormatError
 from spq.export.packing import INPUT_KINDS
+from spq.files import file_head
 from spq.ir import FORMAT_VERSION
 
 MANIFEST = "manifest.json"
@@ -107,15 +108,7 @@ def native(arr: np.ndarray) -> np.ndarray:
 def read_npy(path: Path) -> np.ndarray:
     """One numeric array from a .npy file; every problem is one SpqError naming the file."""
     path = Path(path)
-    if not path.exists():
-        raise SpqError(f"input file not found: {path}")
-    if path.is_dir():
-        raise SpqError(f"{path} is a directory, not a .npy file")
-    try:
-        with path.open("rb") as f:
-            head = f.read(len(NPY_MAGIC))
-    except OSError as exc:
-        raise SpqError(f"cannot read {path} ({exc.strerror})") from None
+    head = file_head(path, len(NPY_MAGIC), "a .npy file")
     if head.startswith(b"PK"):
         raise SpqError(f"{path} is an .npz archive; give a .npy file with one array")
     if head != NPY_MAGIC:

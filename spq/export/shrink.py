@@ -84,11 +84,3 @@ def remove_pruned(ir: ModelIR) -> ModelIR:
         keep = rows
         full_c = out_c
     return out
-
-
-def pruned_count(ir_full: ModelIR, ir_pruned: ModelIR) -> list[int]:
-    """Per layer: output channels removed (0 for pools and the readout)."""
-    return [
-        int(a.out_shape[0]) - int(b.out_shape[0]) if a.neuron is not None else 0
-        for a, b in zip(ir_full.layers, ir_pruned.layers, strict=True)
-    ]

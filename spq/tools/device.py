@@ -151,30 +151,14 @@ def check_against_host(run: DeviceRun, samples: dict[str, np.ndarray] | None = N
         )
 
 
-def run_checked(
-    export: ExportDir,
-    board: Board,
-    inputs: np.ndarray,
-    port: str | None = None,
-    timeout: float = 60.0,
-    progress: Progress | None = None,
-    samples: dict[str, np.ndarray] | None = None,
-) -> DeviceRun:
-    """:func:`run_on_device`, then every logit, spike count and synop count checked against
-    the host runtime (and samples.npz's expected outputs when those were the inputs); any
-    difference raises an SpqError. `spq run --board`, `spq profile` and `make demo` go this
-    way."""
-    run = run_on_device(export, board, inputs, port=port, timeout=timeout, progress=progress)
-    check_against_host(run, samples)
-    return run
-
-
 def run_on_board(out: Path, board_name: str, port: str | None, input_path: Path | None,
                  timeout: float, *, limit: int | None = None,
                  show_progress: bool = True) -> tuple[DeviceRun, Inputs]:
     """What `spq run OUT --board B [--port URL]`, `spq qemu` and `spq profile` run: OUT
     opened and checked, its inputs (``--input X.npy`` or samples.npz, the first ``limit``)
-    run on the board (under QEMU unless ``port``) and checked by :func:`run_checked`."""
+    run on the board (under QEMU unless ``port``), every logit, spike count and synop count
+    checked against the host runtime (and against samples.npz when those were the inputs):
+    a difference raises an SpqError."""
     from spq.tools.progress import device_progress
 
     board = get_board(board_name)
@@ -189,8 +173,9 @@ def run_on_board(out: Path, board_name: str, port: str | None, input_path: Path 
     if limit is not None:
         inputs = inputs.first(limit)
     with device_progress(board.name, enabled=show_progress) as progress:
-        run = run_checked(export, board, inputs.data, port=port, timeout=timeout,
-                          progress=progress, samples=inputs.samples)
+        run = run_on_device(export, board, inputs.data, port=port, timeout=timeout,
+                            progress=progress)
+    check_against_host(run, inputs.samples)
     return run, inputs
 
 
@@ -223,7 +208,7 @@ def report_board_run(run: DeviceRun, inputs: Inputs, as_json: bool) -> dict[str,
     data["clock_hz"] = run.info.clock_hz
     data["port"] = run.port
     if inputs.samples is not None:
-        data["matches_samples"] = True  # checked by run_checked
+        data["matches_samples"] = True  # checked by run_on_board
     if as_json:
         print(json.dumps(data))
         return data
