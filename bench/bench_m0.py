@@ -14,13 +14,12 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
-
-from firmware_fixtures import export_random, random_inputs  # noqa: E402
+sys.path.insert(0, str(ROOT))  # the tests package (tests/support) of this checkout
 
 from spq.export.directory import open_export  # noqa: E402
 from spq.tools.boards import get_board  # noqa: E402
 from spq.tools.device import check_against_host, run_on_device  # noqa: E402
+from tests.support.firmware import export_random, random_inputs  # noqa: E402
 
 MODELS = [
     (0, {"input_kind": "events"}),

@@ -7,6 +7,9 @@ import pytest
 import torch
 from hypothesis import settings
 
+# the fixtures every firmware, QEMU, flash and profile test shares (fw_cache, static_model)
+pytest_plugins = ["tests.support.firmware"]
+
 # Small tensors: one thread is far faster than two on a loaded 2-core machine and keeps
 # timings steady.
 torch.set_num_threads(1)

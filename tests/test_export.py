@@ -28,10 +28,10 @@ from spq.export import pipeline
 from spq.export.loading import prepare
 from spq.export.packing import pack_model
 from spq.export.verify import sample_inputs, verify
+from spq.ir import QMAX
 from spq.nn.testing import random_model
 
 ROOT = Path(__file__).resolve().parent.parent
-QMAX = {2: 1, 4: 7, 8: 127}
 
 
 def _app() -> typer.Typer:

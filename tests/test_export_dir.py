@@ -17,7 +17,6 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from firmware_fixtures import fw_cache  # noqa: F401 (fixture)
 
 import spq
 import spq.nn as snn
@@ -25,9 +24,9 @@ from spq.errors import SpqError, SpqFormatError
 from spq.export.directory import open_export
 from spq.export.pipeline import export
 from spq.nn.testing import random_model
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "c"))
-import modelgen  # independent of spq.export: seal() recomputes the hashes by hand
+from tests.support import (
+    modelgen,  # independent of spq.export: seal() recomputes the hashes by hand
+)
 
 BIN = Path(sys.executable).parent
 TEMP_SUFFIXES = (".spq-tmp", ".spq-bak", ".tmp", ".old")

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from firmware_fixtures import fw_cache, static_model  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.qemu
 
@@ -37,8 +36,8 @@ def size_sections(elf: str) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def profiles(
-    static_model: Path,  # noqa: F811
-    fw_cache: Path,  # noqa: F811
+    static_model: Path,
+    fw_cache: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> list[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("profile")
@@ -57,7 +56,7 @@ def profiles(
     return result
 
 
-def test_profile_fields_and_units(profiles: list[dict[str, Any]], static_model: Path) -> None:  # noqa: F811
+def test_profile_fields_and_units(profiles: list[dict[str, Any]], static_model: Path) -> None:
     prof = profiles[0]
     manifest = json.loads((static_model / "manifest.json").read_text())
     assert prof["board"] == "mps2-an386" and prof["unit"] == "instructions"
@@ -83,7 +82,7 @@ def test_profile_is_deterministic(profiles: list[dict[str, Any]]) -> None:
 
 def test_ram_and_flash_add_up_and_match_the_elf(
     profiles: list[dict[str, Any]],
-    static_model: Path,  # noqa: F811
+    static_model: Path,
 ) -> None:
     prof = profiles[0]
     ram, flash = prof["ram"], prof["flash"]
@@ -113,7 +112,7 @@ def test_plot_is_a_png(profiles: list[dict[str, Any]]) -> None:
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
 
 
-def test_profile_bad_arguments(static_model: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_profile_bad_arguments(static_model: Path, tmp_path: Path) -> None:
     proc = spq_cli("profile", str(static_model), "--plot", str(tmp_path / "x.svg"))
     assert proc.returncode == 2 and "only .png" in proc.stderr
     assert not (tmp_path / "x.svg").exists()

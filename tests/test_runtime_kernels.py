@@ -8,7 +8,6 @@ M55 against the host."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +23,7 @@ from spq.ir import LayerIR, ModelIR, NeuronIR
 from spq.runtime import HostModel
 from spq.tools.boards import get_board
 from spq.tools.device import differences, host_reference, run_on_device
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "c"))
-import modelgen
+from tests.support import modelgen
 
 # (name, input kind, weight bits conv1/conv2/readout, levels per LIF, pool, width)
 CASES: list[tuple[str, str, tuple[int, int, int], tuple[int, int], str, int]] = [
