@@ -19,6 +19,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 # Arguments and options that mean the same in every command, defined once.
 ExportDirArg = Annotated[Path, typer.Argument(
     metavar="OUT", help="export folder (spq-export MODEL.pt -o OUT)")]
+BoardOption = Annotated[str, typer.Option("--board", "-b", help="board (spq boards)")]
 JsonFlag = Annotated[bool, typer.Option("--json", help="print the result as one JSON object")]
 InputOption = Annotated[Path | None, typer.Option(
     "--input", "-i", help=".npy input (one or a batch); default: the export's samples.npz")]

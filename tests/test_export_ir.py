@@ -24,6 +24,7 @@ from spq.export.render import check_name, default_name
 from spq.export.shrink import remove_pruned
 from spq.ir import QMAX, LayerIR, ModelIR, NeuronIR
 from tests.support import modelgen
+from tests.support.oracle import scalar_run
 
 ROOT = Path(__file__).resolve().parent.parent
 F = 16
@@ -57,89 +58,6 @@ def small(ir: ModelIR) -> bool:
     macs = sum(int(la.weight.size) * int(np.prod(la.out_shape[1:]))
                for la in ir.layers if la.weight is not None)
     return macs * ir.time_steps <= 40_000
-
-
-# ------------------------------------------------------------------ a scalar interpreter
-
-
-def naive_run(ir: ModelIR, x: np.ndarray) -> tuple[list[int], list[np.ndarray]]:
-    """One sample, element by element, straight from docs/semantics.md and the IR's
-    PyTorch-layout weights (no packing involved): logits and spike trains (T, ...).
-    A static first layer's current is recomputed every step (the same every step)."""
-    T = ir.time_steps
-    u: dict[int, np.ndarray] = {}
-    trains: dict[int, np.ndarray] = {}
-    logits = [0] * ir.num_classes
-    for i, la in enumerate(ir.layers):
-        if la.neuron is not None:
-            u[i] = np.zeros(la.out_shape, dtype=object)
-            trains[i] = np.zeros((T, *la.out_shape), dtype=np.uint8)
-    for t in range(T):
-        cur = (x if ir.input_kind == "static" else x[t]).astype(object)
-        for i, la in enumerate(ir.layers):
-            if la.type in ("maxpool", "sumpool"):
-                k = la.pool
-                c, oh, ow = la.out_shape
-                nxt = np.zeros((c, oh, ow), dtype=object)
-                for ch in range(c):
-                    for yy in range(oh):
-                        for xx in range(ow):
-                            win = [int(cur[ch, yy * k + a, xx * k + b])
-                                   for a in range(k) for b in range(k)]
-                            nxt[ch, yy, xx] = max(win) if la.type == "maxpool" else sum(win)
-                cur = nxt
-                continue
-            w = la.weight
-            assert w is not None
-            if la.type == "conv":
-                o, oh, ow = la.out_shape
-                ci, ih, iw = la.in_shape
-                acc = np.zeros((o, oh, ow), dtype=object)
-                for oc in range(o):
-                    for yy in range(oh):
-                        for xx in range(ow):
-                            total = 0
-                            for c in range(ci):
-                                for ky in range(la.kernel):
-                                    for kx in range(la.kernel):
-                                        y = yy * la.stride - la.padding + ky
-                                        xq = xx * la.stride - la.padding + kx
-                                        if 0 <= y < ih and 0 <= xq < iw:
-                                            total += int(w[oc, c, ky, kx]) * int(cur[c, y, xq])
-                            acc[oc, yy, xx] = total
-            else:
-                flat = cur.reshape(-1)
-                acc = np.array([sum(int(w[o, j]) * int(flat[j]) for j in range(flat.size))
-                                for o in range(w.shape[0])], dtype=object)
-            if la.type == "readout":
-                for o in range(ir.num_classes):
-                    logits[o] += int(acc[o])
-                continue
-            n = la.neuron
-            assert n is not None
-            out = np.zeros(acc.shape, dtype=object)
-            for idx in np.ndindex(acc.shape):
-                c = idx[0]
-                M, S, B = int(n.mult[c]), int(n.shift[c]), int(n.bias[c])
-                P = int(acc[idx]) * M
-                I = (P + (1 << (S - 1))) // (1 << S) if S >= 1 else P  # noqa: E741
-                I = max(-(2**29), min(2**29, I))  # noqa: E741
-                V = n.leak * int(u[i][idx]) + I + B
-                theta = n.hi * 2**F  # the threshold is the top level
-                spike = theta <= V
-                if spike:
-                    V = 0 if n.reset == "hard" else V - theta
-                u[i][idx] = max(n.lo, min(n.hi, (V + 2 ** (F - 1)) // 2**F))
-                out[idx] = int(spike)
-            trains[i][t] = out.astype(np.uint8)
-            cur = out
-            if la.type == "spike_readout":  # logits are the output spike counts
-                logits = [v + int(o) for v, o in zip(logits, out, strict=True)]
-    readout = ir.layers[-1]
-    if readout.type == "readout":
-        assert readout.readout_bias is not None
-        logits = [v + T * int(b) for v, b in zip(logits, readout.readout_bias, strict=True)]
-    return logits, [trains[i] for i in sorted(trains)]
 
 
 # ------------------------------------------------------------------ packing
@@ -217,7 +135,7 @@ def test_reference_matches_scalar_interpreter(seed: int, kind: str) -> None:
     res = reference.run(pack_model(ir), x)
     total_spikes = 0
     for s in range(2):
-        logits, trains = naive_run(ir, x[s])
+        logits, trains = scalar_run(ir, x[s])
         assert res.logits_int[s].tolist() == logits
         for got, want in zip(res.spikes, trains, strict=True):
             np.testing.assert_array_equal(got[s], want)

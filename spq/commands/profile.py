@@ -11,6 +11,7 @@ from typing import Annotated
 import typer
 
 from spq.cli import (
+    BoardOption,
     ExportDirArg,
     InputOption,
     JsonFlag,
@@ -25,9 +26,7 @@ from spq.tools.boards import DEFAULT_BOARD
 @handle_errors
 def command(
     out: ExportDirArg,
-    board: Annotated[
-        str, typer.Option("--board", "-b", help="board (spq boards)")
-    ] = DEFAULT_BOARD,
+    board: BoardOption = DEFAULT_BOARD,
     input: InputOption = None,
     as_json: JsonFlag = False,
     json_out: Annotated[

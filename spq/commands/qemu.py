@@ -3,11 +3,7 @@
 
 from __future__ import annotations
 
-from typing import Annotated
-
-import typer
-
-from spq.cli import ExportDirArg, InputOption, JsonFlag, TimeoutOption, handle_errors
+from spq.cli import BoardOption, ExportDirArg, InputOption, JsonFlag, TimeoutOption, handle_errors
 from spq.errors import SpqError
 from spq.tools.boards import DEFAULT_BOARD, get_board
 
@@ -15,9 +11,7 @@ from spq.tools.boards import DEFAULT_BOARD, get_board
 @handle_errors
 def command(
     out: ExportDirArg,
-    board: Annotated[
-        str, typer.Option("--board", "-b", help="QEMU board (spq boards)")
-    ] = DEFAULT_BOARD,
+    board: BoardOption = DEFAULT_BOARD,
     input: InputOption = None,
     as_json: JsonFlag = False,
     timeout: TimeoutOption = 60.0,

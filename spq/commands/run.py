@@ -11,14 +11,7 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from spq.cli import (
-    ExportDirArg,
-    InputOption,
-    JsonFlag,
-    PortOption,
-    TimeoutOption,
-    handle_errors,
-)
+from spq.cli import ExportDirArg, InputOption, JsonFlag, PortOption, TimeoutOption, handle_errors
 from spq.errors import SpqError
 
 
