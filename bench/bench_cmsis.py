@@ -55,14 +55,14 @@ sys.path.insert(0, str(ROOT))
 from spq.errors import SpqError  # noqa: E402
 from spq.paths import firmware_dir  # noqa: E402
 from spq.tools.boards import Board, get_board, qemu_boards  # noqa: E402
-from spq.tools.build import (  # noqa: E402
+from spq.tools.elfinfo import code_bytes_by_source, code_bytes_under  # noqa: E402
+from spq.tools.firmware import (  # noqa: E402
     CFLAGS,
     FIRMWARE_SOURCES,
     board_defines,
     build_elf,
     build_library,
 )
-from spq.tools.elfinfo import code_bytes_by_source, code_bytes_under  # noqa: E402
 from spq.tools.runner import QemuRunner  # noqa: E402
 
 HARNESS = Path(__file__).resolve().parent / "cmsis_harness.c"

@@ -14,12 +14,12 @@ import tempfile
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))  # the tests package (tests/support) of this checkout
 
-from firmware_fixtures import export_random, random_inputs  # noqa: E402
-
+from spq.export.directory import open_export  # noqa: E402
 from spq.tools.boards import get_board  # noqa: E402
-from spq.tools.device import run_checked  # noqa: E402
+from spq.tools.device import check_against_host, run_on_device  # noqa: E402
+from tests.support.firmware import export_random, random_inputs  # noqa: E402
 
 MODELS = [
     (0, {"input_kind": "events"}),
@@ -38,13 +38,13 @@ def main() -> None:
         for seed, kw in MODELS:
             out = export_random(Path(tmp), seed, **kw)
             x = random_inputs(seed, 4, **kw)
+            export_dir = open_export(out)
             means = {}
             for name in BOARDS:
-                run = run_checked(out, get_board(name), x, timeout=120)
+                run = run_on_device(export_dir, get_board(name), x, timeout=120)
+                check_against_host(run)
                 means[name] = sum(r.total for r in run.results) / len(run.results)
-            from spq.export.directory import open_export
-
-            m = open_export(out).manifest
+            m = export_dir.manifest
             cells = " | ".join(f"{means[b]:,.0f}" for b in BOARDS)
             print(f"| {seed} {kw} | {m['input']['shape']} | {m['memory']['arena_bytes']} | "
                   f"{cells} | {means['microbit'] / means['mps2-an385']:.2f} | "

@@ -50,13 +50,10 @@ import spq  # noqa: E402
 import spq.nn as snn  # noqa: E402
 from spq.errors import SpqError  # noqa: E402
 from spq.export import export  # noqa: E402
+from spq.export.directory import open_export  # noqa: E402
 from spq.paths import runtime_dir  # noqa: E402
 from spq.tools.boards import get_board, qemu_boards  # noqa: E402
-from spq.tools.device import (  # noqa: E402
-    check_against_host,
-    load_manifest,
-    run_on_device,
-)
+from spq.tools.device import check_against_host, run_on_device  # noqa: E402
 from spq.tools.elfinfo import code_bytes_by_source, code_bytes_under  # noqa: E402
 from spq.tools.profiler import build_profile  # noqa: E402
 
@@ -138,10 +135,11 @@ def layer_rows(prof: dict[str, Any], manifest: dict[str, Any]) -> list[dict[str,
 
 def run_one(out: Path, board_name: str, inputs: np.ndarray) -> dict[str, Any]:
     board = get_board(board_name)
-    manifest = load_manifest(out)
-    run = run_on_device(out, board, inputs, timeout=300.0)
-    check_against_host(run, out, manifest, None)  # bit-exact or SpqError
-    prof = build_profile(run, manifest)
+    export_dir = open_export(out)
+    manifest = export_dir.manifest
+    run = run_on_device(export_dir, board, inputs, timeout=300.0)
+    check_against_host(run)  # bit-exact or SpqError
+    prof = build_profile(run)
     total = int(prof["total"])
     code = code_bytes_by_source(run.firmware.elf)
     return {

@@ -19,23 +19,21 @@ from pathlib import Path
 import numpy as np
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
-sys.path.insert(0, str(ROOT / "tests"))
+sys.path.insert(0, str(ROOT))  # the tests package (tests/support) of this checkout
 
-from fuzzing import (  # noqa: E402
+import spq  # noqa: E402
+from spq.export import export  # noqa: E402
+from spq.nn.testing import random_model  # noqa: E402
+from spq.tools.boards import get_board  # noqa: E402
+from spq.tools.firmware import build_firmware  # noqa: E402
+from spq.tools.runner import QemuRunner  # noqa: E402
+from tests.support.fuzzing import (  # noqa: E402
     DescriptorFuzzStats,
     FrameFuzzStats,
     build_descriptor_fuzzer,
     fuzz_device,
     run_descriptor_fuzzer,
 )
-
-import spq  # noqa: E402
-from spq.export import export  # noqa: E402
-from spq.nn.testing import random_model  # noqa: E402
-from spq.tools.boards import get_board  # noqa: E402
-from spq.tools.build import build_firmware  # noqa: E402
-from spq.tools.runner import QemuRunner  # noqa: E402
 
 BOARDS = ("mps2-an386", "mps3-an547", "mps2-an385")
 MODELS = ((2, {"input_kind": "static", "conv": True}), (0, {"input_kind": "events"}))

@@ -11,7 +11,7 @@
 
 #if defined(FW_BOOT_RP2040)
 /* The 256-byte second stage (firmware/boot2_rp2040.c, compiled, padded and CRC-sealed by
- * spq.tools.build): the ROM copies it to SRAM and runs it; it sets up XIP and enters the
+ * spq.tools.firmware): the ROM copies it to SRAM and runs it; it sets up XIP and enters the
  * vector table at flash + 0x100. */
 #include "fw_boot2.h"
 #endif

@@ -5,7 +5,7 @@
  * with the plain serial read command 03h, which every QSPI flash accepts, then enters the
  * firmware through the vector table at flash + 0x100: VTOR, MSP, reset handler.
  *
- * Built on its own by spq.tools.build (-Os, linked at 0x20041F00, no libraries), padded to
+ * Built on its own by spq.tools.firmware (-Os, linked at 0x20041F00, no libraries), padded to
  * 252 bytes and sealed with the CRC; the result is fw_boot2.h, which board.c places at the
  * start of flash (section .boot2). Register layout: RP2040 datasheet, "SSI". */
 #include <stdint.h>

@@ -18,7 +18,6 @@ import json
 import math
 import os
 import pickle
-import tempfile
 import warnings
 import zipfile
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 import torch
 
 from spq.errors import SpqError, SpqFormatError
+from spq.files import atomic_path, file_head
 
 FORMAT_VERSION = 1
 MARKER_KEY = "spq_checkpoint"
@@ -46,27 +46,12 @@ def save(net: Any, path: str | os.PathLike[str]) -> None:
         "spec": json.dumps(net.spec(), sort_keys=True),
         "state_dict": state,
     }
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=".spq-", suffix=".tmp", dir=path.parent or ".")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _read(path: Path) -> Any:
-    if not path.exists():
-        raise SpqFormatError(f"{path}: no such file")
-    if path.is_dir():
-        raise SpqFormatError(f"{path}: is a directory, not a checkpoint")
-    try:
-        with open(path, "rb") as f:
-            head = f.read(4)
-    except OSError as exc:
-        raise SpqFormatError(f"{path}: cannot read ({exc.strerror})") from None
+    head = file_head(path, 4, "a checkpoint", SpqFormatError)
     if not head:
         raise SpqFormatError(f"{path}: empty file, not a checkpoint")
     is_zip = head == b"PK\x03\x04"
@@ -139,7 +124,7 @@ def load(path: str | os.PathLike[str]) -> Any:
 
 
 def _build(path: Path, spec: str) -> Any:
-    from spq.nn.build import build
+    from spq.nn.spec import build
 
     try:
         return build(spec)

@@ -8,13 +8,25 @@ import os
 import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from spq.errors import SpqError
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Arguments and options that mean the same in every command, defined once.
+ExportDirArg = Annotated[Path, typer.Argument(
+    metavar="OUT", help="export folder (spq-export MODEL.pt -o OUT)")]
+BoardOption = Annotated[str, typer.Option("--board", "-b", help="board (spq boards)")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="print the result as one JSON object")]
+InputOption = Annotated[Path | None, typer.Option(
+    "--input", "-i", help=".npy input (one or a batch); default: the export's samples.npz")]
+PortOption = Annotated[str | None, typer.Option(
+    "--port", help="serial port of the flashed board: /dev/ttyACM0 or socket://HOST:PORT "
+    "(default: QEMU)")]
+TimeoutOption = Annotated[float, typer.Option(help="seconds to wait for each device reply")]
 
 app = typer.Typer(
     name="spq",
@@ -75,9 +87,9 @@ def main() -> None:
 
 def export_main() -> None:
     """`spq-export ...` is `spq export ...` as a command of its own."""
-    from spq.commands import export
+    from spq.commands import register
 
     single = typer.Typer(name="spq-export", pretty_exceptions_enable=False,
                          add_completion=False)
-    export.register(single)
+    register(single, "export")
     single()

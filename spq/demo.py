@@ -44,13 +44,13 @@ def demo(
     seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
 ) -> None:
     """Train, export, run on the host and on QEMU, and compare."""
-    from spq.commands.profile import print_profile
     from spq.data import load_dataset
     from spq.export import export
+    from spq.export.directory import open_export
     from spq.runtime import HostModel
     from spq.tools.boards import get_board
-    from spq.tools.device import device_counts, run_checked
-    from spq.tools.profiler import build_profile, plot_profile
+    from spq.tools.device import check_against_host, device_counts, run_on_device
+    from spq.tools.profiler import build_profile, plot_profile, print_profile
     from spq.tools.progress import device_progress
     from spq.train import TrainConfig, train
 
@@ -81,7 +81,8 @@ def demo(
     x_u8 = x.to(torch.uint8)
     with torch.no_grad():
         torch_logits = net.int_logits(x_u8).numpy()
-    host = HostModel(export_dir).run(x_u8.numpy())
+    exported = open_export(export_dir)  # checked once, used by the host and the board
+    host = HostModel(exported).run(x_u8.numpy())
     y_np = y.numpy()
     torch_pred = torch_logits.argmax(axis=1)
     same_logits = bool(np.array_equal(torch_logits, host.logits_int))
@@ -100,8 +101,9 @@ def demo(
     # what `spq run OUT --board B` does: every logit, spike count and synop count against the
     # host runtime (raises on any difference); then the logits against PyTorch as well
     with device_progress(b.name) as progress:
-        run = run_checked(export_dir, b, sub, progress=progress)
-    dev_logits = np.stack([device_counts(r, res.manifest)["logits_int"] for r in run.results])
+        run = run_on_device(exported, b, sub, progress=progress)
+    check_against_host(run)
+    dev_logits = np.stack([device_counts(r, run.export)["logits_int"] for r in run.results])
     if not np.array_equal(dev_logits, torch_logits[:n]):
         raise SpqError(f"{b.name} differs from the PyTorch integer model")
     acc_dev = float((dev_logits.argmax(axis=1) == y_np[:n]).mean())
@@ -109,7 +111,7 @@ def demo(
                   "spike counts and synops identical to the host C runtime and PyTorch")
 
     _step("5/5 profile")
-    profile = build_profile(run, res.manifest)
+    profile = build_profile(run)
     print_profile(profile, console)
     (out / "profile.json").write_text(json.dumps(profile, indent=2) + "\n")
     plot_profile(profile, out / "profile.png")

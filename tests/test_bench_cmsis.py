@@ -17,7 +17,6 @@ from types import ModuleType
 
 import numpy as np
 import pytest
-from firmware_fixtures import fw_cache  # noqa: F401 (fixture)
 
 from spq.errors import SpqError
 from spq.tools.boards import get_board
@@ -105,7 +104,7 @@ def map_text_bytes(map_file: Path, member: str) -> int:
 
 @pytest.mark.qemu
 @needs_cmsis
-def test_cmsis_nn_firmware_is_byte_exact_with_the_reference(fw_cache: Path) -> None:  # noqa: F811
+def test_cmsis_nn_firmware_is_byte_exact_with_the_reference(fw_cache: Path) -> None:
     board = get_board("mps2-an386")
     x = bc.dense_inputs("static", bc.random_spq_inputs("static", 2, 7))
     for bits in (8, 4):
@@ -134,7 +133,7 @@ def test_cmsis_nn_firmware_is_byte_exact_with_the_reference(fw_cache: Path) -> N
 @pytest.mark.qemu
 @pytest.mark.slow
 @needs_cmsis
-def test_bench_qemu_prints_spq_and_cmsis_side_by_side(fw_cache: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_bench_qemu_prints_spq_and_cmsis_side_by_side(fw_cache: Path, tmp_path: Path) -> None:
     out = tmp_path / "r.json"
     proc = subprocess.run(
         [sys.executable, str(ROOT / "bench" / "bench_qemu.py"), "--boards", "mps2-an386",

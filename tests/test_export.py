@@ -22,14 +22,16 @@ from typer.testing import CliRunner
 
 import spq
 import spq.nn as snn
-from spq.commands import export as export_command
+from spq.commands import register
 from spq.errors import SpqError
 from spq.export import pipeline
+from spq.export.loading import prepare
 from spq.export.packing import pack_model
+from spq.export.verify import sample_inputs, verify
+from spq.ir import QMAX
 from spq.nn.testing import random_model
 
 ROOT = Path(__file__).resolve().parent.parent
-QMAX = {2: 1, 4: 7, 8: 127}
 
 
 def _app() -> typer.Typer:
@@ -39,7 +41,7 @@ def _app() -> typer.Typer:
     def main() -> None:
         """spq"""
 
-    export_command.register(app)
+    register(app, "export")
     return app
 
 
@@ -93,7 +95,7 @@ def unpack_by_hand(data: list[int], rows: int, n: int, bits: int) -> np.ndarray:
 
 def expected_pruned_weights(ir: Any) -> list[np.ndarray | None]:
     """Fold's weights with the pruned rows and the matching inputs removed (written here
-    from the layer list, not with spq.export.prune)."""
+    from the layer list, not with spq.export.shrink)."""
     out: list[np.ndarray | None] = []
     prev_kept = list(range(ir.input_shape[0]))
     prev_c = ir.input_shape[0]
@@ -226,7 +228,7 @@ def test_pruning_removes_channels_and_keeps_integers(tmp_path: Path) -> None:
     assert pruned_total > 0
     model = save(net, tmp_path / "p.pt")
     result = pipeline.export(model, tmp_path / "out", verify_n=12)
-    full_bytes = pack_model(pipeline.prepare(snn.fold(_unpruned(net)), "x")).weights_bytes
+    full_bytes = pack_model(prepare(snn.fold(_unpruned(net)), "x")).weights_bytes
     assert result.packed.weights_bytes < full_bytes
     for la_full, la in zip(ir.layers, result.ir.layers, strict=True):
         if la_full.neuron is not None:
@@ -246,24 +248,24 @@ def _unpruned(net: Any) -> Any:
 
 def test_verification_names_first_differing_layer_and_step(tmp_path: Path) -> None:
     net = random_model(121, conv=True, pool="max", input_kind="events")
-    ir = pipeline.prepare(snn.fold(net), "v")
+    ir = prepare(snn.fold(net), "v")
     packed = pack_model(ir)
-    x = pipeline.sample_inputs(ir, 4, 0)
-    pipeline.verify(net, ir, packed, x)  # untouched: passes
+    x = sample_inputs(ir, 4, 0)
+    verify(net, ir, packed, x)  # untouched: passes
     neurons = [i for i, la in enumerate(ir.layers) if la.neuron is not None]
     target = neurons[-1]
     bias = packed.layers[target].bias
     assert bias is not None
     bias[:] = 2**29  # every neuron of that layer now fires at step 0
     with pytest.raises(SpqError, match=rf"layer {target} \(.*\), time step 0"):
-        pipeline.verify(net, ir, packed, x)
+        verify(net, ir, packed, x)
     # a wrong weight nibble in the readout shows up in the logits
     packed = pack_model(ir)
     w = packed.layers[-1].weights
     assert w is not None
     w[:] = w ^ 0x11
     with pytest.raises(SpqError, match="logits differ"):
-        pipeline.verify(net, ir, packed, x)
+        verify(net, ir, packed, x)
 
 
 def test_verify_zero_schedule_and_name(tmp_path: Path) -> None:

@@ -17,16 +17,16 @@ from typing import Any
 import numpy as np
 import pytest
 import torch
-from firmware_fixtures import fw_cache  # noqa: F401 (fixture)
 
 import spq
 import spq.nn as snn
 from spq.errors import SpqError, SpqFormatError
+from spq.export.directory import open_export
 from spq.export.pipeline import export
 from spq.nn.testing import random_model
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "c"))
-import modelgen  # independent of spq.export: seal() recomputes the hashes by hand
+from tests.support import (
+    modelgen,  # independent of spq.export: seal() recomputes the hashes by hand
+)
 
 BIN = Path(sys.executable).parent
 TEMP_SUFFIXES = (".spq-tmp", ".spq-bak", ".tmp", ".old")
@@ -363,14 +363,14 @@ READERS = ("run", "qemu", "profile")
 
 
 def readers_refuse(out: Path, fragment: str) -> None:
-    """spq run, spq qemu, spq profile, HostModel, spq.tools.device, find_model: one line."""
+    """spq run, spq qemu, spq profile, HostModel, the firmware build: one line."""
     from spq.runtime import HostModel
-    from spq.tools.build import find_model
-    from spq.tools.device import load_inputs, load_manifest
+    from spq.tools.boards import get_board
+    from spq.tools.firmware import build_firmware
 
     for cmd in READERS:
         one_error(spq_cli(cmd, str(out)), fragment)
-    for reader in (HostModel, find_model, load_manifest, lambda o: load_inputs(o, None)):
+    for reader in (HostModel, open_export, lambda o: build_firmware(get_board("mps2-an386"), o)):
         with pytest.raises(SpqFormatError, match=fragment.replace("(", r"\(")):
             reader(out)
 
@@ -409,6 +409,28 @@ def test_header_edit_is_refused(exported: dict[str, Path], tmp_path: Path, macro
     readers_refuse(out, f"static_net.h says static_net_{macro} {value}, manifest.json")
 
 
+# every macro docs/formats.md lists for NAME.h
+HEADER_MACROS = ("ARENA_SIZE", "ARENA_SIZE_TIME", "ARENA_SIZE_LAYER", "TIME_STEPS",
+                 "NUM_CLASSES", "INPUT_C", "INPUT_H", "INPUT_W", "INPUT_BYTES", "INPUT_KIND",
+                 "NUM_LAYERS", "WEIGHTS_BYTES")
+
+
+def test_every_header_macro_is_checked(exported: dict[str, Path], tmp_path: Path) -> None:
+    """open_export compares each of NAME.h's macros with the manifest (the hashes recomputed
+    after the edit, as someone who edits both would)."""
+    for kind in ("static", "events"):
+        text = (exported[kind] / f"{kind}_net.h").read_text()
+        for macro in HEADER_MACROS:
+            out = copy_export(exported[kind], tmp_path / f"{kind}_{macro}")
+            line = next(ln for ln in text.splitlines()
+                        if ln.startswith(f"#define {kind}_net_{macro} "))
+            (out / f"{kind}_net.h").write_text(text.replace(line, f"#define {kind}_net_{macro} 7"))
+            modelgen.seal(out)
+            with pytest.raises(SpqFormatError, match=f"{kind}_net.h says {kind}_net_{macro} 7, "
+                                                     "manifest.json"):
+                open_export(out)
+
+
 def test_c_source_and_samples_edits(exported: dict[str, Path], tmp_path: Path) -> None:
     out = copy_export(exported["events"], tmp_path / "o")
     c = out / "events_net.c"
@@ -443,18 +465,18 @@ def test_versions(exported: dict[str, Path], tmp_path: Path) -> None:
 
 def test_device_counts_refuses_a_result_of_another_model(exported: dict[str, Path]) -> None:
     """A device result with fewer layers than the manifest: one SpqError, not IndexError."""
-    from spq.tools.device import device_counts, load_manifest
+    from spq.tools.device import device_counts
     from spq.tools.protocol import InferResult, LayerStats
 
-    manifest = load_manifest(exported["static"])
-    n = len(manifest["layers"])
+    export = open_export(exported["static"])
+    n = len(export.layer_types)
     fields = LayerStats.__dataclass_fields__
     layer = LayerStats(**{k: 0 for k in fields})
-    good = InferResult(0, "instructions", 1, 0, [0] * manifest["num_classes"], [layer] * n)
-    assert len(device_counts(good, manifest)["spike_counts"]) > 0
-    short = InferResult(0, "instructions", 1, 0, [0] * manifest["num_classes"], [layer] * 2)
+    good = InferResult(0, "instructions", 1, 0, [0] * export.num_classes, [layer] * n)
+    assert len(device_counts(good, export)["spike_counts"]) > 0
+    short = InferResult(0, "instructions", 1, 0, [0] * export.num_classes, [layer] * 2)
     with pytest.raises(SpqError, match=f"device reports 2 layers .* the export {n}"):
-        device_counts(short, manifest)
+        device_counts(short, export)
 
 
 # ====================================================================== B/C: inputs

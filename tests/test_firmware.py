@@ -13,15 +13,12 @@ from pathlib import Path
 
 import pytest
 from elftools.elf.elffile import ELFFile
-from firmware_fixtures import fw_cache, static_model  # noqa: F401 (fixtures)
 
 from spq.errors import SpqError
 from spq.ir import FORMAT_VERSION
 from spq.tools.boards import BOARDS, DEFAULT_BOARD, Board, get_board
-from spq.tools.build import build_firmware, linker_script
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "c"))
-import modelgen  # the hashes recomputed by hand (seal)
+from spq.tools.firmware import build_firmware, linker_script
+from tests.support import modelgen  # the hashes recomputed by hand (seal)
 
 # Facts from the vendors' reference manuals and QEMU's machine models, written out
 # independently of the table: (flash origin, flash size, RAM origin, RAM size, core).
@@ -151,7 +148,7 @@ def check_boot_block(elf: ELFFile, b: Board) -> None:
 
 
 @pytest.mark.parametrize("board_name", sorted(EXPECTED))
-def test_selftest_builds_for_every_board(board_name: str, fw_cache: Path) -> None:  # noqa: F811
+def test_selftest_builds_for_every_board(board_name: str, fw_cache: Path) -> None:
     fw = build_firmware(get_board(board_name), variant="selftest")
     check_elf_layout(fw.elf, board_name)
     flags = json.loads((fw.elf.parent / "build.json").read_text())["cmd"]
@@ -163,8 +160,8 @@ def test_selftest_builds_for_every_board(board_name: str, fw_cache: Path) -> Non
 @pytest.mark.parametrize("board_name", [b for b in sorted(EXPECTED) if not b.startswith("mps2")])
 def test_model_harness_builds_for_real_boards(
     board_name: str,
-    static_model: Path,  # noqa: F811
-    fw_cache: Path,  # noqa: F811
+    static_model: Path,
+    fw_cache: Path,
 ) -> None:
     fw = build_firmware(get_board(board_name), static_model)
     check_elf_layout(fw.elf, board_name)
@@ -176,7 +173,7 @@ def test_model_harness_builds_for_real_boards(
     assert f"{fw.model_name}_model" in syms and "spq_run" in syms
 
 
-def test_build_cache(fw_cache: Path, static_model: Path) -> None:  # noqa: F811
+def test_build_cache(fw_cache: Path, static_model: Path) -> None:
     b = get_board("mps2-an386")
     first = build_firmware(b, static_model)
     again = build_firmware(b, static_model)
@@ -186,8 +183,8 @@ def test_build_cache(fw_cache: Path, static_model: Path) -> None:  # noqa: F811
     assert first.elf.is_relative_to(fw_cache)
 
 
-def test_build_errors_are_spq_errors(tmp_path: Path, fw_cache: Path,  # noqa: F811
-                                    static_model: Path) -> None:  # noqa: F811
+def test_build_errors_are_spq_errors(tmp_path: Path, fw_cache: Path,
+                                    static_model: Path) -> None:
     with pytest.raises(SpqError, match=r"has no manifest\.json"):
         build_firmware(get_board("mps2-an386"), tmp_path)
     with pytest.raises(SpqError, match="needs an export directory"):
@@ -246,7 +243,7 @@ def write_huge_model(root: Path) -> Path:
     return root
 
 
-def test_a_model_too_big_for_the_board_is_a_clear_error(tmp_path: Path, fw_cache: Path) -> None:  # noqa: F811
+def test_a_model_too_big_for_the_board_is_a_clear_error(tmp_path: Path, fw_cache: Path) -> None:
     write_huge_model(tmp_path)
     with pytest.raises(SpqError, match=r"not fit mps3-an547 .*FLASH overflows by [\d,]+ bytes"):
         build_firmware(get_board("mps3-an547"), tmp_path)

@@ -21,13 +21,12 @@ from typing import Any
 
 import numpy as np
 import pytest
-from firmware_fixtures import fw_cache, random_inputs, static_model  # noqa: F401 (fixtures)
 
 from spq.errors import SpqError
 from spq.runtime import HostModel
 from spq.tools import flash as fl
 from spq.tools.boards import BOARDS, get_board
-from spq.tools.build import build_firmware
+from spq.tools.firmware import build_firmware
 from spq.tools.gdbremote import (
     GdbRemote,
     checksum,
@@ -38,6 +37,7 @@ from spq.tools.gdbremote import (
     unescape_binary,
 )
 from spq.tools.runner import QemuProbe
+from tests.support.firmware import random_inputs
 
 pytestmark = pytest.mark.qemu
 
@@ -60,7 +60,7 @@ def one_error_line(proc: subprocess.CompletedProcess[str]) -> str:
 
 @pytest.mark.parametrize("board_name", ["mps2-an386", "microbit"])
 def test_flash_then_run_and_profile_over_the_port(
-    board_name: str, static_model: Path, fw_cache: Path, tmp_path: Path,  # noqa: F811
+    board_name: str, static_model: Path, fw_cache: Path, tmp_path: Path,
 ) -> None:
     x = random_inputs(2, 3, input_kind="static", conv=True)
     np.save(tmp_path / "x.npy", x)
@@ -90,13 +90,13 @@ def test_flash_then_run_and_profile_over_the_port(
 
         js = tmp_path / "p.json"
         proc = spq_cli("profile", str(static_model), "--board", board_name, "--port",
-                       qemu.uart_url, "--input", str(tmp_path / "x.npy"), "--json", str(js))
+                       qemu.uart_url, "--input", str(tmp_path / "x.npy"), "-o", str(js))
         assert proc.returncode == 0, proc.stderr
         flashed = json.loads(js.read_text())
         assert qemu.proc is not None and qemu.proc.poll() is None  # still running
     js2 = tmp_path / "q.json"
     proc = spq_cli("profile", str(static_model), "--board", board_name,
-                   "--input", str(tmp_path / "x.npy"), "--json", str(js2))
+                   "--input", str(tmp_path / "x.npy"), "-o", str(js2))
     assert proc.returncode == 0, proc.stderr
     own = json.loads(js2.read_text())
     # the same firmware, loaded by a probe or by QEMU's -kernel: the same instruction counts
@@ -107,7 +107,7 @@ def test_flash_then_run_and_profile_over_the_port(
     assert flashed["port"] == qemu.uart_url and own["port"] is None
 
 
-def test_spq_run_board_under_qemu_and_the_alias(static_model: Path, fw_cache: Path,  # noqa: F811
+def test_spq_run_board_under_qemu_and_the_alias(static_model: Path, fw_cache: Path,
                                                 tmp_path: Path) -> None:
     x = random_inputs(2, 1, input_kind="static", conv=True)[0]
     np.save(tmp_path / "x.npy", x)
@@ -156,7 +156,7 @@ def silent_server() -> Iterator[int]:
     srv.close()
 
 
-def test_a_gdb_server_that_does_not_answer(static_model: Path, fw_cache: Path,  # noqa: F811
+def test_a_gdb_server_that_does_not_answer(static_model: Path, fw_cache: Path,
                                           silent_server: int) -> None:
     start = time.monotonic()
     line = one_error_line(spq_cli("flash", str(static_model), "--board", "mps2-an386", "--gdb",
@@ -173,7 +173,7 @@ def test_a_gdb_server_that_does_not_answer(static_model: Path, fw_cache: Path,  
     assert "HOST:PORT" in line
 
 
-def test_a_target_silent_after_flashing(static_model: Path, fw_cache: Path,  # noqa: F811
+def test_a_target_silent_after_flashing(static_model: Path, fw_cache: Path,
                                         silent_server: int) -> None:
     """Flashed and started, but nothing answers on the port given."""
     with QemuProbe(get_board("mps2-an386")) as qemu:
@@ -186,7 +186,7 @@ def test_a_target_silent_after_flashing(static_model: Path, fw_cache: Path,  # n
 
 
 def test_a_firmware_that_does_not_fit_is_refused_before_anything_is_written(
-    fw_cache: Path, tmp_path: Path,  # noqa: F811
+    fw_cache: Path, tmp_path: Path,
 ) -> None:
     # the 600 KB model of test_firmware (constants beyond the AN547's 512 KiB of ITCM)
     from test_firmware import write_huge_model
@@ -206,7 +206,7 @@ def test_a_firmware_that_does_not_fit_is_refused_before_anything_is_written(
         fl.load_image(elf, get_board("mps2-an386"))
 
 
-def test_no_probe_found(static_model: Path, fw_cache: Path) -> None:  # noqa: F811
+def test_no_probe_found(static_model: Path, fw_cache: Path) -> None:
     """No probe on this machine: each path says what it looked for."""
     line = one_error_line(spq_cli("flash", str(static_model), "--board", "nucleo-f446re"))
     assert "no debug probe found for nucleo-f446re" in line
@@ -341,7 +341,7 @@ class FakeFlashServer:
         self.srv.close()
 
 
-def test_flash_regions_go_through_vflash(fw_cache: Path) -> None:  # noqa: F811
+def test_flash_regions_go_through_vflash(fw_cache: Path) -> None:
     board = get_board("nucleo-f446re")
     image = fl.load_image(build_firmware(board, variant="selftest").elf, board)
     assert image.size < 0x10000
@@ -360,7 +360,7 @@ def test_flash_regions_go_through_vflash(fw_cache: Path) -> None:  # noqa: F811
     assert "vFlash" in res.log[0]
 
 
-def test_a_verify_mismatch_is_reported(fw_cache: Path) -> None:  # noqa: F811
+def test_a_verify_mismatch_is_reported(fw_cache: Path) -> None:
     board = get_board("nucleo-f446re")
     image = fl.load_image(build_firmware(board, variant="selftest").elf, board)
     server = FakeFlashServer(board, corrupt=True)
@@ -451,7 +451,7 @@ def fake_pyocd(probes: list[str], memory: dict[int, bytes], calls: list[Any]) ->
     return Helper, Programmer, target
 
 
-def test_pyocd_path_up_to_the_probe(fw_cache: Path) -> None:  # noqa: F811
+def test_pyocd_path_up_to_the_probe(fw_cache: Path) -> None:
     board = get_board("rpi-pico")
     image = fl.load_image(build_firmware(board, variant="selftest").elf, board)
     calls: list[Any] = []
@@ -487,7 +487,7 @@ def test_pyocd_path_up_to_the_probe(fw_cache: Path) -> None:  # noqa: F811
         fl.flash_pyocd(image)
 
 
-def test_openocd_commands_and_its_configs(fw_cache: Path) -> None:  # noqa: F811
+def test_openocd_commands_and_its_configs(fw_cache: Path) -> None:
     scripts = Path("/usr/share/openocd/scripts")
     assert shutil.which("openocd") and scripts.is_dir()  # setup installs it
     for b in BOARDS.values():

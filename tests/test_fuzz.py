@@ -9,17 +9,16 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from firmware_fixtures import fw_cache, static_model  # noqa: F401 (fixtures)
-from fuzzing import (
+
+from spq.tools.boards import get_board
+from spq.tools.firmware import build_firmware
+from spq.tools.runner import QemuRunner
+from tests.support.fuzzing import (
     DescriptorFuzzStats,
     build_descriptor_fuzzer,
     fuzz_device,
     run_descriptor_fuzzer,
 )
-
-from spq.tools.boards import get_board
-from spq.tools.build import build_firmware
-from spq.tools.runner import QemuRunner
 
 FRAME_KINDS = {"random", "valid", "bad_crc", "truncated", "huge_length", "bad_version",
                "sync_garbage", "infer"}
@@ -27,8 +26,8 @@ FRAME_KINDS = {"random", "valid", "bad_crc", "truncated", "huge_length", "bad_ve
 
 @pytest.mark.qemu
 def test_random_frames_never_leave_the_device_deaf(
-    static_model: Path,  # noqa: F811
-    fw_cache: Path,  # noqa: F811
+    static_model: Path,
+    fw_cache: Path,
 ) -> None:
     """Bursts of random bytes, valid frames with random payloads, bad CRCs, truncated
     frames, huge lengths, wrong versions and stray sync bytes, some followed by a frame cut

@@ -23,7 +23,6 @@ import nir
 import numpy as np
 import pytest
 import torch
-from nir_producers import PRODUCERS, events, numpy_graph
 
 import spq
 from spq.errors import SpqError
@@ -33,6 +32,7 @@ from spq.interop.graph import parse
 from spq.nn import fold
 from spq.nn.testing import random_input, random_model
 from spq.runtime import HostModel
+from tests.support.nir_producers import PRODUCERS, events, numpy_graph
 
 DT = 1e-4
 
@@ -42,12 +42,8 @@ def spq_cli(*args: str, timeout: int = 300) -> subprocess.CompletedProcess[str]:
                           timeout=timeout)
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _build_cache(tmp_path_factory: pytest.TempPathFactory) -> Any:
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SPQ_CACHE_DIR", str(tmp_path_factory.mktemp("spq-build")))
-    yield
-    mp.undo()
+# host libraries and firmware go to the session's own build cache (tests/support/firmware.py)
+pytestmark = pytest.mark.usefixtures("fw_cache")
 
 
 def lif(shape: tuple[int, ...], tau: float, r: float, v_th: float = 1.0, v_leak: float = 0.0,

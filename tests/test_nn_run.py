@@ -14,14 +14,6 @@ from spq.errors import SpqError
 from spq.nn.testing import random_input, random_model
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def ref_synops(ir, layer_inputs: dict[int, list[np.ndarray]], static: bool) -> list[int]:
     """For every non-zero input element, count the (unmasked output channel, output
     position) pairs it reaches, by enumerating positions (plain loops)."""

@@ -12,14 +12,6 @@ import spq.nn as snn
 from spq.nn.surrogate import StackedQuant, TriangleSpike
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _sig(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 

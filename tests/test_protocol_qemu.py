@@ -15,19 +15,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from firmware_fixtures import fw_cache, static_model  # noqa: F401 (fixtures)
 
 from spq.export.directory import open_export
 from spq.tools import protocol as P
 from spq.tools.boards import get_board
-from spq.tools.build import build_firmware
+from spq.tools.firmware import build_firmware
 from spq.tools.runner import QemuRunner
 
 pytestmark = pytest.mark.qemu
 
 
 @pytest.fixture(scope="module")
-def selftest(fw_cache: Path) -> Iterator[QemuRunner]:  # noqa: F811
+def selftest(fw_cache: Path) -> Iterator[QemuRunner]:
     board = get_board("mps2-an386")
     fw = build_firmware(board, variant="selftest")
     with QemuRunner(board, fw.elf, timeout=5) as runner:
@@ -107,7 +106,7 @@ def test_garbage_between_frames_is_skipped(selftest: QemuRunner) -> None:
     assert (reply.type, reply.seq, reply.payload) == (P.MSG_ECHO_REPLY, 11, b"ok")
 
 
-def test_model_harness_checks_input_size_and_crc(static_model: Path) -> None:  # noqa: F811
+def test_model_harness_checks_input_size_and_crc(static_model: Path) -> None:
     board = get_board("mps2-an386")
     fw = build_firmware(board, static_model)
     with QemuRunner(board, fw.elf, timeout=10) as runner:
@@ -125,7 +124,7 @@ def test_model_harness_checks_input_size_and_crc(static_model: Path) -> None:  #
 
 
 # ------------------------------------------------------------------ frames cut short
-def test_half_an_infer_is_dropped_after_the_inter_byte_timeout(static_model: Path) -> None:  # noqa: F811
+def test_half_an_infer_is_dropped_after_the_inter_byte_timeout(static_model: Path) -> None:
     """A host that dies mid-frame: the device drops the frame once no byte has come for
     FW_RX_GAP_MS of its timer, says so for that seq, and answers the next HELLO."""
     board = get_board("mps2-an386")
@@ -184,7 +183,7 @@ def test_leftover_sync_bytes_do_not_swallow_or_fail_the_next_request(
 # ------------------------------------------------------------------ NAME.h vs NAME.c
 @pytest.mark.parametrize("macro", ["NUM_CLASSES", "NUM_LAYERS", "INPUT_BYTES", "ARENA_SIZE"])
 def test_firmware_refuses_a_header_that_disagrees_with_the_descriptor(
-    static_model: Path,  # noqa: F811
+    static_model: Path,
     tmp_path: Path,
     macro: str,
 ) -> None:

@@ -11,8 +11,8 @@ import torch
 from spq import nn as snn
 from spq.errors import SpqError
 from spq.export.packing import pack_model
-from spq.export.prune import remove_pruned
 from spq.export.reference import run as reference_run
+from spq.export.shrink import remove_pruned
 from spq.nn.testing import random_input, random_model
 from spq.prune import membrane_scores, prune_membrane, select_channels, spiking_blocks
 from spq.train import memory_report

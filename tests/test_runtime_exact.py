@@ -4,7 +4,7 @@
 * against eval-mode spq.nn through the real exporter: seeded random models covering every
   weight width, membrane levels 2/3/5/16/256, conv/linear, max/avg/no pool, static and
   event input, pruned channels, both schedules; integer logits, spike counts and synops;
-* against the independent plain-numpy reading of docs/semantics.md in tests/c/modelgen.py,
+* against the independent plain-numpy reading of docs/semantics.md in tests/support/modelgen.py,
   on random integer models that reach corners spq.nn rarely produces (shift 0 and 62,
   saturating currents and biases, 17 levels, strides 3, kernels 5, counts after sum pools);
 * streaming: T calls of step() give the same totals as one run().
@@ -12,8 +12,6 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +23,7 @@ import spq
 from spq.export import export
 from spq.nn.testing import random_input, random_model
 from spq.runtime import HostModel
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "c"))
-import modelgen
+from tests.support import modelgen
 
 N_INPUTS = 8
 WEIGHT_BITS = (2, 4, 8, None)
@@ -59,12 +55,8 @@ def _case_id(case: tuple[int, dict[str, Any]]) -> str:
             f"{'-conv' if kw['conv'] else '-fc'}{'-pruned' if kw['prune'] else ''}")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _build_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SPQ_CACHE_DIR", str(tmp_path_factory.mktemp("spq-build")))
-    yield
-    mp.undo()
+# host libraries and firmware go to the session's own build cache (tests/support/firmware.py)
+pytestmark = pytest.mark.usefixtures("fw_cache")
 
 
 def _export(net: Any, tmp: Path, name: str, schedule: str = "auto") -> Path:

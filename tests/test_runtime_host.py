@@ -17,10 +17,9 @@ import pytest
 
 import spq
 from spq.runtime import HostModel
+from tests.support import modelgen
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "c"))
-import modelgen  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -182,7 +181,7 @@ def test_spq_run_errors(exports: dict[str, Path], tmp_path: Path, cache: Path) -
     (tmp_path / "junk.npy").write_bytes(b"not numpy at all")
     _assert_error(_spq("run", str(out), "--input", str(tmp_path / "junk.npy")),
                   "is not a .npy file (no NumPy header)")
-    _assert_error(_spq("run", str(out), "--input", str(tmp_path / "nope.npy")), "not found")
+    _assert_error(_spq("run", str(out), "--input", str(tmp_path / "nope.npy")), "no such file")
     np.save(tmp_path / "static_int.npy", np.zeros((1, 2, 3), dtype=np.int64))
     _assert_error(_spq("run", str(exports["static"]), "--input",
                        str(tmp_path / "static_int.npy")), "shape")
@@ -290,8 +289,8 @@ def test_host_build_uses_the_firmware_warning_flags(exports: dict[str, Path], tm
                                                     cc: str, cache: Path) -> None:
     """The exporter's C builds warning-free with gcc and clang under -Werror -pedantic; an
     edited NAME.c that only warns is refused with one line naming the warning."""
-    from spq.runtime.build import BASE_FLAGS
-    from spq.tools.build import CFLAGS
+    from spq.runtime.library import BASE_FLAGS
+    from spq.tools.firmware import CFLAGS
 
     out = exports["static"]
     samples = np.load(out / "samples.npz")

@@ -9,18 +9,10 @@ import json
 from pathlib import Path
 from typing import Annotated, Any
 
-import numpy as np
 import typer
 
-from spq.cli import handle_errors
+from spq.cli import ExportDirArg, JsonFlag, handle_errors
 from spq.errors import SpqError
-
-HELP = """Build the harness firmware for --board (the same build and cache as spq profile),
-program it, verify what was written (read back), reset or start it. --probe auto (default)
-uses pyOCD when it finds a probe (CMSIS-DAP, ST-LINK, J-Link), else OpenOCD; --gdb HOST:PORT
-loads through any GDB server (OpenOCD, pyOCD gdbserver, J-Link GDB server, QEMU -gdb) and sets
-SP/PC from the vector table. With --port the firmware must then answer on its serial port
-(HELLO, its model and board checked), else the error says it stayed silent."""
 
 PROBES = ("auto", "pyocd", "openocd")
 
@@ -30,7 +22,7 @@ def flash_command(out: Path, board_name: str, probe: str, uid: str | None, gdb: 
     from spq.export.directory import open_export
     from spq.tools import flash as fl
     from spq.tools.boards import get_board
-    from spq.tools.build import build_firmware
+    from spq.tools.firmware import build_firmware
     from spq.tools.gdbremote import parse_host_port
 
     if probe not in PROBES:
@@ -42,7 +34,7 @@ def flash_command(out: Path, board_name: str, probe: str, uid: str | None, gdb: 
     board = get_board(board_name)
     host_port = parse_host_port(gdb) if gdb is not None else None
     export = open_export(out)
-    firmware = build_firmware(board, export.path, variant="harness")  # refuses a misfit
+    firmware = build_firmware(board, export, variant="harness")  # refuses a misfit
     image = fl.load_image(firmware.elf, board)  # and checks the image, before any write
     if host_port is not None:
         result = fl.flash_gdb(image, *host_port, timeout=timeout)
@@ -111,39 +103,44 @@ def check_answers(export: Any, board: Any, port: str, timeout: float) -> dict[st
             f"{board.name}: flashed and started, but the firmware is silent on {port} (no "
             f"answer to HELLO within {wait:g} s): check the port, the baud rate (115200 8N1) "
             f"and that the board's UART reaches it ({board.serial_note})") from None
-    check_device(info, export, int(np.prod(export.input.shape)), board)
+    check_device(info, export, board)
     return {"port": port, "board": info.board, "model": info.model, "clock_hz": info.clock_hz,
             "unit": info.unit}
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("flash", help=HELP)
-    @handle_errors
-    def flash(
-        out: Annotated[Path, typer.Argument(help="export folder (spq-export -o OUT)")],
-        board: Annotated[str, typer.Option("--board", "-b", help="board (spq boards)")],
-        probe: Annotated[str, typer.Option(
-            help="auto, pyocd or openocd")] = "auto",
-        uid: Annotated[str | None, typer.Option(
-            "--uid", help="the probe's unique id / serial number")] = None,
-        gdb: Annotated[str | None, typer.Option(
-            "--gdb", help="load through the GDB server at HOST:PORT instead of a probe")] = None,
-        timeout: Annotated[float, typer.Option(
-            help="seconds to wait for the GDB server, the probe and the firmware")] = 10.0,
-        port: Annotated[str | None, typer.Option(
-            "--port", help="after flashing, check that the firmware answers here "
-            "(/dev/ttyACM0 or socket://HOST:PORT)")] = None,
-        as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
-    ) -> None:
-        rec = flash_command(out, board, probe, uid, gdb, timeout, port)
-        if as_json:
-            print(json.dumps(rec))
-            return
-        print(f"flashed {rec['model']} to {rec['board']} ({rec['core']}, "
-              f"{rec['clock_hz'] / 1e6:g} MHz) through {rec['method']}: {rec['bytes']:,} bytes "
-              f"in {rec['segments']} segment(s), verified ({rec['verified']}), started "
-              f"({rec['started']})")
-        if "answering" in rec:
-            a = rec["answering"]
-            print(f"the firmware answers on {a['port']}: model {a['model']}, board "
-                  f"{a['board']}, {a['clock_hz'] / 1e6:g} MHz, timing in {a['unit']}")
+@handle_errors
+def command(
+    out: ExportDirArg,
+    board: Annotated[str, typer.Option("--board", "-b", help="board (spq boards)")],
+    probe: Annotated[str, typer.Option(
+        help="auto, pyocd or openocd")] = "auto",
+    uid: Annotated[str | None, typer.Option(
+        "--uid", help="the probe's unique id / serial number")] = None,
+    gdb: Annotated[str | None, typer.Option(
+        "--gdb", help="load through the GDB server at HOST:PORT instead of a probe")] = None,
+    timeout: Annotated[float, typer.Option(
+        help="seconds to wait for the GDB server, the probe and the firmware")] = 10.0,
+    port: Annotated[str | None, typer.Option(
+        "--port", help="after flashing, check that the firmware answers here "
+        "(/dev/ttyACM0 or socket://HOST:PORT)")] = None,
+    as_json: JsonFlag = False,
+) -> None:
+    """Build the harness firmware for --board (the same build and cache as spq profile),
+    program it, verify what was written (read back), reset or start it. --probe auto
+    (default) uses pyOCD when it finds a probe (CMSIS-DAP, ST-LINK, J-Link), else OpenOCD;
+    --gdb HOST:PORT loads through any GDB server (OpenOCD, pyOCD gdbserver, J-Link GDB
+    server, QEMU -gdb) and sets SP/PC from the vector table. With --port the firmware must
+    then answer on its serial port (HELLO, its model and board checked), else the error says
+    it stayed silent."""
+    rec = flash_command(out, board, probe, uid, gdb, timeout, port)
+    if as_json:
+        print(json.dumps(rec))
+        return
+    print(f"flashed {rec['model']} to {rec['board']} ({rec['core']}, "
+          f"{rec['clock_hz'] / 1e6:g} MHz) through {rec['method']}: {rec['bytes']:,} bytes "
+          f"in {rec['segments']} segment(s), verified ({rec['verified']}), started "
+          f"({rec['started']})")
+    if "answering" in rec:
+        a = rec["answering"]
+        print(f"the firmware answers on {a['port']}: model {a['model']}, board "
+              f"{a['board']}, {a['clock_hz'] / 1e6:g} MHz, timing in {a['unit']}")

@@ -13,14 +13,14 @@ from spq.cli import check_out_file, handle_errors
 
 
 @handle_errors
-def export_nir_cmd(
+def command(
     model: Annotated[Path, typer.Argument(help="spq checkpoint (model.pt)")],
     out: Annotated[Path, typer.Option("-o", "--out", help="NIR file to write (model.nir)")],
     dt: Annotated[float | None, typer.Option(
         help="seconds per step for the written time constants (default 1e-4)")] = None,
 ) -> None:
     """Write an spq model as a NIR graph; `spq import` gives back the identical model."""
-    from spq.export.pipeline import load_model
+    from spq.export.loading import load_model
     from spq.interop.graph import DEFAULT_DT
     from spq.interop.nir import to_nir, write
 
@@ -33,7 +33,3 @@ def export_nir_cmd(
     graph = to_nir(net, dt=DEFAULT_DT if dt is None else dt)
     write(graph, out)
     print(f"wrote {out}: {len(graph.nodes)} nodes")
-
-
-def register(app: typer.Typer) -> None:
-    app.command("export-nir")(export_nir_cmd)

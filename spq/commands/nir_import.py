@@ -14,22 +14,10 @@ from typing import Annotated, Any
 import numpy as np
 import typer
 
-from spq.cli import check_out_file, handle_errors
+from spq.cli import JsonFlag, check_out_file, handle_errors
 from spq.errors import SpqError
 
 DEFAULT_LIMIT = 256
-
-
-def _load_npy(path: Path) -> np.ndarray:
-    if not path.is_file():
-        raise SpqError(f"no such file: {path}")
-    try:
-        arr = np.load(path, allow_pickle=False)
-    except (ValueError, OSError) as exc:
-        raise SpqError(f"{path}: not a .npy array ({str(exc).splitlines()[0][:120]})") from None
-    if not isinstance(arr, np.ndarray) or arr.dtype.kind not in "biuf":
-        raise SpqError(f"{path}: not a numeric .npy array")
-    return arr
 
 
 def calibration_inputs(in_shape: tuple[int, ...], time_steps: int | None,
@@ -39,7 +27,9 @@ def calibration_inputs(in_shape: tuple[int, ...], time_steps: int | None,
     if calibrate is not None and dataset is not None:
         raise SpqError("give --calibrate or --dataset, not both")
     if calibrate is not None:
-        return _load_npy(calibrate)[:limit], str(calibrate)
+        from spq.export.directory import as_array, read_npy
+
+        return as_array(read_npy(calibrate))[:limit], str(calibrate)
     if dataset is not None:
         from spq.data import dataset_info, load_dataset
 
@@ -62,7 +52,7 @@ def calibration_inputs(in_shape: tuple[int, ...], time_steps: int | None,
 
 
 @handle_errors
-def import_cmd(
+def command(
     model: Annotated[Path, typer.Argument(help="NIR graph (.nir, HDF5)")],
     out: Annotated[Path, typer.Option("-o", "--out", help="spq checkpoint to write (model.pt)")],
     time_steps: Annotated[int | None, typer.Option(
@@ -78,7 +68,7 @@ def import_cmd(
         "--dataset", "-d", help="calibrate on this data set's training split")] = None,
     data_root: Annotated[Path | None, typer.Option(help="folder of an on-disk data set")] = None,
     limit: Annotated[int, typer.Option(help="calibration inputs to use")] = DEFAULT_LIMIT,
-    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    as_json: JsonFlag = False,
 ) -> None:
     """Import a NIR graph as an spq checkpoint (every spq command takes it)."""
     import spq
@@ -146,7 +136,3 @@ def import_cmd(
                   f"{100 * agree['argmax_agreement']:.1f}% of {agree['samples']}")
     table.add_row("correlation of outputs", f"{agree['correlation']:.4f}")
     Console().print(table)
-
-
-def register(app: typer.Typer) -> None:
-    app.command("import")(import_cmd)

@@ -3,42 +3,25 @@
 
 from __future__ import annotations
 
-from pathlib import Path
-from typing import Annotated
-
-import typer
-
-from spq.cli import handle_errors
+from spq.cli import BoardOption, ExportDirArg, InputOption, JsonFlag, TimeoutOption, handle_errors
 from spq.errors import SpqError
 from spq.tools.boards import DEFAULT_BOARD, get_board
 
 
 @handle_errors
-def qemu(
-    out: Annotated[Path, typer.Argument(help="Export directory (spq-export -o OUT).")],
-    board: Annotated[
-        str, typer.Option("--board", "-b", help="QEMU board (spq boards).")
-    ] = DEFAULT_BOARD,
-    input: Annotated[
-        Path | None,
-        typer.Option("--input", "-i", help="Input .npy (one or a batch); default: samples.npz."),
-    ] = None,
-    as_json: Annotated[
-        bool, typer.Option("--json", help="Print JSON (as `spq run` does).")
-    ] = False,
-    timeout: Annotated[
-        float, typer.Option(help="Seconds to wait for each device reply.")
-    ] = 60.0,
+def command(
+    out: ExportDirArg,
+    board: BoardOption = DEFAULT_BOARD,
+    input: InputOption = None,
+    as_json: JsonFlag = False,
+    timeout: TimeoutOption = 60.0,
 ) -> None:
     """Alias of `spq run OUT --board B` (default mps2-an386), kept for old scripts: use `spq run
     --board`. Runs OUT on a QEMU board and exits 2 on any difference from the host runtime."""
-    from spq.commands.run import run_on_board_command
+    from spq.tools.device import report_board_run, run_on_board
 
     if not get_board(board).is_qemu:
         raise SpqError(f"board {board} has no QEMU machine (use `spq run OUT --board {board} "
                        "--port PORT` on the flashed board)")
-    run_on_board_command(out, board, None, input, as_json, timeout)
-
-
-def register(app: typer.Typer) -> None:
-    app.command("qemu")(qemu)
+    run, inputs = run_on_board(out, board, None, input, timeout, show_progress=not as_json)
+    report_board_run(run, inputs, as_json)

@@ -48,7 +48,7 @@ def _print_summary(report: dict[str, Any], out: Path, report_path: Path) -> None
 
 
 @handle_errors
-def train_cmd(
+def command(
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="digits, event-digits, "
                                          "nmnist, dvs-gesture, cifar10-dvs, cifar10")],
     out: Annotated[Path, typer.Option("-o", "--out", help="checkpoint to write (model.pt); "
@@ -85,12 +85,13 @@ def train_cmd(
 ) -> None:
     """Train a SpQuant-SNN with quantization-aware training and save it with its report."""
     import spq
+    from spq.files import write_atomic
     from spq.train import TrainConfig, retarget, train
 
     start_net = None
     if init is not None:
         from spq.data import dataset_info
-        from spq.export.pipeline import load_model
+        from spq.export.loading import load_model
 
         if arch is not None:
             raise SpqError("--init trains the checkpoint's architecture; drop --arch")
@@ -134,16 +135,9 @@ def train_cmd(
         report["settings"]["init"] = str(init)
         report["settings"]["arch"] = "from --init"
     spq.save(net, out)
-    tmp = report_path.with_name(report_path.name + ".tmp")
     try:
-        tmp.write_text(json.dumps(report, indent=2) + "\n")
-        tmp.replace(report_path)
+        write_atomic(report_path, json.dumps(report, indent=2) + "\n")
     except OSError:
-        tmp.unlink(missing_ok=True)
-        out.unlink(missing_ok=True)
+        out.unlink(missing_ok=True)  # no checkpoint without its report
         raise
     _print_summary(report, out, report_path)
-
-
-def register(app: typer.Typer) -> None:
-    app.command("train")(train_cmd)

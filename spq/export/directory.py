@@ -23,7 +23,9 @@ from __future__ import annotations
 import contextlib
 import dataclasses
 import hashlib
+import io
 import json
+import math
 import os
 import re
 import secrets
@@ -37,6 +39,8 @@ from typing import Any
 import numpy as np
 
 from spq.errors import SpqError, SpqFormatError
+from spq.export.packing import INPUT_KINDS
+from spq.files import file_head
 from spq.ir import FORMAT_VERSION
 
 MANIFEST = "manifest.json"
@@ -104,15 +108,7 @@ def native(arr: np.ndarray) -> np.ndarray:
 def read_npy(path: Path) -> np.ndarray:
     """One numeric array from a .npy file; every problem is one SpqError naming the file."""
     path = Path(path)
-    if not path.exists():
-        raise SpqError(f"input file not found: {path}")
-    if path.is_dir():
-        raise SpqError(f"{path} is a directory, not a .npy file")
-    try:
-        with path.open("rb") as f:
-            head = f.read(len(NPY_MAGIC))
-    except OSError as exc:
-        raise SpqError(f"cannot read {path} ({exc.strerror})") from None
+    head = file_head(path, len(NPY_MAGIC), "a .npy file")
     if head.startswith(b"PK"):
         raise SpqError(f"{path} is an .npz archive; give a .npy file with one array")
     if head != NPY_MAGIC:
@@ -197,6 +193,21 @@ class InputSpec:
         return np.ascontiguousarray(q, dtype=np.uint8), batched
 
 
+def samples_npz(inputs: np.ndarray, logits_int: np.ndarray, spike_counts: np.ndarray,
+                synops: np.ndarray) -> bytes:
+    """The bytes of samples.npz (docs/formats.md): the verification inputs and what every
+    runtime computes on them (``synops`` of the synapse layers only)."""
+    buf = io.BytesIO()
+    np.savez_compressed(
+        buf,
+        inputs=inputs.astype(np.uint8),
+        logits_int=logits_int.astype(np.int64),
+        spike_counts=spike_counts.astype(np.int64),
+        synops=synops.astype(np.int64),
+    )
+    return buf.getvalue()
+
+
 @dataclass
 class Inputs:
     """Inputs of one command: ``data`` ``(N, ...)`` uint8 as spq_run reads them, whether the
@@ -205,6 +216,11 @@ class Inputs:
     data: np.ndarray
     batched: bool
     samples: dict[str, np.ndarray] | None
+
+    def first(self, n: int) -> Inputs:
+        """The first ``n`` inputs (and their samples.npz arrays)."""
+        samples = None if self.samples is None else {k: v[:n] for k, v in self.samples.items()}
+        return Inputs(self.data[:n], self.batched, samples)
 
 
 # ---------------------------------------------------------------- reading
@@ -229,6 +245,35 @@ def _legacy(data: Any) -> bool:
     return (isinstance(data, dict) and "format" not in data
             and str(data.get("generator", "")).startswith("spq ")
             and isinstance(data.get("name"), str) and "layers" in data)
+
+
+def header_defines(spec: InputSpec, num_classes: int, num_layers: int,
+                   memory: Mapping[str, Any]) -> list[tuple[str, int, str]]:
+    """The integer macros of NAME.h, ``(suffix, value, comment)``: spq-export writes each as
+    ``#define NAME_<suffix> <value>`` and :func:`open_export` checks NAME.h against them.
+    ``memory`` is the manifest's record; a figure missing from it is left out."""
+    c, h, w = spec.frame_shape
+    defines = [
+        ("ARENA_SIZE", memory.get("arena_bytes"),
+         f"Arena bytes for the default ({memory.get('schedule')}-major) schedule"),
+        ("ARENA_SIZE_TIME", memory.get("arena_bytes_time"),
+         "Arena bytes for the time-major schedule"),
+        ("ARENA_SIZE_LAYER", memory.get("arena_bytes_layer"),
+         "Arena bytes for the layer-major schedule"),
+        ("TIME_STEPS", spec.time_steps, "Time steps per inference"),
+        ("NUM_CLASSES", num_classes, "Integer logits spq_run writes"),
+        ("INPUT_C", c, "Input channels"),
+        ("INPUT_H", h, "Input height"),
+        ("INPUT_W", w, "Input width"),
+        ("INPUT_BYTES", math.prod(spec.shape),
+         "Bytes spq_run reads: C*H*W pixels (static) or T*C*H*W 0/1 bytes (events)"),
+        ("INPUT_KIND", INPUT_KINDS[spec.kind],
+         "::spq_input_kind_t of the input: 0 SPQ_INPUT_STATIC, 1 SPQ_INPUT_EVENTS"),
+        ("NUM_LAYERS", num_layers, "Entries in the layer table"),
+        ("WEIGHTS_BYTES", memory.get("weights_bytes"), "Packed weight bytes (flash)"),
+    ]
+    return [(suffix, value, comment) for suffix, value, comment in defines
+            if isinstance(value, int) and not isinstance(value, bool)]
 
 
 def _header_macros(text: str, name: str) -> tuple[str | None, dict[str, int]]:
@@ -396,20 +441,10 @@ def _check_c_files(export: ExportDir) -> str:
     if prefix is None or f"{export.name}_model" not in text:
         raise _inconsistent(out, f"{export.h_file.name} is incomplete (no "
                                  f"{export.name}_ARENA_SIZE or {export.name}_model)")
-    m = export.manifest
-    c, h, w = export.input.frame_shape
-    expected = {
-        "NUM_CLASSES": export.num_classes,
-        "NUM_LAYERS": len(export.layer_types),
-        "TIME_STEPS": export.time_steps,
-        "INPUT_C": c, "INPUT_H": h, "INPUT_W": w,
-        "INPUT_BYTES": int(np.prod(export.input.shape)),
-        "INPUT_KIND": 0 if export.input.kind == "static" else 1,
-    }
-    memory = m.get("memory")
-    if isinstance(memory, dict) and "arena_bytes" in memory:
-        expected["ARENA_SIZE"] = memory["arena_bytes"]
-    for key, want in expected.items():
+    memory = export.manifest.get("memory")
+    defines = header_defines(export.input, export.num_classes, len(export.layer_types),
+                             memory if isinstance(memory, dict) else {})
+    for key, want, _ in defines:
         if key in macros and macros[key] != want:
             raise _inconsistent(out, f"{export.h_file.name} says {prefix}_{key} "
                                      f"{macros[key]}, manifest.json {want}")
@@ -432,6 +467,7 @@ class WritePlan:
 
 @dataclass
 class WriteReport:
+    manifest: dict[str, Any]  # as written: sealed
     written: list[Path]
     notes: list[str]
 
@@ -549,17 +585,20 @@ def _make_dirs(out: Path) -> list[Path]:
     return created
 
 
-def write_export(out: Path, name: str, files: Mapping[str, bytes],
+def write_export(out: Path, manifest: Mapping[str, Any], files: Mapping[str, bytes],
                  keep: Iterable[Path] = ()) -> WriteReport:
-    """Write an export's files into ``out``, replacing only the files of the export already
-    there. Each file is written to a temporary name in ``out`` first; they are renamed into
-    place (manifest.json last) only when all are written; on any failure the files that were
-    replaced are restored, the temporary files removed and ``out`` is as it was. Afterwards
-    the earlier export's NAME.h / NAME.c under another NAME are removed when they still hold
-    what its manifest recorded, and kept (with a note) otherwise."""
+    """Write export ``manifest["name"]`` into ``out``: ``files`` (NAME.h, NAME.c,
+    samples.npz) and the manifest with their hashes (:func:`seal`). Only the files of the
+    export already there are replaced. Each file is written to a temporary name in ``out``
+    first; they are renamed into place (manifest.json last) only when all are written; on any
+    failure the files that were replaced are restored, the temporary files removed and
+    ``out`` is as it was. Afterwards the earlier export's NAME.h / NAME.c under another NAME
+    are removed when they still hold what its manifest recorded, and kept (with a note)
+    otherwise."""
     keep = list(keep)
-    if sorted(files) != sorted((*export_files(name), MANIFEST)):
-        raise SpqError(f"internal error: cannot write files {sorted(files)} as an export")
+    name = manifest["name"]
+    sealed = seal(manifest, files)
+    files = {**files, MANIFEST: (json.dumps(sealed, indent=2) + "\n").encode()}
     plan = plan_write(out, name, keep)  # again: OUT may have changed during the export
     order = [*export_files(name), MANIFEST]  # manifest.json last
     created: list[Path] = []
@@ -601,7 +640,7 @@ def write_export(out: Path, name: str, files: Mapping[str, bytes],
         with contextlib.suppress(OSError):
             bak.unlink()
     notes += _remove_previous(plan, keep)
-    return WriteReport([out / f for f in order], notes)
+    return WriteReport(sealed, [out / f for f in order], notes)
 
 
 def _edited_note(plan: WritePlan, fname: str, old: Path) -> list[str]:
@@ -658,6 +697,7 @@ __all__ = [
     "open_export",
     "plan_write",
     "read_npy",
+    "samples_npz",
     "seal",
     "sha256_file",
     "write_export",

@@ -23,31 +23,20 @@ from __future__ import annotations
 from math import prod
 
 from spq.errors import SpqError
-from spq.ir import LayerIR, ModelIR
+from spq.ir import LayerIR, ModelIR, align4, level_bits
 
 SCHEDULES = ("time", "layer")
-
-
-def _align4(n: int) -> int:
-    return (n + 3) & ~3
 
 
 def _neurons(shape: tuple[int, ...]) -> int:
     return int(prod(shape))
 
 
-def level_bits(layer: LayerIR) -> int:
-    """Bits per stored membrane level, ``ceil(log2(hi - lo + 1))``."""
-    if layer.neuron is None:
-        return 0
-    return max(1, (layer.neuron.hi - layer.neuron.lo).bit_length())
-
-
 def layer_membrane_bytes(layer: LayerIR) -> int:
     """Packed membrane of one neuron layer (0 for other layers)."""
     if layer.neuron is None:
         return 0
-    return _align4((_neurons(layer.out_shape) * level_bits(layer) + 7) // 8)
+    return align4((_neurons(layer.out_shape) * level_bits(layer.neuron.levels) + 7) // 8)
 
 
 def membrane_bytes(ir: ModelIR) -> int:
@@ -62,7 +51,7 @@ def frame_bytes(layer: LayerIR) -> int:
     if layer.type == "readout":
         return 0
     if layer.type == "sumpool":
-        return _align4(n)
+        return align4(n)
     return 4 * ((n + 31) // 32)
 
 

@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from spq.errors import SpqError
+from spq.files import file_head
 
 DEFAULT_DT = 1e-4  # snnTorch, SpikingJelly and the NIR paper's graphs; Norse uses 1e-3
 SUPPORTED = ("Input", "Output", "Conv2d", "Linear", "Affine", "Scale", "Flatten", "SumPool2d",
@@ -56,16 +57,7 @@ def read(path: str | os.PathLike[str]) -> Any:
     import nir
 
     p = Path(path)
-    if not p.exists():
-        raise SpqError(f"{p}: no such file")
-    if p.is_dir():
-        raise SpqError(f"{p}: is a directory, not a NIR file")
-    try:
-        with open(p, "rb") as f:
-            head = f.read(8)
-    except OSError as exc:
-        raise SpqError(f"{p}: cannot read ({exc.strerror})") from None
-    if head != HDF5_SIGNATURE:
+    if file_head(p, 8, "a NIR file") != HDF5_SIGNATURE:
         raise SpqError(f"{p}: not a NIR file (not HDF5)")
     try:
         return nir.read(p, type_check=False)  # spq checks the shapes itself (parse)

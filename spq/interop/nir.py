@@ -40,6 +40,7 @@ import numpy as np
 import torch
 
 from spq.errors import SpqError
+from spq.files import atomic_path
 from spq.interop.graph import DEFAULT_DT, NEURONS, Op, as_array, parse, read, simulate
 
 __all__ = ["DEFAULT_DT", "ImportResult", "agreement", "convert", "exact_model", "from_nir",
@@ -613,17 +614,7 @@ def to_nir(net: Any, dt: float = DEFAULT_DT) -> Any:
 
 def write(graph: Any, path: str | os.PathLike[str]) -> None:
     """``nir.write`` through a temporary file beside ``path`` (no half-written file)."""
-    import tempfile
-    from pathlib import Path
-
     import nir
 
-    p = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=".spq-", suffix=".nir.tmp", dir=p.parent or ".")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         nir.write(tmp, graph)
-        os.replace(tmp, p)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise

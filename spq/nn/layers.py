@@ -18,7 +18,8 @@ import torch.nn.functional as Fn
 from torch import nn
 
 from spq.errors import SpqError
-from spq.nn.quant import QMAX, fake_quant_weight, membrane_range
+from spq.ir import QMAX
+from spq.nn.quant import fake_quant_weight, membrane_range
 from spq.nn.surrogate import MEMBRANE_QUANTIZERS, SPIKE_SURROGATES, membrane_quant, spike_fn
 
 THRESHOLD_MIN = 1e-3

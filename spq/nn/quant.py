@@ -19,14 +19,13 @@ from dataclasses import dataclass
 import torch
 
 from spq.errors import SpqError
-from spq.ir import FRAC_BITS
+from spq.ir import FRAC_BITS, QMAX
 
 F = FRAC_BITS
 THETA_INT = 1 << F
 I_SAT = 1 << 29
 B_SAT = 1 << 29
 INT32_MAX = (1 << 31) - 1
-QMAX = {2: 1, 4: 7, 8: 127}
 SAWB_C = {4: 2.0, 8: 4.0}
 TERNARY_T = 0.7
 

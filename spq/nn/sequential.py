@@ -331,9 +331,9 @@ class Sequential(nn.Module):
         key = self._cache_key()
         if self._plan is not None and self._plan.key == key:
             return self._plan
-        from spq.nn.fold import fold_ir
+        from spq.nn.fold import fold
 
-        ir = fold_ir(self)
+        ir = fold(self)
         syn_stages = [s for s in self.stages if s.kind not in ("flatten",)]
         layers: list[IntLayer] = []
         for L, st in zip(ir.layers, syn_stages, strict=True):

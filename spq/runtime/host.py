@@ -12,7 +12,7 @@ import numpy as np
 
 from spq.errors import SpqError, SpqFormatError
 from spq.export.directory import LAYER_TYPES, ExportDir, as_array, events_u8, open_export
-from spq.runtime.build import build_model_library
+from spq.runtime.library import build_model_library
 
 SCHEDULES = {"time": 0, "layer": 1}
 _SCHEDULE_NAMES = {v: k for k, v in SCHEDULES.items()}
@@ -47,7 +47,7 @@ class _ModelStruct(ctypes.Structure):
 
 
 @dataclass
-class RunResult:
+class HostResult:
     """Integer logits and counters of one input (1-d arrays) or a batch (a leading N axis)."""
 
     logits_int: np.ndarray  # int64 (classes,) or (N, classes)
@@ -65,11 +65,6 @@ class RunResult:
             "spike_counts": self.spike_counts.tolist(),
             "synops": self.synops.tolist(),
         }
-
-
-def read_manifest(out_dir: Path) -> dict[str, Any]:
-    """OUT/manifest.json of a checked export (spq.export.directory.open_export)."""
-    return open_export(out_dir).manifest
 
 
 class HostModel:
@@ -195,7 +190,7 @@ class HostModel:
 
     # ------------------------------------------------------------------ running
     def _result(self, logits: np.ndarray, spikes: np.ndarray, synops: np.ndarray,
-                batched: bool) -> RunResult:
+                batched: bool) -> HostResult:
         logits_int = logits.astype(np.int64)
         spike_counts = spikes.astype(np.int64)[:, self.neuron_layers]
         syn = synops.astype(np.int64)[:, self.synapse_layers]
@@ -203,7 +198,7 @@ class HostModel:
                 else np.zeros(0, dtype=np.int64)).astype(np.int64)
         if not batched:
             logits_int, spike_counts, syn, pred = logits_int[0], spike_counts[0], syn[0], pred[0]
-        return RunResult(
+        return HostResult(
             logits_int=logits_int,
             logits=logits_int.astype(np.float64) * self.out_scale,
             pred=np.asarray(pred, dtype=np.int64),
@@ -212,7 +207,7 @@ class HostModel:
             batched=batched,
         )
 
-    def run(self, x: Any, schedule: str | None = None) -> RunResult:
+    def run(self, x: Any, schedule: str | None = None) -> HostResult:
         """Whole inferences of one input or a batch (state reset before each)."""
         q, batched = self.prepare_input(x)
         ctx = self._context(schedule)
@@ -234,7 +229,7 @@ class HostModel:
             self._stream = self._new_context(SCHEDULES["time"])
         self._lib.spq_reset(self._stream[0])
 
-    def step(self, frame: Any) -> RunResult:
+    def step(self, frame: Any) -> HostResult:
         """One time step of a stream; returns the totals so far (logits, spikes, synops).
 
         `frame` is one event frame (C, H, W) of 0/1 values, or the image for static input

@@ -152,7 +152,7 @@ def host_probe(cc: str, sanitize: bool) -> Probe:
 
 
 def _arm_link(board: Board, tmp: Path) -> tuple[Path, str | None]:
-    from spq.tools.build import linker_script
+    from spq.tools.firmware import linker_script
 
     src = tmp / "probe.c"
     src.write_text(ARM_PROGRAM)

@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Corrupted model descriptors against spq_init, under ASan/UBSan (tests/test_fuzz.py,
- * bench/fuzz.py). Linked with generated models (tests/c/modelgen.py) and a table of them:
+ * bench/fuzz.py). Linked with generated models (tests/support/modelgen.py) and a table of them:
  *   const spq_model_t *const fuzz_models[]; const unsigned fuzz_num_models;
  * Each iteration copies one model into heap memory (every array in its own allocation of
  * exactly its recorded size, so ASan sees any access past it), applies 1-3 mutations and

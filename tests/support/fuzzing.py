@@ -6,7 +6,7 @@
   bytes, valid frames with random payloads and mutated ones (bad CRC, truncated, huge
   length, wrong version, stray sync bytes); after every burst the device must answer HELLO.
 * Corrupted model descriptors against spq_init under ASan/UBSan
-  (:func:`build_descriptor_fuzzer`, tests/c/fuzz_model.c): generated models (tests/c/
+  (:func:`build_descriptor_fuzzer`, tests/c/fuzz_model.c): generated models (tests/support/
   modelgen.py) with mutated fields and arrays; spq_init refuses them or runs them without
   any out-of-bounds access.
 """
@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import os
 import subprocess
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, field
@@ -23,15 +22,13 @@ from pathlib import Path
 
 import numpy as np
 
-from spq.runtime.build import WARNING_FLAGS
+from spq.paths import runtime_dir
+from spq.runtime.library import WARNING_FLAGS
 from spq.tools import protocol as P
 from spq.tools.runner import QemuRunner
+from tests.support import modelgen
 
-ROOT = Path(__file__).resolve().parent.parent
-CDIR = ROOT / "tests" / "c"
-sys.path.insert(0, str(CDIR))
-
-import modelgen  # noqa: E402
+CDIR = Path(__file__).resolve().parent.parent / "c"  # tests/c: fuzz_model.c
 
 SAN_FLAGS = ("-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined",
              "-fno-sanitize-recover=all")
@@ -175,9 +172,9 @@ def _compile(cmd: list[str]) -> None:
 
 def build_descriptor_fuzzer(tmp: Path, models: int, seed: int, cc: str = "gcc") -> Path:
     """tests/c/fuzz_model.c linked under ASan/UBSan with `models` random models from
-    tests/c/modelgen.py (seeded by `seed`); returns the executable."""
+    tests/support/modelgen.py (seeded by `seed`); returns the executable."""
     tmp.mkdir(parents=True, exist_ok=True)
-    rt = ROOT / "runtime_c"
+    rt = runtime_dir()
     includes = ["-I", str(rt / "include"), "-I", str(rt / "src")]
     flags = [*WARNING_FLAGS, *SAN_FLAGS, *includes]
     rng = np.random.default_rng(seed)

@@ -4,7 +4,9 @@
 * ``random_ir(rng)``: a random integer model (spq.ir.ModelIR) drawn directly in integers,
   covering every layer type, weight width, level count, reset, stride/padding, the
   16/32-bit accumulators, static and event input, and edge cases of the fixed point
-  (shift 0, large shifts, saturating currents and biases).
+  (shift 0, large shifts, saturating currents and biases); ``random_ir_where`` the first
+  one a test can use, ``prune_randomly`` with channels pruned the way spq.nn.fold leaves
+  them. The one random-model generator of the IR-level tests.
 * ``reference(ir, x)``: docs/semantics.md written out again in plain numpy (output-centric
   convolution, Python-int floor division), giving logits, spikes and synops per layer.
 * ``write_export(ir, out_dir)``: NAME.c / NAME.h / manifest.json in the layout spq.h and
@@ -17,14 +19,15 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from spq.export import memory
-from spq.ir import FORMAT_VERSION, LayerIR, ModelIR, NeuronIR
+from spq.ir import FORMAT_VERSION, QMAX, LayerIR, ModelIR, NeuronIR, acc_bits
 
-QMAX = {2: 1, 4: 7, 8: 127}
 LEVELS = (2, 3, 5, 16, 17, 256)
 
 
@@ -78,10 +81,6 @@ def _weights(rng: np.random.Generator, shape: tuple[int, ...], bits: int) -> np.
     return w.astype(np.int8)
 
 
-def _acc_bits(fan_in: int, bits: int, max_in: int) -> int:
-    return 16 if fan_in * QMAX[bits] * max_in <= 32767 else 32
-
-
 def random_ir(
     rng: np.random.Generator,
     *,
@@ -128,7 +127,7 @@ def random_ir(
             kernel=k,
             stride=s,
             padding=p,
-            acc_bits=_acc_bits(fan_in, bits, max_in),
+            acc_bits=acc_bits(fan_in, bits, max_in),
         )
         if typ == "readout":
             limit = (2**31 - 1) // T - bound - 1
@@ -170,6 +169,36 @@ def random_ir(
     return ModelIR(name=name, input_kind=kind, input_shape=shape,  # type: ignore[arg-type]
                    time_steps=T, num_classes=layers[-1].out_shape[0], out_scale=0.125,
                    layers=layers)
+
+
+def random_ir_where(rng: np.random.Generator, accept: Callable[[ModelIR], bool],
+                    **kwargs: Any) -> ModelIR:
+    """The first :func:`random_ir` (``kwargs`` passed on) that ``accept`` takes: a test that
+    needs, say, a conv first states it instead of building its own generator."""
+    for _ in range(1000):
+        ir = random_ir(rng, **kwargs)
+        if accept(ir):
+            return ir
+    raise AssertionError("no random model of the kind asked for in 1000 draws")
+
+
+def prune_randomly(rng: np.random.Generator, ir: ModelIR) -> ModelIR:
+    """Prune random channels of ``ir``'s neuron layers as spq.nn.fold leaves them (zero
+    weight rows, ``M = S = B = 0``, the survivors in ``kept_channels``; never all of them,
+    never a class of a spike readout); ``ir`` itself is changed and returned."""
+    for la in ir.layers:
+        if la.neuron is None or la.type == "spike_readout" or rng.random() < 0.3:
+            continue
+        assert la.weight is not None
+        c = la.out_shape[0]
+        kept = sorted(rng.choice(c, size=int(rng.integers(1, c + 1)), replace=False).tolist())
+        drop = [i for i in range(c) if i not in kept]
+        la.weight[drop] = 0
+        la.neuron.mult[drop] = 0
+        la.neuron.shift[drop] = 0
+        la.neuron.bias[drop] = 0
+        la.kept_channels = kept
+    return ir
 
 
 def random_input(rng: np.random.Generator, ir: ModelIR, n: int) -> np.ndarray:

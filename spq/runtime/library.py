@@ -30,7 +30,6 @@ extern const spq_model_t {name}_model;
 const spq_model_t *spqh_model(void) {{ return &{name}_model; }}
 size_t spqh_ctx_size(void) {{ return sizeof(spq_ctx_t); }}
 int spqh_layer_type(unsigned i) {{ return {name}_model.layers[i].type; }}
-unsigned spqh_num_layers(void) {{ return {name}_model.num_layers; }}
 
 /* n inputs, in_stride bytes apart: logits (n x classes), spikes and synops (n x layers). */
 int spqh_run_batch(spq_ctx_t *ctx, const uint8_t *inputs, size_t n, size_t in_stride,
