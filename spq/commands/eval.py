@@ -57,7 +57,7 @@ def eval_cmd(
                   f"on {result['samples']} {split} samples of {dataset}")
     console.print("spike rates: " + " ".join(f"{r:.3f}" for r in result["spike_rates"]))
     console.print(f"synops / inference: {result['synops']:,.0f}   "
-                  f"ops / inference (paper's count): {result['ops']:,.0f}")
+                  f"ops / inference (zero inputs and membranes skipped): {result['ops']:,.0f}")
 
 
 def register(app: typer.Typer) -> None:

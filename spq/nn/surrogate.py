@@ -28,6 +28,21 @@ class TriangleSpike(torch.autograd.Function):
         return grad * torch.clamp(2.0 - 4.0 * x.abs(), min=0.0)
 
 
+class WideTriangleSpike(torch.autograd.Function):
+    """Forward ``H(x) = [x >= 0]``; backward ``max(0, 1 - |x|)`` (base +-1, peak 1, area 1):
+    the SpQuant-SNN authors' spike surrogate (their ``ZIF`` with ``gamma = 1``)."""
+
+    @staticmethod
+    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+        ctx.save_for_backward(x)
+        return (x >= 0).to(x.dtype)
+
+    @staticmethod
+    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+        (x,) = ctx.saved_tensors
+        return grad * torch.clamp(1.0 - x.abs(), min=0.0)
+
+
 class StackedQuant(torch.autograd.Function):
     """Membrane quantizer ``clamp(floor(z + 1/2), lo, hi)`` with the stacked surrogate.
 
@@ -68,7 +83,10 @@ class StraightThroughQuant(torch.autograd.Function):
         return grad * inside.to(grad.dtype), None, None
 
 
-SPIKE_SURROGATES: dict[str, type[torch.autograd.Function]] = {"triangle": TriangleSpike}
+SPIKE_SURROGATES: dict[str, type[torch.autograd.Function]] = {
+    "triangle": TriangleSpike,
+    "triangle-wide": WideTriangleSpike,
+}
 MEMBRANE_QUANTIZERS: dict[str, type[torch.autograd.Function]] = {
     "stacked": StackedQuant,
     "ste": StraightThroughQuant,
