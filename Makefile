@@ -10,7 +10,7 @@ setup: $(STAMP) toolchain
 $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@$(PY) -c "import torch" 2>/dev/null || $(VENV)/bin/pip install -q torch==2.13.0
-	$(VENV)/bin/pip install -q -e '.[dev]'
+	$(VENV)/bin/pip install -q -e '.[dev,tonic]'
 	@touch $(STAMP)
 
 # Tries every compiler, sanitizer, Cortex-M link and QEMU machine the tests use and installs

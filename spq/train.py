@@ -59,6 +59,9 @@ class TrainConfig:
     finetune_epochs: int | None = None  # after each pruning step; default max(1, epochs // 2)
     tet_lambda: float = TET_LAMBDA
     spike_reg: float = 0.0  # weight of the mean spike rate in the loss
+    distill: float = 0.0  # fine-tuning after pruning: weight of distillation from the
+    # network before pruning (0: none)
+    finetune_lr: float | None = None  # learning rate of the fine-tuning; default lr / 2
     spike_surrogate: str = "triangle"  # spq.nn.surrogate.SPIKE_SURROGATES
     seed: int = 0
     batch_size: int = 64
@@ -105,6 +108,11 @@ class TrainConfig:
                                f"not {self.prune_score!r}")
             if self.prune_steps < 1:
                 raise SpqError(f"prune-steps must be >= 1, got {self.prune_steps}")
+        if not 0.0 <= self.distill < 1.0:
+            raise SpqError(f"distill must be in [0, 1), got {self.distill}")
+        if self.finetune_lr is not None and not (math.isfinite(self.finetune_lr)
+                                                 and self.finetune_lr > 0):
+            raise SpqError(f"finetune-lr must be > 0, got {self.finetune_lr}")
         if not 0.0 <= self.tet_lambda <= 1.0:
             raise SpqError(f"tet-lambda must be in [0, 1], got {self.tet_lambda}")
         if not (math.isfinite(self.spike_reg) and self.spike_reg >= 0):
@@ -367,19 +375,40 @@ def _spiking(net: nn.Module) -> list[nn.Module]:
     return [m for m in net.modules() if hasattr(m, "trace") and hasattr(m, "reset_state")]
 
 
+DISTILL_TAU = 2.0
+
+
+def _distill_loss(teacher: nn.Module, x: torch.Tensor, out: torch.Tensor) -> torch.Tensor:
+    with torch.no_grad():
+        teacher.train()
+        for m in teacher.modules():
+            if isinstance(m, nn.modules.batchnorm._BatchNorm):
+                m.eval()
+        t_logits = teacher.forward_steps(x).mean(0)  # type: ignore[operator]
+    tau = DISTILL_TAU
+    log_s = Fn.log_softmax(out.mean(0) / tau, dim=1)
+    p_t = Fn.softmax(t_logits / tau, dim=1)
+    return tau * tau * Fn.kl_div(log_s, p_t, reduction="batchmean")
+
+
 def fit(net: nn.Module, train_ds: torch.utils.data.Dataset, epochs: int,  # type: ignore[type-arg]
         lr: float, batch_size: int, seed: int, progress: bool = True,
         label: str = "train", tet_lambda: float = TET_LAMBDA, spike_reg: float = 0.0,
-        workers: int = 0) -> dict[str, float]:
+        workers: int = 0, teacher: nn.Module | None = None,
+        distill: float = 0.0) -> dict[str, float]:
     """Train ``net`` (training mode) with Adam and the TET loss; cosine learning-rate decay.
 
     ``spike_reg`` adds ``spike_reg * mean spike rate`` (over the spiking layers and time
-    steps) to the loss. Inside a torchrun job (:func:`process_group`) the network is wrapped
+    steps) to the loss. With a ``teacher`` (the network before pruning) and ``distill`` > 0
+    the loss is ``(1 - distill) * TET + distill * tau^2 * KL(teacher || student)`` on the
+    mean-over-time logits at temperature ``tau`` = :data:`DISTILL_TAU` (Hinton et al.
+    2015); the teacher runs in training mode with its BN running statistics, no gradient.
+    Inside a torchrun job (:func:`process_group`) the network is wrapped
     in DistributedDataParallel: each process trains on its shard (:func:`shard_indices`)
     with ``batch_size / processes`` samples per step, so that the gradient of one step is
     the mean over ``batch_size`` samples as with one process. Returns the last epoch's mean
     loss and training accuracy (of the mean-over-time logits of the training-mode model on
-    the batches it trained on, over all processes).
+    the batches it trained on) and the samples of one epoch, over all processes.
     """
     dist = current_dist()
     if batch_size % dist.world:
@@ -397,7 +426,7 @@ def fit(net: nn.Module, train_ds: torch.utils.data.Dataset, epochs: int,  # type
     n = len(train_ds)  # type: ignore[arg-type]
     n_batches = math.ceil(math.ceil(n / dist.world) / local_bs)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=max(1, epochs * n_batches))
-    stats = {"loss": float("nan"), "train_accuracy": float("nan")}
+    stats = {"loss": float("nan"), "train_accuracy": float("nan"), "samples": 0.0}
     rates: list[torch.Tensor] = []
     hooks = [m.register_forward_hook(lambda _m, _i, out: rates.append(out.mean()))
              for m in _spiking(net)] if spike_reg > 0 else []
@@ -413,8 +442,11 @@ def fit(net: nn.Module, train_ds: torch.utils.data.Dataset, epochs: int,  # type
             for x, y in batches(train_ds, local_bs, shard_indices(n, dist, gen), workers):
                 y = y.to(dist.device)
                 rates.clear()
-                out = model(_train_input(x, dist.device))
+                xin = _train_input(x, dist.device)
+                out = model(xin)
                 loss = tet_loss(out, y, tet_lambda)
+                if teacher is not None and distill > 0:
+                    loss = (1 - distill) * loss + distill * _distill_loss(teacher, xin, out)
                 if rates:
                     loss = loss + spike_reg * torch.stack(rates).mean()
                 opt.zero_grad(set_to_none=True)
@@ -429,7 +461,7 @@ def fit(net: nn.Module, train_ds: torch.utils.data.Dataset, epochs: int,  # type
                         f"epoch {epoch + 1}/{epochs} loss {tot_loss / seen:.3f} "
                         f"acc {100 * correct / seen:.1f}%"))
             tot_loss, c, s = dist.all_sum([tot_loss, correct, seen])
-            stats = {"loss": tot_loss / s, "train_accuracy": c / s}
+            stats = {"loss": tot_loss / s, "train_accuracy": c / s, "samples": s}
     finally:
         for h in hooks:
             h.remove()
@@ -743,20 +775,23 @@ def _train(cfg: TrainConfig, progress: bool, start: nn.Module | None,
         stats = dict(fit(net, train_ds, cfg.epochs, cfg.lr, cfg.batch_size, cfg.seed, **fit_kw))
     else:
         net = copy.deepcopy(start).to(dist.device)
-        stats = {"loss": None, "train_accuracy": None}
+        stats = {"loss": None, "train_accuracy": None, "samples": None}
     pruning: dict[str, Any] | None = None
     if cfg.prune is not None:
         x_score = _stack(train_ds, 512)
         ft = cfg.finetune_epochs if cfg.finetune_epochs is not None else max(1, cfg.epochs // 2)
         steps = []
+        teacher = copy.deepcopy(net) if cfg.distill > 0 else None
+        ft_lr = cfg.finetune_lr if cfg.finetune_lr is not None else cfg.lr / 2
         for k, ratio in enumerate(_prune_steps(cfg)):
             net.cpu()  # scores come from the integer model
             layers = prune_membrane(net, x_score, ratio, cfg.prune_by, cfg.prune_score)
             net.to(dist.device)
             steps.append({"ratio": ratio, "layers": layers})
             if ft:
-                stats = dict(fit(net, train_ds, ft, cfg.lr / 2, cfg.batch_size,
-                                 cfg.seed + 1 + k, label=f"fine-tune {k + 1}", **fit_kw))
+                stats = dict(fit(net, train_ds, ft, ft_lr, cfg.batch_size, cfg.seed + 1 + k,
+                                 label=f"fine-tune {k + 1}", teacher=teacher,
+                                 distill=cfg.distill, **fit_kw))
         pruning = {"ratio": cfg.prune, "by": cfg.prune_by, "score": cfg.prune_score,
                    "steps": steps, "scored_on": len(x_score), "finetune_epochs": ft,
                    "layers": steps[-1]["layers"]}
@@ -783,6 +818,7 @@ def _train(cfg: TrainConfig, progress: bool, start: nn.Module | None,
         "float_accuracy": f_acc if f_acc is not None else result["accuracy"],
         "train_accuracy": stats["train_accuracy"],
         "train_loss": stats["loss"],
+        "train_samples": stats["samples"],
         "test_samples": result["samples"],
         "spike_rates": result["spike_rates"],
         "spikes": result["spikes"],

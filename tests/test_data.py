@@ -4,8 +4,8 @@ error paths (tonic and torchvision are not installed here, and must not be neede
 
 from __future__ import annotations
 
-import importlib.util
 import re
+import sys
 from dataclasses import replace
 
 import numpy as np
@@ -156,8 +156,11 @@ def test_dataset_registry_errors() -> None:
     ("cifar10-dvs", "CIFAR10DVS", "tonic"),
     ("cifar10", "cifar-10-batches-py", "torchvision"),
 ])
-def test_adapters_error_paths(tmp_path, name: str, folder: str, package: str) -> None:
-    assert importlib.util.find_spec(package) is None, f"{package} is installed here"
+def test_adapters_error_paths(tmp_path, monkeypatch, name: str, folder: str,
+                              package: str) -> None:
+    monkeypatch.setitem(sys.modules, package, None)  # as if it were not installed
+    if package == "torchvision":
+        monkeypatch.setitem(sys.modules, "torchvision.datasets", None)
     with pytest.raises(SpqError, match="--data-root"):
         open_dataset(name, "train")
     where = re.escape(f"expected {tmp_path / folder}")

@@ -85,6 +85,11 @@ def train_cmd(
     finetune_epochs: Annotated[int | None, typer.Option(
         help="fine-tuning epochs after each pruning step (default: epochs // 2, at least "
              "1)")] = None,
+    finetune_lr: Annotated[float | None, typer.Option(
+        help="learning rate of the fine-tuning (default: lr / 2)")] = None,
+    distill: Annotated[float, typer.Option(
+        help="fine-tuning: weight of distillation from the network before pruning "
+             "(0: none)")] = 0.0,
     tet_lambda: Annotated[float, typer.Option(
         help="weight of the TET loss's MSE term")] = 0.05,
     spike_reg: Annotated[float, typer.Option(
@@ -116,8 +121,8 @@ def train_cmd(
         dataset=dataset, arch=arch, epochs=epochs, time_steps=time_steps,
         weight_bits=weight_bits, levels=levels, beta=beta, prune=prune, prune_by=prune_by,
         prune_score=prune_score, prune_steps=prune_steps, finetune_epochs=finetune_epochs,
-        tet_lambda=tet_lambda, spike_reg=spike_reg, spike_surrogate=spike_surrogate,
-        seed=seed, batch_size=batch_size, lr=lr,
+        finetune_lr=finetune_lr, distill=distill, tet_lambda=tet_lambda, spike_reg=spike_reg,
+        spike_surrogate=spike_surrogate, seed=seed, batch_size=batch_size, lr=lr,
         data_root=str(data_root) if data_root is not None else None, limit=limit,
         workers=workers, threads=threads,
     )
