@@ -124,7 +124,7 @@ def select_channels(score: torch.Tensor, ratio: float, by: str = "mass") -> torc
         cum = torch.cumsum(norm, 0)
         n_keep = int((cum < ratio - 1e-12).sum()) + 1  # the channel that reaches the ratio too
     elif by == "fraction":
-        n_keep = n - int(ratio * n)
+        n_keep = n - int(ratio * n + 1e-9)  # 0.6 * 1/3 * 10 is 1.9999...: 2 go
     else:
         raise SpqError(f"unknown pruning rule {by!r} (mass or fraction)")
     n_keep = max(1, min(n_keep, alive))

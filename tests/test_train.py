@@ -185,3 +185,12 @@ def test_training_is_reproducible() -> None:
     assert ra["accuracy"] == rb["accuracy"] and ra["synops"] == rb["synops"]
     c, _ = train(TrainConfig(**{**cfg.__dict__, "seed": 4}), progress=False)
     assert not torch.equal(c.state_dict()["layers.0.weight"], sa["layers.0.weight"])
+
+
+def test_spike_rate_regularisation_lowers_the_rates() -> None:
+    cfg = dict(dataset="digits", arch="cnn-tiny", epochs=2, time_steps=2, limit=256, seed=0)
+    _, free = train(TrainConfig(**cfg), progress=False)  # type: ignore[arg-type]
+    _, reg = train(TrainConfig(**cfg, spike_reg=2.0), progress=False)  # type: ignore[arg-type]
+    assert "spike rate" in reg["settings"]["loss"]
+    assert sum(reg["spike_rates"]) < 0.7 * sum(free["spike_rates"])
+    assert reg["synops"] < free["synops"]
