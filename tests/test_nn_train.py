@@ -301,10 +301,10 @@ def test_static_input_runs_the_first_synapse_once_over_all_steps():
 
 
 def test_wide_triangle_spike_surrogate_closed_form():
-    from spq.nn.surrogate import WideTriangleSpike
+    from spq.nn.surrogate import spike_fn
 
     x = torch.linspace(-2.0, 2.0, 801, dtype=torch.float64, requires_grad=True)
-    y = WideTriangleSpike.apply(x)
+    y = spike_fn("triangle-wide", x)
     y.backward(torch.ones_like(x))
     for xi, gi, yi in zip(x.tolist(), x.grad.tolist(), y.tolist(), strict=True):
         assert gi == pytest.approx(max(0.0, 1 - abs(xi)), abs=1e-12)
