@@ -47,8 +47,8 @@ DEVICE_INPUTS = 8  # test samples run on the device (QEMU) per model
 # The one setting (spq.train.TrainConfig fields), the same for both data sets.
 SETTING: dict[str, Any] = {
     "arch": "cnn-wide", "weight_bits": 4, "levels": 3,
-    "prune": 0.6, "prune_by": "fraction", "prune_steps": 3, "prune_score": "max-relu",
-    "finetune_epochs": 6, "finetune_lr": 0.01,
+    "prune": 0.58, "prune_by": "fraction", "prune_steps": 3, "prune_score": "max-relu",
+    "finetune_epochs": 10, "finetune_lr": 0.01,
 }
 SETS: dict[str, dict[str, Any]] = {
     "digits": {"time_steps": 4, "epochs": 15},
