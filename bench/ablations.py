@@ -112,7 +112,7 @@ def run(args: tuple[str, str, int, str, int]) -> dict[str, Any]:
                       **{"weight_bits": 4, "levels": 3, **v})
     t0 = time.perf_counter()
     _, rep = train(cfg, progress=False)
-    return {"variant": variant, "dataset": dataset, "seed": seed,
+    return {"variant": variant, "dataset": dataset, "seed": seed, "arch": arch,
             "accuracy": rep["accuracy"], "spike_rates": rep["spike_rates"],
             "synops": rep["synops"], "seconds": time.perf_counter() - t0}
 

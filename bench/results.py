@@ -245,7 +245,37 @@ def kept_line(res: dict[str, Any]) -> str:
         f"{x['layer']} {x['kept']}/{x['channels']}" for x in layers)
 
 
-def render(results: list[dict[str, Any]], command: str, wall: float) -> str:
+def ablation_lines(path: Path | None) -> list[str]:
+    """The table of bench/ablations.py (its --json file), if given."""
+    if path is None:
+        return []
+    sys.path.insert(0, str(ROOT / "bench"))
+    import ablations
+
+    rows = json.loads(path.read_text())
+    sets = list(dict.fromkeys(r["dataset"] for r in rows))
+    seeds = sorted({r["seed"] for r in rows})
+    arch = rows[0].get("arch", "cnn-small")
+    return [
+        "## Choices measured",
+        "",
+        "The quantized model (unpruned, `" + arch + "`, 15 epochs) trained with one choice "
+        "changed at a time against spq's recipe (`reference`), where spq and the SpQuant-SNN "
+        "authors' code differ or differed (`bench/ablations.py`; the variants are described "
+        "in its docstring):",
+        "",
+        "```sh",
+        ".venv/bin/python bench/ablations.py --sets " + ",".join(sets) + " --seeds "
+        + ",".join(str(s) for s in seeds),
+        "```",
+        "",
+        ablations.render(rows, sets, seeds),
+        "",
+    ]
+
+
+def render(results: list[dict[str, Any]], command: str, wall: float,
+           ablations: Path | None = None) -> str:
     s = SETTING
     out = [
         "# Results: SpQuant-SNN on digits and event-digits",
@@ -293,7 +323,7 @@ def render(results: list[dict[str, Any]], command: str, wall: float) -> str:
         f"{s['arch']} --prune {s['prune']:g} --prune-by {s['prune_by']} --prune-steps "
         f"{s['prune_steps']} --finetune-epochs {s['finetune_epochs']} --finetune-lr "
         f"{s['finetune_lr']:g}" + (f" --distill {s['distill']:g}" if s.get("distill") else "")
-        + "`.",
+        + "`. docs/training.md shows the runs that chose it and what lost.",
         "",
         f"Targets: memory reduction >= {TARGETS['memory']:g}x, ops reduction >= "
         f"{TARGETS['ops']:g}x, accuracy drop <= {TARGETS['accuracy_drop_points']:g} points "
@@ -327,6 +357,7 @@ def render(results: list[dict[str, Any]], command: str, wall: float) -> str:
         ]
         for r in rs:
             out += device_lines(r)
+    out += ablation_lines(ablations)
     out += [
         "## Reading the table",
         "",
@@ -358,6 +389,8 @@ def main() -> int:
     ap.add_argument("--out", type=Path, default=ROOT / "docs" / "results.md")
     ap.add_argument("--json", type=Path, default=None, help="also write the raw reports")
     ap.add_argument("--jobs", type=int, default=2, help="trainings in parallel")
+    ap.add_argument("--ablations", type=Path, default=None, metavar="JSON",
+                    help="include bench/ablations.py's --json results")
     ap.add_argument("--render", type=Path, default=None, metavar="JSON",
                     help="only re-render the page from a --json file of an earlier run")
     ns = ap.parse_args()
@@ -388,7 +421,7 @@ def main() -> int:
         command = ".venv/bin/python bench/results.py" + (" --quick" if ns.quick else "") + (
             "".join(f" --seed {s}" for s in seeds) if ns.seed else "") + (
             " --device" if ns.device else "")
-    text = render(results, command, wall)
+    text = render(results, command, wall, ns.ablations)
     print(text)
     if not ns.quick or ns.out != ROOT / "docs" / "results.md":
         ns.out.write_text(text)
