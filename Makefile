@@ -14,7 +14,7 @@ $(STAMP): pyproject.toml
 	@test -x $(PY) || python3 -m venv $(VENV)
 	@$(PY) -c "import torch" 2>/dev/null || $(VENV)/bin/pip install -q torch==2.13.0
 	@$(PY) -c "import torch; print('torch==' + torch.__version__.split('+')[0])" > $(VENV)/torch-pin.txt
-	$(VENV)/bin/pip install -q -c $(VENV)/torch-pin.txt -e '.[dev,interop]'
+	$(VENV)/bin/pip install -q -c $(VENV)/torch-pin.txt -e '.[dev,interop,tonic]'
 	@$(PY) -c "import sys, torch; v = torch.__version__.split('+')[0]; pin = open('$(VENV)/torch-pin.txt').read().split('==')[1].strip(); sys.exit(0 if v == pin else 'error: pip replaced torch ' + pin + ' by ' + v)"
 	@touch $(STAMP)
 

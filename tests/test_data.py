@@ -156,10 +156,12 @@ def test_dataset_registry_errors() -> None:
     ("cifar10-dvs", "CIFAR10DVS", "tonic"),
     ("cifar10", "cifar-10-batches-py", "torchvision"),
 ])
-def test_adapters_error_paths(tmp_path, name: str, folder: str, package: str,
-                              monkeypatch: pytest.MonkeyPatch) -> None:
+def test_adapters_error_paths(tmp_path, monkeypatch: pytest.MonkeyPatch, name: str,
+                              folder: str, package: str) -> None:
     # as if the package were not installed (the interop extra brings torchvision along)
     monkeypatch.setitem(sys.modules, package, None)
+    if package == "torchvision":
+        monkeypatch.setitem(sys.modules, "torchvision.datasets", None)
     with pytest.raises(SpqError, match="--data-root"):
         open_dataset(name, "train")
     where = re.escape(f"expected {tmp_path / folder}")

@@ -59,4 +59,4 @@ def command(
                   f"on {result['samples']} {split} samples of {dataset}")
     console.print("spike rates: " + " ".join(f"{r:.3f}" for r in result["spike_rates"]))
     console.print(f"synops / inference: {result['synops']:,.0f}   "
-                  f"ops / inference (paper's count): {result['ops']:,.0f}")
+                  f"ops / inference (zero inputs and membranes skipped): {result['ops']:,.0f}")

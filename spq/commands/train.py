@@ -1,6 +1,10 @@
 # SPDX-License-Identifier: MIT
 """`spq train`: quantization-aware training (TET loss, Adam), optional membrane-prior
-pruning and fine-tuning, evaluation of the integer model, checkpoint + JSON report."""
+pruning and fine-tuning, evaluation of the integer model, checkpoint + JSON report.
+
+Under torchrun (``torchrun --nproc-per-node N -m spq train ...``) the N processes train one
+model with DistributedDataParallel; rank 0 alone writes the checkpoint and the report
+(docs/training.md)."""
 
 from __future__ import annotations
 
@@ -34,7 +38,8 @@ def _print_summary(report: dict[str, Any], out: Path, report_path: Path) -> None
     table.add_row("train accuracy", f"{100 * report['train_accuracy']:.2f}%")
     table.add_row("spike rates", " ".join(f"{r:.3f}" for r in report["spike_rates"]))
     table.add_row("synops / inference", f"{report['synops']:,.0f}")
-    table.add_row("ops / inference (paper's count)", f"{report['ops']:,.0f}")
+    table.add_row("ops / inference (zero inputs and membranes skipped)",
+                  f"{report['ops']:,.0f}")
     for key, label in (("weights_bits", "weights"), ("membrane_bits", "membrane")):
         table.add_row(label, f"{mem[key]:,} bits ({mem[key] / 8192:.2f} KiB)")
     if report.get("pruning"):
@@ -70,14 +75,34 @@ def command(
         help="prune channels by their membrane score: keep this share of the score mass "
              "(0.85 in the paper), or remove this fraction with --prune-by fraction")] = None,
     prune_by: Annotated[str, typer.Option(help="mass or fraction")] = "mass",
+    prune_score: Annotated[str, typer.Option(
+        help="channel score: max-relu (max over positions of ReLU(v/theta)) or mean-abs "
+             "(mean |v/theta|)")] = "max-relu",
+    prune_steps: Annotated[int, typer.Option(
+        help="prune in this many steps, fine-tuning after each")] = 1,
     finetune_epochs: Annotated[int | None, typer.Option(
-        help="fine-tuning epochs after pruning (default: epochs // 2, at least 1)")] = None,
+        help="fine-tuning epochs after each pruning step (default: epochs // 2, at least "
+             "1)")] = None,
+    finetune_lr: Annotated[float | None, typer.Option(
+        help="learning rate of the fine-tuning (default: lr / 2)")] = None,
+    distill: Annotated[float, typer.Option(
+        help="fine-tuning: weight of distillation from the network before pruning "
+             "(0: none)")] = 0.0,
+    tet_lambda: Annotated[float, typer.Option(
+        help="weight of the TET loss's MSE term")] = 0.05,
+    spike_reg: Annotated[float, typer.Option(
+        help="weight of the mean spike rate in the loss (0: none)")] = 0.0,
+    spike_surrogate: Annotated[str, typer.Option(
+        help="spike surrogate gradient: triangle (+-0.5, peak 2) or triangle-wide (+-1, "
+             "peak 1)")] = "triangle",
     seed: Annotated[int, typer.Option(help="seed of the initialization and shuffling")] = 0,
     batch_size: Annotated[int, typer.Option(help="mini-batch size")] = 64,
     lr: Annotated[float, typer.Option(help="Adam learning rate (cosine decay)")] = 1e-2,
     data_root: Annotated[Path | None, typer.Option(
         help="folder of an on-disk data set (tonic / torchvision layouts)")] = None,
     limit: Annotated[int | None, typer.Option(help="train on the first N samples only")] = None,
+    workers: Annotated[int, typer.Option(
+        help="DataLoader worker processes reading an on-disk data set")] = 0,
     threads: Annotated[int, typer.Option(
         help="torch CPU threads (the tensors are small; more threads slow down badly when "
              "the machine is busy)")] = 1,
@@ -86,7 +111,7 @@ def command(
     """Train a SpQuant-SNN with quantization-aware training and save it with its report."""
     import spq
     from spq.files import write_atomic
-    from spq.train import TrainConfig, retarget, train
+    from spq.train import TrainConfig, process_group, retarget, train
 
     start_net = None
     if init is not None:
@@ -118,9 +143,11 @@ def command(
     cfg = TrainConfig(
         dataset=dataset, arch=arch, epochs=epochs, time_steps=time_steps,
         weight_bits=weight_bits, levels=levels, beta=beta, prune=prune, prune_by=prune_by,
-        finetune_epochs=finetune_epochs, seed=seed, batch_size=batch_size, lr=lr,
+        prune_score=prune_score, prune_steps=prune_steps, finetune_epochs=finetune_epochs,
+        finetune_lr=finetune_lr, distill=distill, tet_lambda=tet_lambda, spike_reg=spike_reg,
+        spike_surrogate=spike_surrogate, seed=seed, batch_size=batch_size, lr=lr,
         data_root=str(data_root) if data_root is not None else None, limit=limit,
-        threads=threads,
+        workers=workers, threads=threads,
     )
     cfg.check()
     if arch is not None:
@@ -129,7 +156,10 @@ def command(
         if arch not in ARCHS:
             raise SpqError(f"unknown architecture {arch!r} (choose from {', '.join(ARCHS)})")
     report_path = _check_out(out)
-    net, report = train(cfg, progress=not quiet, init=start_net)
+    with process_group() as dist:
+        net, report = train(cfg, progress=not quiet and dist.main, init=start_net)
+    if not dist.main:
+        return  # rank 0 writes the checkpoint and the report
     report["model_file"] = out.name
     if init is not None:
         report["settings"]["init"] = str(init)
