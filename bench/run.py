@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: MIT
-"""Run the benchmarks: host speed (bench_host.py), then instructions on Cortex-M under QEMU
-(bench_qemu.py); with --results also bench/results.py (slow: trains models).
+"""Run the benchmarks: host speed (bench_host.py), then instructions, RAM and code on
+Cortex-M under QEMU next to the same network with CMSIS-NN (bench_qemu.py, which runs
+bench_cmsis.py's peer on every board); with --results also bench/results.py (slow: trains
+models).
 
     .venv/bin/python bench/run.py [--results] [--write-docs]
 """

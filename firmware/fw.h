@@ -10,6 +10,9 @@
 #define FW_FAULT_HARDFAULT 1u
 #define FW_FAULT_UNEXPECTED_IRQ 2u
 
+/* board.c: the board's clock tree (before the UART and the timer are set up) */
+void board_init(void);
+
 /* startup.c */
 void fw_stack_paint(void);
 uint32_t fw_stack_peak(void);
@@ -24,6 +27,7 @@ void fw_fault(uint32_t kind, uint32_t detail) __attribute__((noreturn));
 void uart_init(void);
 void uart_putc(uint8_t c);
 int uart_getc(void); /* blocks until a byte arrives */
+int uart_poll(void); /* the received byte, or -1 if none is waiting */
 
 /* timer.c: a free-running 64-bit counter. */
 #define FW_UNIT_INSTRUCTIONS 0u

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: MIT */
 /* The spq device harness: answers the framed serial protocol (protocol.h), runs the model on
  * the inputs it receives, and reports integer logits, spike counts, synaptic operations,
- * per-layer timings and the stack peak.
+ * per-layer timings and the stack peak. A model whose NAME.h disagrees with its descriptor
+ * is never run: every request gets ERR_MODEL_HEADER.
  *
  * Build variants (spq/tools/build.py):
  *   FW_MODEL_HEADER defined  model harness: HELLO, INFER, ECHO, BYE
@@ -55,6 +56,33 @@ static void profile_hook(void *user, uint16_t layer, uint16_t t, uint8_t phase)
     } else if (layer < N_LAYERS) {
         layer_raw[layer] += now - layer_start;
     }
+}
+#endif
+
+#if HAVE_MODEL
+/* The buffers above are sized from NAME.h's macros; the runtime reads the descriptor in
+ * NAME.c. Returns 0 when they agree, else ERR_MODEL_HEADER's detail: the first macro that
+ * differs (top 4 bits) and the descriptor's value (low 28 bits). */
+static uint32_t model_header_mismatch(void)
+{
+    const spq_model_t *m = &FW_MODEL;
+    uint32_t steps = m->input_kind == SPQ_INPUT_EVENTS ? m->time_steps : 1u;
+    uint32_t in_bytes = (uint32_t)m->in_c * m->in_h * m->in_w * steps;
+    uint32_t field = 0, value = 0;
+    if (m->num_classes != (uint32_t)N_CLASSES) {
+        field = MODEL_HEADER_NUM_CLASSES;
+        value = m->num_classes;
+    } else if (m->num_layers != (uint32_t)N_LAYERS) {
+        field = MODEL_HEADER_NUM_LAYERS;
+        value = m->num_layers;
+    } else if (in_bytes != (uint32_t)IN_BYTES) {
+        field = MODEL_HEADER_INPUT_BYTES;
+        value = in_bytes;
+    } else if (m->arena_bytes != (uint32_t)FW_ARENA_SIZE) {
+        field = MODEL_HEADER_ARENA_SIZE;
+        value = m->arena_bytes;
+    }
+    return field << 28 | (value & 0x0FFFFFFFu);
 }
 #endif
 
@@ -157,10 +185,20 @@ int main(void)
 {
     proto_header_t hdr;
     proto_part_t part;
+#if HAVE_MODEL
+    uint32_t mismatch = model_header_mismatch();
+#else
+    uint32_t mismatch = 0;
+#endif
     uart_init();
     timer_init();
     for (;;) {
         if (proto_recv(&hdr, rx, RX_CAP) != 0u) {
+            continue;
+        }
+        if (mismatch != 0u) {
+            /* running this model could overrun the buffers: refuse every request */
+            proto_send_error(hdr.seq, ERR_MODEL_HEADER, mismatch);
             continue;
         }
 #if defined(FW_VARIANT_SILENT)

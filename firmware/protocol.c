@@ -88,50 +88,102 @@ void proto_send_error(uint8_t seq, uint8_t code, uint32_t detail)
     proto_send(MSG_ERROR, seq, &part, 1u);
 }
 
-static uint8_t getb(uint16_t *crc)
+/* FW_RX_GAP_MS in timer_now() ticks: SysTick and the DWT both count the processor clock. */
+#define RX_GAP_TICKS ((uint64_t)FW_CLOCK_HZ / 1000u * (uint64_t)FW_RX_GAP_MS)
+
+/* The next byte of a frame, or -1 when none arrives within RX_GAP_TICKS. */
+static int recv_byte(void)
 {
-    uint8_t b = (uint8_t)uart_getc();
-    *crc = proto_crc16(*crc, &b, 1u);
-    return b;
+    uint64_t start = timer_now();
+    int c;
+    while ((c = uart_poll()) < 0) {
+        if (timer_now() - start > RX_GAP_TICKS) {
+            return -1;
+        }
+    }
+    return c;
 }
 
-uint8_t proto_recv(proto_header_t *hdr, uint8_t *buf, uint32_t cap)
+/* Up to n bytes of a frame into p; returns how many arrived before a gap. */
+static uint32_t recv_bytes(uint8_t *p, uint32_t n)
 {
-    uint16_t crc = 0xFFFFu;
-    uint16_t got;
-    uint8_t version;
     uint32_t i;
-    /* hunt for the sync pair */
+    for (i = 0; i < n; i++) {
+        int c = recv_byte();
+        if (c < 0) {
+            break;
+        }
+        p[i] = (uint8_t)c;
+    }
+    return i;
+}
+
+/* Wait (for as long as the line stays idle) for a sync pair; return the byte after it, or
+ * -1 when none follows in time. A sync byte there starts the pair again, so that leftover
+ * sync bytes in front of a frame do not swallow the frame's own. */
+static int hunt(void)
+{
     int prev = -1;
     for (;;) {
         int b = uart_getc();
         if (prev == (int)PROTO_SYNC0 && b == (int)PROTO_SYNC1) {
-            break;
+            b = recv_byte();
+            if (b != (int)PROTO_SYNC0) {
+                return b;
+            }
         }
         prev = b;
     }
-    version = getb(&crc);
-    if (version != PROTO_VERSION) {
+}
+
+/* A frame cut short after its seq: tell the host (if it is still there) how far it got. */
+static uint8_t cut_short(uint8_t seq, uint32_t received)
+{
+    proto_send_error(seq, ERR_TIMEOUT, received);
+    return ERR_TIMEOUT;
+}
+
+uint8_t proto_recv(proto_header_t *hdr, uint8_t *buf, uint32_t cap)
+{
+    uint8_t head[PROTO_HEADER_BYTES - 2u]; /* version, type, seq, length u32 */
+    uint8_t tail[2];
+    uint32_t n;
+    uint16_t crc;
+    int version = hunt();
+    if (version < 0) {
+        return ERR_TIMEOUT; /* nothing after the sync pair: no seq to answer */
+    }
+    if (version != (int)PROTO_VERSION) {
         /* Nothing after a wrong version can be trusted: answer and resynchronise. */
         proto_send_error(0, ERR_VERSION, PROTO_VERSION);
         return ERR_VERSION;
     }
-    hdr->type = getb(&crc);
-    hdr->seq = getb(&crc);
-    hdr->len = 0;
-    for (i = 0; i < 4u; i++) {
-        hdr->len |= (uint32_t)getb(&crc) << (8u * i);
+    head[0] = (uint8_t)version;
+    n = 1u + recv_bytes(head + 1, sizeof head - 1u);
+    if (n < 3u) {
+        return ERR_TIMEOUT; /* cut short before its seq */
     }
+    hdr->type = head[1];
+    hdr->seq = head[2];
+    if (n < sizeof head) {
+        return cut_short(hdr->seq, n);
+    }
+    hdr->len = (uint32_t)head[3] | (uint32_t)head[4] << 8 | (uint32_t)head[5] << 16 |
+               (uint32_t)head[6] << 24;
     if (hdr->len > cap) {
         proto_send_error(hdr->seq, ERR_LENGTH, cap);
         return ERR_LENGTH;
     }
-    for (i = 0; i < hdr->len; i++) {
-        buf[i] = getb(&crc);
+    n = recv_bytes(buf, hdr->len);
+    if (n < hdr->len) {
+        return cut_short(hdr->seq, (uint32_t)sizeof head + n);
     }
-    got = (uint16_t)uart_getc();
-    got |= (uint16_t)((uint16_t)uart_getc() << 8);
-    if (got != crc) {
+    n = recv_bytes(tail, 2u);
+    if (n < 2u) {
+        return cut_short(hdr->seq, (uint32_t)sizeof head + hdr->len + n);
+    }
+    crc = proto_crc16(proto_crc16(0xFFFFu, head, sizeof head), buf, hdr->len);
+    if ((uint16_t)(tail[0] | tail[1] << 8) != crc) {
         proto_send_error(hdr->seq, ERR_CRC, crc);
         return ERR_CRC;
     }

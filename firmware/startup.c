@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* Cortex-M startup in C: vector table, reset handler (copy .data, zero .bss, enable the FPU,
- * paint the stack), fault handlers. No assembler file is needed. */
+ * set up the board's clocks, paint the stack), fault handlers. No assembler file is needed. */
 #include <stdint.h>
 
 #include "fw.h"
@@ -87,12 +87,17 @@ void Reset_Handler(void)
     for (dst = __bss_start; dst < __bss_end; dst++) {
         *dst = 0;
     }
+#if !defined(__ARM_ARCH_6M__)
+    /* ARMv6-M: the Cortex-M0 has no VTOR (its table is at 0); on the RP2040's M0+ boot2 has
+     * set it already. */
     SCB_VTOR = (uint32_t)(uintptr_t)fw_vectors;
+#endif
 #if defined(__ARM_FP) || defined(__ARM_FEATURE_MVE)
     /* Full access to CP10/CP11 (FPU, MVE) before any floating point or vector instruction. */
     SCB_CPACR |= (0xFu << 20);
     __asm__ volatile("dsb\n\tisb" ::: "memory");
 #endif
+    board_init();
     fw_stack_paint();
     (void)main();
     fw_exit(0);

@@ -2,6 +2,7 @@
 /* A 64-bit free-running counter for profiling.
  *
  * Real cores: the DWT cycle counter (CYCCNT), extended to 64 bits; unit = cycles.
+ * ARMv6-M cores (Cortex-M0/M0+) have no CYCCNT: SysTick on the core clock, one tick per cycle.
  * QEMU does not emulate the DWT (CYCCNT stays 0): timer_init detects a zero delta and falls
  * back to SysTick on the processor clock, extended to 64 bits by counting reloads in the
  * SysTick interrupt. Under `qemu-system-arm -icount shift=0` one SysTick tick is
@@ -68,6 +69,10 @@ void SysTick_Handler(void)
 
 void timer_init(void)
 {
+#if defined(__ARM_ARCH_6M__)
+    /* ARMv6-M (Cortex-M0/M0+) has no cycle counter: SysTick on the core clock, always. */
+    source = FW_TIMER_SYSTICK;
+#else
     volatile uint32_t spin;
     DEMCR |= 1u << 24;   /* TRCENA */
     DWT_LAR = 0xC5ACCE55u; /* unlock (needed on Cortex-M7, ignored elsewhere) */
@@ -78,6 +83,7 @@ void timer_init(void)
     }
     uint32_t c1 = DWT_CYCCNT;
     source = (c1 != c0) ? FW_TIMER_DWT : FW_TIMER_SYSTICK;
+#endif
 
     /* SysTick on the processor clock with its interrupt: the 64-bit extension for both. */
     SYST_CSR = 0;

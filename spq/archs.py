@@ -25,6 +25,7 @@ class ArchSettings:
     time_steps: int = 4
     beta: float = 0.5
     threshold: float = 1.0
+    spike_surrogate: str = "triangle"
 
 
 Builder = Callable[[DatasetInfo, ArchSettings], Any]
@@ -63,10 +64,12 @@ class _Layers:
         if self.float:
             from spq.train import FloatLIF
 
-            return FloatLIF(beta=self.s.beta, threshold=self.s.threshold)
+            return FloatLIF(beta=self.s.beta, threshold=self.s.threshold,
+                            spike_surrogate=self.s.spike_surrogate)
         from spq import nn as snn
 
-        return snn.QuantLIF(levels=self.s.levels, beta=self.s.beta, threshold=self.s.threshold)
+        return snn.QuantLIF(levels=self.s.levels, beta=self.s.beta, threshold=self.s.threshold,
+                            spike_surrogate=self.s.spike_surrogate)
 
     def maxpool(self, k: int) -> Any:
         if self.float:
@@ -122,6 +125,9 @@ def _cnn(widths: tuple[int, ...], hidden: int | None) -> Builder:
 ARCHS: dict[str, tuple[Builder, str]] = {
     "cnn-tiny": (_cnn((8, 16), None), "conv8-pool-conv16-pool-linear"),
     "cnn-small": (_cnn((16, 32), None), "conv16-pool-conv32-pool-linear"),
+    # 3x the channel pairs of cnn-small, made to be pruned (docs/results.md: with 58 % of
+    # each layer's channels removed it keeps 21/41, about 1.7x cnn-small's conv pairs)
+    "cnn-wide": (_cnn((48, 96), None), "conv48-pool-conv96-pool-linear"),
     "cnn-mlp": (_cnn((16, 32), 64), "conv16-pool-conv32-pool-fc64-linear"),
     "vgg-mini": (_cnn((16, 32, 64), 128), "conv16-pool-conv32-pool-conv64-pool-fc128-linear"),
 }

@@ -18,7 +18,6 @@ import json
 import math
 import os
 import pickle
-import tempfile
 import warnings
 import zipfile
 from pathlib import Path
@@ -27,6 +26,7 @@ from typing import Any
 import torch
 
 from spq.errors import SpqError, SpqFormatError
+from spq.files import atomic_path, file_head
 
 FORMAT_VERSION = 1
 MARKER_KEY = "spq_checkpoint"
@@ -46,27 +46,12 @@ def save(net: Any, path: str | os.PathLike[str]) -> None:
         "spec": json.dumps(net.spec(), sort_keys=True),
         "state_dict": state,
     }
-    path = Path(path)
-    fd, tmp = tempfile.mkstemp(prefix=".spq-", suffix=".tmp", dir=path.parent or ".")
-    os.close(fd)
-    try:
+    with atomic_path(path) as tmp:
         torch.save(payload, tmp)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
 
 
 def _read(path: Path) -> Any:
-    if not path.exists():
-        raise SpqFormatError(f"{path}: no such file")
-    if path.is_dir():
-        raise SpqFormatError(f"{path}: is a directory, not a checkpoint")
-    try:
-        with open(path, "rb") as f:
-            head = f.read(4)
-    except OSError as exc:
-        raise SpqFormatError(f"{path}: cannot read ({exc.strerror})") from None
+    head = file_head(path, 4, "a checkpoint", SpqFormatError)
     if not head:
         raise SpqFormatError(f"{path}: empty file, not a checkpoint")
     is_zip = head == b"PK\x03\x04"
@@ -96,8 +81,6 @@ def _read(path: Path) -> Any:
 
 def load(path: str | os.PathLike[str]) -> Any:
     """Load a checkpoint written by :func:`save`; returns a ``Sequential`` in eval mode."""
-    from spq.nn.build import build
-
     path = Path(path)
     obj = _read(path)
     if not isinstance(obj, dict) or obj.get(MARKER_KEY) != MARKER:
@@ -118,12 +101,12 @@ def load(path: str | os.PathLike[str]) -> Any:
         raise SpqFormatError(f"{path}: checkpoint lacks its spec or state_dict")
     if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in state.items()):
         raise SpqFormatError(f"{path}: state_dict holds something other than tensors")
-    try:
-        net = build(spec)
-    except SpqError as exc:
-        raise SpqFormatError(f"{path}: {exc}") from None
-    except Exception as exc:  # a spec that the layers reject in some other way
-        raise SpqFormatError(f"{path}: bad architecture spec ({exc})") from None
+    # The spec is checked against the tensors on the meta device (no memory) first, so that
+    # a spec that declares a huge layer is refused before anything of its size is allocated.
+    with torch.device("meta"):
+        skeleton = _build(path, spec)
+    _check_tensors(path, skeleton.state_dict(), state)
+    net = _build(path, spec)
     try:
         net.load_state_dict(state, strict=True)
     except RuntimeError as exc:
@@ -135,8 +118,61 @@ def load(path: str | os.PathLike[str]) -> Any:
     for name, t in net.named_buffers():
         if name.endswith("out_mask") and not bool(((t == 0) | (t == 1)).all()):
             raise SpqFormatError(f"{path}: {name} must hold only 0 and 1")
+    _check_batchnorm(path, net)
     net.eval()
     return net
+
+
+def _build(path: Path, spec: str) -> Any:
+    from spq.nn.spec import build
+
+    try:
+        return build(spec)
+    except SpqError as exc:
+        raise SpqFormatError(f"{path}: {exc}") from None
+    except Exception as exc:  # a spec that the layers reject in some other way
+        raise SpqFormatError(f"{path}: bad architecture spec ({exc})") from None
+
+
+def _check_tensors(path: Path, want: dict[str, torch.Tensor],
+                   state: dict[str, torch.Tensor]) -> None:
+    """Every tensor of the architecture present, of its shape and a real dtype, none more."""
+    missing = [k for k in want if k not in state]
+    unexpected = [k for k in state if k not in want]
+    if missing or unexpected:
+        parts = ([f"missing {', '.join(missing[:3])}"] if missing else []) + (
+            [f"unexpected {', '.join(unexpected[:3])}"] if unexpected else [])
+        raise SpqFormatError(f"{path}: parameters do not match the architecture: "
+                             + "; ".join(parts))
+    for key, w in want.items():
+        t = state[key]
+        if t.is_complex():
+            raise SpqFormatError(f"{path}: tensor {key} is complex ({t.dtype}); spq takes "
+                                 "real tensors only")
+        if w.is_floating_point() and not t.is_floating_point():
+            raise SpqFormatError(f"{path}: tensor {key} has dtype {t.dtype}, expected a "
+                                 "floating-point tensor")
+        if tuple(t.shape) != tuple(w.shape):
+            raise SpqFormatError(
+                f"{path}: tensor {key} has shape {tuple(t.shape)}, but the architecture spec "
+                f"declares {tuple(w.shape)}: spec and weights do not match"
+            )
+
+
+def _check_batchnorm(path: Path, net: Any) -> None:
+    """BatchNorm statistics a variance can have: running_var >= 0 and var + eps > 0."""
+    for name, m in net.named_modules():
+        if not isinstance(m, torch.nn.modules.batchnorm._BatchNorm) or m.running_var is None:
+            continue
+        var = m.running_var.detach().double()
+        for bad, what in ((var < 0, "is negative"),
+                          (var + m.eps <= 0, f"and eps {m.eps:g} add up to <= 0")):
+            if bool(bad.any()):
+                i = int(torch.nonzero(bad)[0, 0])
+                raise SpqFormatError(
+                    f"{path}: layer {name} ({type(m).__name__}): running_var[{i}] = "
+                    f"{float(var[i]):g} {what}; not a valid variance"
+                )
 
 
 def check_finite(net: Any) -> None:

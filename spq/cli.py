@@ -4,15 +4,29 @@
 from __future__ import annotations
 
 import functools
+import os
 import sys
 from collections.abc import Callable
-from typing import Any, TypeVar
+from pathlib import Path
+from typing import Annotated, Any, TypeVar
 
 import typer
 
 from spq.errors import SpqError
 
 F = TypeVar("F", bound=Callable[..., Any])
+
+# Arguments and options that mean the same in every command, defined once.
+ExportDirArg = Annotated[Path, typer.Argument(
+    metavar="OUT", help="export folder (spq-export MODEL.pt -o OUT)")]
+BoardOption = Annotated[str, typer.Option("--board", "-b", help="board (spq boards)")]
+JsonFlag = Annotated[bool, typer.Option("--json", help="print the result as one JSON object")]
+InputOption = Annotated[Path | None, typer.Option(
+    "--input", "-i", help=".npy input (one or a batch); default: the export's samples.npz")]
+PortOption = Annotated[str | None, typer.Option(
+    "--port", help="serial port of the flashed board: /dev/ttyACM0 or socket://HOST:PORT "
+    "(default: QEMU)")]
+TimeoutOption = Annotated[float, typer.Option(help="seconds to wait for each device reply")]
 
 app = typer.Typer(
     name="spq",
@@ -27,6 +41,19 @@ def fail(message: str) -> typer.Exit:
     """Print one `error:` line on stderr and return the Exit to raise (code 2)."""
     print(f"error: {message}", file=sys.stderr)
     return typer.Exit(code=2)
+
+
+def check_out_file(out: Path, suffixes: tuple[str, ...] = ()) -> None:
+    """Refuse an output file path that cannot be written (before any work is done)."""
+    parent = out.parent if str(out.parent) else Path(".")
+    if not parent.is_dir():
+        raise SpqError(f"output directory does not exist: {parent}")
+    if out.is_dir():
+        raise SpqError(f"output path is a directory: {out}")
+    if not os.access(parent, os.W_OK):
+        raise SpqError(f"output directory is not writable: {parent}")
+    if suffixes and out.suffix not in suffixes:
+        raise SpqError(f"{out}: the output name must end in {' or '.join(suffixes)}")
 
 
 def handle_errors(fn: F) -> F:
@@ -60,9 +87,9 @@ def main() -> None:
 
 def export_main() -> None:
     """`spq-export ...` is `spq export ...` as a command of its own."""
-    from spq.commands import export
+    from spq.commands import register
 
     single = typer.Typer(name="spq-export", pretty_exceptions_enable=False,
                          add_completion=False)
-    export.register(single)
+    register(single, "export")
     single()

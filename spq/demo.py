@@ -1,11 +1,12 @@
 # SPDX-License-Identifier: MIT
 """`make demo`: the whole pipeline on event-digits, ending on an emulated Cortex-M4.
 
-Train a small quantized SNN (4-bit weights, ternary membrane), export it, run the test
-split on the host C runtime, run a subset on QEMU (mps2-an386, Cortex-M4) over the serial
-protocol, and show that the PyTorch integer model, the host C and the device agree on every
-prediction. Prints accuracy, instructions per inference, RAM and flash, and where the report
-and plot were written.
+Train a small quantized SNN (4-bit weights, ternary membrane), export it, run the test split
+on the host C runtime, run a subset on the board the way `spq run OUT --board mps2-an386`
+does (QEMU, Cortex-M4, over the serial protocol, checked against the host), and show that
+the PyTorch integer model, the host C and the device agree on every prediction. Prints
+accuracy, instructions per inference, RAM and flash, and where the report and plot were
+written.
 """
 
 from __future__ import annotations
@@ -43,14 +44,13 @@ def demo(
     seed: Annotated[int, typer.Option(help="Training seed.")] = 0,
 ) -> None:
     """Train, export, run on the host and on QEMU, and compare."""
-    from spq.commands.profile import print_profile
-    from spq.commands.qemu import check_against_host
     from spq.data import load_dataset
     from spq.export import export
+    from spq.export.directory import open_export
     from spq.runtime import HostModel
     from spq.tools.boards import get_board
-    from spq.tools.device import device_counts, run_on_device
-    from spq.tools.profiler import build_profile, plot_profile
+    from spq.tools.device import check_against_host, device_counts, run_on_device
+    from spq.tools.profiler import build_profile, plot_profile, print_profile
     from spq.tools.progress import device_progress
     from spq.train import TrainConfig, train
 
@@ -81,7 +81,8 @@ def demo(
     x_u8 = x.to(torch.uint8)
     with torch.no_grad():
         torch_logits = net.int_logits(x_u8).numpy()
-    host = HostModel(export_dir).run(x_u8.numpy())
+    exported = open_export(export_dir)  # checked once, used by the host and the board
+    host = HostModel(exported).run(x_u8.numpy())
     y_np = y.numpy()
     torch_pred = torch_logits.argmax(axis=1)
     same_logits = bool(np.array_equal(torch_logits, host.logits_int))
@@ -92,16 +93,17 @@ def demo(
     if not same_logits:
         raise SpqError("host C runtime differs from the PyTorch integer model")
 
-    _step(f"4/5 QEMU {board}: {qemu_inputs} test inputs over the serial protocol")
     b = get_board(board)
     n = min(qemu_inputs, len(y_np))
+    _step(f"4/5 spq run {export_dir} --board {b.name}: {n} test inputs on QEMU over the "
+          "serial protocol")
     sub = np.ascontiguousarray(x_u8.numpy()[:n])
+    # what `spq run OUT --board B` does: every logit, spike count and synop count against the
+    # host runtime (raises on any difference); then the logits against PyTorch as well
     with device_progress(b.name) as progress:
-        run = run_on_device(export_dir, b, sub, progress=progress)
-    # every logit, spike count and synop count against the host runtime (raises on any
-    # difference), then the logits against PyTorch as well
-    check_against_host(run, export_dir, res.manifest, None)
-    dev_logits = np.stack([device_counts(r, res.manifest)["logits_int"] for r in run.results])
+        run = run_on_device(exported, b, sub, progress=progress)
+    check_against_host(run)
+    dev_logits = np.stack([device_counts(r, run.export)["logits_int"] for r in run.results])
     if not np.array_equal(dev_logits, torch_logits[:n]):
         raise SpqError(f"{b.name} differs from the PyTorch integer model")
     acc_dev = float((dev_logits.argmax(axis=1) == y_np[:n]).mean())
@@ -109,7 +111,7 @@ def demo(
                   "spike counts and synops identical to the host C runtime and PyTorch")
 
     _step("5/5 profile")
-    profile = build_profile(run, res.manifest)
+    profile = build_profile(run)
     print_profile(profile, console)
     (out / "profile.json").write_text(json.dumps(profile, indent=2) + "\n")
     plot_profile(profile, out / "profile.png")

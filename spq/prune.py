@@ -2,11 +2,19 @@
 """Spatial-channel pruning with a membrane-potential prior (SpQuant-SNN, section "pruning").
 
 Each spiking block (a conv or linear synapse, optional BN, a QuantLIF) gets one score per
-output channel from the membrane potential its neurons reach on training data: the mean of
-``|v / theta|`` (pre-reset membrane in units of the threshold, recorded by
-``QuantLIF.record``) over samples, time steps and positions. A channel whose membrane stays
-near zero neither fires nor holds state, so it carries little of the computation. The
-scores are normalized per layer to sum to 1 and channels are kept in decreasing order of
+output channel from the membrane potential its neurons reach on training data (the
+pre-reset membrane ``v / theta`` in units of the threshold, recorded by ``QuantLIF.record``
+in the integer model):
+
+* ``max-relu`` (default): for every sample and time step the largest ``ReLU(v / theta)``
+  over the channel's positions, averaged over samples and steps: how close the channel
+  comes to firing anywhere. This is the criterion of the authors' channel gate (max over
+  positions of the ReLU'd feature map, per sample), made static. A channel held below zero
+  (strongly inhibited) scores 0: it never fires, so removing it changes no spike.
+* ``mean-abs``: the mean of ``|v / theta|`` over samples, steps and positions (the first
+  version; it counts strongly inhibited channels as important).
+
+The scores are normalized per layer to sum to 1 and channels are kept in decreasing order of
 score
 
 * until the cumulative normalized score reaches ``ratio`` (``by="mass"``, 0.85 in the
@@ -29,6 +37,8 @@ from torch import nn
 
 from spq.errors import SpqError
 
+SCORES = ("max-relu", "mean-abs")
+
 
 @dataclass
 class Block:
@@ -39,7 +49,8 @@ class Block:
 
 
 def spiking_blocks(net: nn.Module) -> list[Block]:
-    """The (synapse, neuron) pairs of a network, in order; the readout is not one."""
+    """The (synapse, neuron) pairs of a network, in order; the readout is not one (nor the
+    last block of a spike-count readout: classes are never pruned)."""
     layers = list(net.layers)  # type: ignore[arg-type]
     out: list[Block] = []
     n = 0
@@ -49,7 +60,7 @@ def spiking_blocks(net: nn.Module) -> list[Block]:
         j = i + 1
         while j < len(layers) and isinstance(layers[j], nn.modules.batchnorm._BatchNorm):
             j += 1
-        if j < len(layers) and hasattr(layers[j], "trace"):
+        if j < len(layers) - 1 and hasattr(layers[j], "trace"):  # a last QuantLIF: readout
             kind = "conv" if layers[i].weight.dim() == 4 else "fc"
             out.append(Block(i, layer, layers[j], f"{kind}{n}"))
             n += 1
@@ -57,9 +68,12 @@ def spiking_blocks(net: nn.Module) -> list[Block]:
 
 
 @torch.no_grad()
-def membrane_scores(net: nn.Module, x: torch.Tensor, batch_size: int = 128) -> list[torch.Tensor]:
-    """Per-channel mean ``|v / theta|`` of every spiking block, from the eval-mode (integer)
-    model on inputs ``x``. Channels already masked score 0."""
+def membrane_scores(net: nn.Module, x: torch.Tensor, batch_size: int = 128,
+                    score: str = "max-relu") -> list[torch.Tensor]:
+    """Per-channel score (see the module doc) of every spiking block, from the eval-mode
+    (integer) model on inputs ``x``. Channels already masked score 0."""
+    if score not in SCORES:
+        raise SpqError(f"unknown pruning score {score!r} ({', '.join(SCORES)})")
     blocks = spiking_blocks(net)
     if not blocks:
         raise SpqError("the model has no spiking block to prune")
@@ -73,9 +87,15 @@ def membrane_scores(net: nn.Module, x: torch.Tensor, batch_size: int = 128) -> l
         for i in range(0, len(x), batch_size):
             net(x[i:i + batch_size])
             for k, b in enumerate(blocks):
-                trace = torch.stack(list(b.lif.trace)).double().abs()  # (T, N, C[, H, W])
-                if trace.dim() > 3:
-                    trace = trace.flatten(3).mean(-1)  # mean over positions
+                trace = torch.stack(list(b.lif.trace)).double()  # (T, N, C[, H, W])
+                if score == "mean-abs":
+                    trace = trace.abs()
+                    if trace.dim() > 3:
+                        trace = trace.flatten(3).mean(-1)  # mean over positions
+                else:
+                    trace = trace.clamp_min(0.0)
+                    if trace.dim() > 3:
+                        trace = trace.flatten(3).amax(-1)  # max over positions
                 sums[k] += trace.sum(dim=(0, 1)).cpu()
             count += len(x[i:i + batch_size])
     finally:
@@ -105,7 +125,7 @@ def select_channels(score: torch.Tensor, ratio: float, by: str = "mass") -> torc
         cum = torch.cumsum(norm, 0)
         n_keep = int((cum < ratio - 1e-12).sum()) + 1  # the channel that reaches the ratio too
     elif by == "fraction":
-        n_keep = n - int(ratio * n)
+        n_keep = n - int(ratio * n + 1e-9)  # 0.6 * 1/3 * 10 is 1.9999...: 2 go
     else:
         raise SpqError(f"unknown pruning rule {by!r} (mass or fraction)")
     n_keep = max(1, min(n_keep, alive))
@@ -115,12 +135,12 @@ def select_channels(score: torch.Tensor, ratio: float, by: str = "mass") -> torc
 
 
 def prune_membrane(net: nn.Module, x: torch.Tensor, ratio: float = 0.85, by: str = "mass",
-                   batch_size: int = 128) -> list[dict[str, Any]]:
+                   score: str = "max-relu", batch_size: int = 128) -> list[dict[str, Any]]:
     """Score every spiking block on ``x`` and set its ``out_mask``; returns one summary per
-    layer (name, channels, kept, kept score share)."""
+    layer (name, channels, kept, kept score share). Channels masked before stay masked."""
     if not 0.0 < ratio < 1.0:
         raise SpqError(f"pruning ratio must be in (0, 1), got {ratio}")
-    scores = membrane_scores(net, x, batch_size)
+    scores = membrane_scores(net, x, batch_size, score)
     summary = []
     for b, score in zip(spiking_blocks(net), scores, strict=True):
         keep = select_channels(score, ratio, by)

@@ -22,14 +22,16 @@ from typer.testing import CliRunner
 
 import spq
 import spq.nn as snn
-from spq.commands import export as export_command
+from spq.commands import register
 from spq.errors import SpqError
 from spq.export import pipeline
+from spq.export.loading import prepare
 from spq.export.packing import pack_model
+from spq.export.verify import sample_inputs, verify
+from spq.ir import QMAX
 from spq.nn.testing import random_model
 
 ROOT = Path(__file__).resolve().parent.parent
-QMAX = {2: 1, 4: 7, 8: 127}
 
 
 def _app() -> typer.Typer:
@@ -39,7 +41,7 @@ def _app() -> typer.Typer:
     def main() -> None:
         """spq"""
 
-    export_command.register(app)
+    register(app, "export")
     return app
 
 
@@ -60,8 +62,10 @@ def save(net: Any, path: Path) -> Path:
 
 def c_arrays(source: str) -> dict[str, tuple[str, list[int]]]:
     out = {}
-    for ctype, sym, n, body in re.findall(
-        r"static const (u?int(?:8|32)_t) (\w+)\[(\d+)\] = \{(.*?)\};", source, re.S
+    # each array is followed by its compile-time size check (a negative-size typedef)
+    for ctype, sym, body, n in re.findall(
+        r"static const (u?int(?:8|32)_t) (\w+)\[\] = \{(.*?)\};\n"
+        r"typedef char \2_must_have_(\d+)_values\n", source, re.S
     ):
         vals = [int(v, 0) for v in re.findall(r"-?(?:0x[0-9a-f]+|\d+)", body)]
         assert len(vals) == int(n), sym
@@ -91,7 +95,7 @@ def unpack_by_hand(data: list[int], rows: int, n: int, bits: int) -> np.ndarray:
 
 def expected_pruned_weights(ir: Any) -> list[np.ndarray | None]:
     """Fold's weights with the pruned rows and the matching inputs removed (written here
-    from the layer list, not with spq.export.prune)."""
+    from the layer list, not with spq.export.shrink)."""
     out: list[np.ndarray | None] = []
     prev_kept = list(range(ir.input_shape[0]))
     prev_c = ir.input_shape[0]
@@ -224,7 +228,7 @@ def test_pruning_removes_channels_and_keeps_integers(tmp_path: Path) -> None:
     assert pruned_total > 0
     model = save(net, tmp_path / "p.pt")
     result = pipeline.export(model, tmp_path / "out", verify_n=12)
-    full_bytes = pack_model(pipeline.prepare(snn.fold(_unpruned(net)), "x")).weights_bytes
+    full_bytes = pack_model(prepare(snn.fold(_unpruned(net)), "x")).weights_bytes
     assert result.packed.weights_bytes < full_bytes
     for la_full, la in zip(ir.layers, result.ir.layers, strict=True):
         if la_full.neuron is not None:
@@ -244,24 +248,24 @@ def _unpruned(net: Any) -> Any:
 
 def test_verification_names_first_differing_layer_and_step(tmp_path: Path) -> None:
     net = random_model(121, conv=True, pool="max", input_kind="events")
-    ir = pipeline.prepare(snn.fold(net), "v")
+    ir = prepare(snn.fold(net), "v")
     packed = pack_model(ir)
-    x = pipeline.sample_inputs(ir, 4, 0)
-    pipeline.verify(net, ir, packed, x)  # untouched: passes
+    x = sample_inputs(ir, 4, 0)
+    verify(net, ir, packed, x)  # untouched: passes
     neurons = [i for i, la in enumerate(ir.layers) if la.neuron is not None]
     target = neurons[-1]
     bias = packed.layers[target].bias
     assert bias is not None
     bias[:] = 2**29  # every neuron of that layer now fires at step 0
     with pytest.raises(SpqError, match=rf"layer {target} \(.*\), time step 0"):
-        pipeline.verify(net, ir, packed, x)
+        verify(net, ir, packed, x)
     # a wrong weight nibble in the readout shows up in the logits
     packed = pack_model(ir)
     w = packed.layers[-1].weights
     assert w is not None
     w[:] = w ^ 0x11
     with pytest.raises(SpqError, match="logits differ"):
-        pipeline.verify(net, ir, packed, x)
+        verify(net, ir, packed, x)
 
 
 def test_verify_zero_schedule_and_name(tmp_path: Path) -> None:
@@ -422,12 +426,24 @@ def test_output_that_is_a_file_or_foreign_dir(tmp_path: Path) -> None:
     res = run_cli(str(model), "-o", str(f))
     assert res.exit_code == 2 and "not a directory" in res.stderr
     assert f.read_text() == "keep me"
+    # a directory of other files: the export's four files are added, nothing else touched
     foreign = tmp_path / "src"
     foreign.mkdir()
     (foreign / "main.c").write_text("int main(void) { return 0; }\n")
-    res = run_cli(str(model), "-o", str(foreign))
-    assert res.exit_code == 2 and "not empty" in res.stderr
-    assert [p.name for p in foreign.iterdir()] == ["main.c"]
+    res = run_cli(str(model), "-o", str(foreign), "--verify", "1")
+    assert res.exit_code == 0, res.stderr
+    assert sorted(p.name for p in foreign.iterdir()) == [
+        "good.c", "good.h", "main.c", "manifest.json", "samples.npz"]
+    assert (foreign / "main.c").read_text() == "int main(void) { return 0; }\n"
+    # ... unless a file of the same name is not from an earlier export: refused, untouched
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "good.c").write_text("mine\n")
+    res = run_cli(str(model), "-o", str(other))
+    assert res.exit_code == 2 and "good.c exists and is not a file of an earlier spq-export" \
+        in res.stderr
+    assert [p.name for p in other.iterdir()] == ["good.c"]
+    assert (other / "good.c").read_text() == "mine\n"
 
 
 def test_existing_export_replaced_only_after_success(tmp_path: Path) -> None:
@@ -441,8 +457,9 @@ def test_existing_export_replaced_only_after_success(tmp_path: Path) -> None:
     assert (out / "stale.txt").exists()  # untouched by the failure
     assert {p.name: p.read_bytes() for p in out.iterdir() if p.name != "stale.txt"} == before
     assert run_cli(str(model), "-o", str(out), "--verify", "2", "--name", "again").exit_code == 0
+    # the earlier export's own files (unchanged) are replaced; stale.txt is not spq-export's
     assert sorted(p.name for p in out.iterdir()) == [
-        "again.c", "again.h", "manifest.json", "samples.npz"]
+        "again.c", "again.h", "manifest.json", "samples.npz", "stale.txt"]
     assert [p.name for p in tmp_path.iterdir() if p.name.startswith(".out.")] == []
 
 

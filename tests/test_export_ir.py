@@ -1,14 +1,15 @@
 # SPDX-License-Identifier: MIT
 """Exporter pieces that work on a ModelIR alone: packing, pruning, the reference interpreter,
-the C renderer. The IRs here are built by hand from docs/semantics.md (random, seeded), so
+the C renderer. The IRs here are drawn in integers (tests/support/modelgen.py, seeded), so
 these tests need no spq.nn; tests/test_export.py covers the checkpoint path end to end."""
 
 from __future__ import annotations
 
-import math
 import shutil
 import subprocess
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pytest
@@ -19,231 +20,44 @@ from spq.errors import SpqError
 from spq.export import reference
 from spq.export.checks import check_ir
 from spq.export.packing import pack_model, pack_rows, row_bytes, unpack_rows, weight_rows
-from spq.export.prune import remove_pruned
 from spq.export.render import check_name, default_name
-from spq.ir import LayerIR, ModelIR, NeuronIR
+from spq.export.shrink import remove_pruned
+from spq.ir import QMAX, LayerIR, ModelIR, NeuronIR
+from tests.support import modelgen
+from tests.support.oracle import scalar_run
 
 ROOT = Path(__file__).resolve().parent.parent
-QMAX = {2: 1, 4: 7, 8: 127}
 F = 16
 
 
-# ------------------------------------------------------------------ random IR (by the doc)
+# ------------------------------------------------------------------ random IR
 
 
-def rha(x: float) -> int:
-    return int(math.copysign(math.floor(abs(x) + 0.5), x))
-
-
-def mult_shift(a: float) -> tuple[int, int]:
-    """docs/semantics.md §5, multiplier and shift."""
-    if a == 0:
-        return 0, 0
-    _, e = math.frexp(a)
-    S = 31 - F - e
-    M = rha(a * 2.0 ** (S + F))
-    if abs(M) == 2**31:
-        S -= 1
-        M = rha(a * 2.0 ** (S + F))
-    if S < 0 or S > 62:
-        S = min(max(S, 0), 62)
-        M = max(-(2**31 - 1), min(2**31 - 1, rha(a * 2.0 ** (S + F))))
-    return M, S
-
-
-def random_neuron(rng: np.random.Generator, c: int, fan_in: int, max_in: int) -> NeuronIR:
-    levels = int(rng.choice([2, 3, 5, 16, 256]))
-    # input current per unit of acc, in thresholds: a few active inputs cross the threshold
-    scale = 1.0 / (max_in * max(1.0, math.sqrt(fan_in)) * 0.3)
-    ms = [mult_shift(float(a)) for a in rng.uniform(-0.5, 1.5, c) * scale]
-    mult = np.array([m for m, _ in ms], dtype=np.int32)
-    shift = np.array([s for _, s in ms], dtype=np.int32)
-    bias = np.array([rha(b * 2**F) for b in rng.uniform(-0.6, 0.6, c)], dtype=np.int32)
-    # corners: S = 0 with a saturating current, V exactly at the threshold, a tiny
-    # multiplier at the largest shift, the largest bias
-    corners = rng.permutation(c)
-    mult[corners[0]], shift[corners[0]] = 2**30, 0
-    mult[corners[1]], shift[corners[1]], bias[corners[1]] = 0, 0, 2**F
-    if c > 2:
-        mult[corners[2]], shift[corners[2]] = 1, 62
-    if c > 3:
-        bias[corners[3]] = 2**29 if rng.random() < 0.5 else -(2**29)
-    return NeuronIR(
-        mult=mult, shift=shift, bias=bias,
-        leak=int(rng.choice([0, 32768, 49152, 65536])),
-        levels=levels, lo=2 - levels, hi=1,
-        reset="hard" if rng.random() < 0.5 else "soft",
-    )
-
-
-def _acc_bits(w: np.ndarray, bits: int, max_in: int) -> int:
-    return 16 if int(np.prod(w.shape[1:])) * QMAX[bits] * max_in <= 32767 else 32
-
-
-def random_weight(rng: np.random.Generator, shape: tuple[int, ...], bits: int) -> np.ndarray:
-    q = QMAX[bits]
-    w = rng.integers(-q, q + 1, size=shape)
-    return w.astype(np.int8)
-
-
-def random_ir(seed: int, input_kind: str = "events", convs: int = 2, linears: int = 1,
-              pools: tuple[str, ...] = ("maxpool", "sumpool"), prune: bool = True,
-              size: int = 8, time_steps: int = 3) -> ModelIR:
-    rng = np.random.default_rng(seed)
-    c_in = int(rng.integers(1, 4))
-    shape: tuple[int, ...] = (c_in, size, size)
-    kind, max_in = ("u8", 255) if input_kind == "static" else ("spike", 1)
-    layers: list[LayerIR] = []
-    for j in range(convs):
-        bits = int(rng.choice([2, 4, 8]))
-        k = int(rng.integers(1, min(3, shape[1], shape[2]) + 1))
-        s = int(rng.integers(1, 3))
-        p = int(rng.integers(0, k))
-        o = int(rng.integers(2, 7))
-        oh = (shape[1] + 2 * p - k) // s + 1
-        ow = (shape[2] + 2 * p - k) // s + 1
-        w = random_weight(rng, (o, shape[0], k, k), bits)
-        layers.append(LayerIR(
-            type="conv", name=f"conv{j}", in_shape=shape, out_shape=(o, oh, ow), weight=w,
-            weight_bits=bits, in_kind=kind, max_in=max_in, kernel=k, stride=s, padding=p,
-            acc_bits=_acc_bits(w, bits, max_in),
-            neuron=random_neuron(rng, o, shape[0] * k * k, max_in),
-            kept_channels=list(range(o)),
-        ))
-        shape = (o, oh, ow)
-        kind, max_in = "spike", 1
-        if pools and oh >= 2 and ow >= 2 and rng.random() < 0.7:
-            pt = str(rng.choice(list(pools)))
-            kp = 2
-            out = (o, oh // kp, ow // kp)
-            layers.append(LayerIR(type=pt, name=f"pool{j}", in_shape=shape,  # type: ignore[arg-type]
-                                  out_shape=out, pool=kp))
-            shape = out
-            kind, max_in = ("count", 4) if pt == "sumpool" else ("spike", 1)
-    for j in range(linears):
-        bits = int(rng.choice([2, 4, 8]))
-        fin = int(np.prod(shape))
-        o = int(rng.integers(2, 9))
-        w = random_weight(rng, (o, fin), bits)
-        layers.append(LayerIR(
-            type="linear", name=f"fc{j}", in_shape=(fin,), out_shape=(o,), weight=w,
-            weight_bits=bits, in_kind=kind, max_in=max_in, acc_bits=_acc_bits(w, bits, max_in),
-            neuron=random_neuron(rng, o, fin, max_in), kept_channels=list(range(o)),
-        ))
-        shape = (o,)
-        kind, max_in = "spike", 1
-    bits = int(rng.choice([2, 4, 8]))
-    fin = int(np.prod(shape))
-    classes = int(rng.integers(2, 6))
-    w = random_weight(rng, (classes, fin), bits)
-    layers.append(LayerIR(
-        type="readout", name="readout", in_shape=(fin,), out_shape=(classes,), weight=w,
-        weight_bits=bits, in_kind=kind, max_in=max_in, acc_bits=_acc_bits(w, bits, max_in),
-        readout_bias=rng.integers(-1000, 1000, classes).astype(np.int32),
-    ))
-    ir = ModelIR(name="m", input_kind=input_kind, input_shape=(c_in, size, size),  # type: ignore[arg-type]
-                 time_steps=time_steps, num_classes=classes, out_scale=0.01, layers=layers)
-    if prune:
-        for la in ir.layers:
-            if la.neuron is None or rng.random() < 0.3:
-                continue
-            c = la.out_shape[0]
-            kept = sorted(rng.choice(c, size=int(rng.integers(1, c + 1)), replace=False).tolist())
-            drop = [i for i in range(c) if i not in kept]
-            assert la.weight is not None
-            la.weight[drop] = 0  # as spq.nn.fold leaves a pruned channel
-            la.neuron.mult[drop] = 0
-            la.neuron.shift[drop] = 0
-            la.neuron.bias[drop] = 0
-            la.kept_channels = kept
-    check_ir(ir)
-    return ir
+def random_ir(seed: int, accept: Callable[[ModelIR], bool] = lambda ir: True,
+              **kwargs: Any) -> ModelIR:
+    """The first random integer model of tests/support/modelgen.py from ``seed`` that
+    ``accept`` takes (drawn in integers, no spq.nn involved)."""
+    return modelgen.random_ir_where(np.random.default_rng(seed), accept, **kwargs)
 
 
 def random_inputs(ir: ModelIR, n: int, seed: int) -> np.ndarray:
-    rng = np.random.default_rng(seed)
-    c, h, w = ir.input_shape
-    if ir.input_kind == "static":
-        return rng.integers(0, 256, size=(n, c, h, w)).astype(np.uint8)
-    return (rng.random((n, ir.time_steps, c, h, w)) < 0.35).astype(np.uint8)
+    return modelgen.random_input(np.random.default_rng(seed), ir, n)
 
 
-# ------------------------------------------------------------------ a scalar interpreter
+def types(ir: ModelIR) -> list[str]:
+    return [la.type for la in ir.layers]
 
 
-def naive_run(ir: ModelIR, x: np.ndarray) -> tuple[list[int], list[np.ndarray]]:
-    """One sample, element by element, straight from docs/semantics.md and the IR's
-    PyTorch-layout weights (no packing involved): logits and spike trains (T, ...)."""
-    T = ir.time_steps
-    u: dict[int, np.ndarray] = {}
-    trains: dict[int, np.ndarray] = {}
-    logits = [0] * ir.num_classes
-    for i, la in enumerate(ir.layers):
-        if la.neuron is not None:
-            u[i] = np.zeros(la.out_shape, dtype=object)
-            trains[i] = np.zeros((T, *la.out_shape), dtype=np.uint8)
-    for t in range(T):
-        cur = (x if ir.input_kind == "static" else x[t]).astype(object)
-        for i, la in enumerate(ir.layers):
-            if la.type in ("maxpool", "sumpool"):
-                k = la.pool
-                c, oh, ow = la.out_shape
-                nxt = np.zeros((c, oh, ow), dtype=object)
-                for ch in range(c):
-                    for yy in range(oh):
-                        for xx in range(ow):
-                            win = [int(cur[ch, yy * k + a, xx * k + b])
-                                   for a in range(k) for b in range(k)]
-                            nxt[ch, yy, xx] = max(win) if la.type == "maxpool" else sum(win)
-                cur = nxt
-                continue
-            w = la.weight
-            assert w is not None
-            if la.type == "conv":
-                o, oh, ow = la.out_shape
-                ci, ih, iw = la.in_shape
-                acc = np.zeros((o, oh, ow), dtype=object)
-                for oc in range(o):
-                    for yy in range(oh):
-                        for xx in range(ow):
-                            total = 0
-                            for c in range(ci):
-                                for ky in range(la.kernel):
-                                    for kx in range(la.kernel):
-                                        y = yy * la.stride - la.padding + ky
-                                        xq = xx * la.stride - la.padding + kx
-                                        if 0 <= y < ih and 0 <= xq < iw:
-                                            total += int(w[oc, c, ky, kx]) * int(cur[c, y, xq])
-                            acc[oc, yy, xx] = total
-            else:
-                flat = cur.reshape(-1)
-                acc = np.array([sum(int(w[o, j]) * int(flat[j]) for j in range(flat.size))
-                                for o in range(w.shape[0])], dtype=object)
-            if la.type == "readout":
-                for o in range(ir.num_classes):
-                    logits[o] += int(acc[o])
-                continue
-            n = la.neuron
-            assert n is not None
-            out = np.zeros(acc.shape, dtype=object)
-            for idx in np.ndindex(acc.shape):
-                c = idx[0]
-                M, S, B = int(n.mult[c]), int(n.shift[c]), int(n.bias[c])
-                P = int(acc[idx]) * M
-                I = (P + (1 << (S - 1))) // (1 << S) if S >= 1 else P  # noqa: E741
-                I = max(-(2**29), min(2**29, I))  # noqa: E741
-                V = n.leak * int(u[i][idx]) + I + B
-                spike = V >= 2**F
-                if spike:
-                    V = 0 if n.reset == "hard" else V - 2**F
-                u[i][idx] = max(n.lo, min(n.hi, (V + 2 ** (F - 1)) // 2**F))
-                out[idx] = int(spike)
-            trains[i][t] = out.astype(np.uint8)
-            cur = out
-    readout = ir.layers[-1]
-    assert readout.readout_bias is not None
-    logits = [v + T * int(b) for v, b in zip(logits, readout.readout_bias, strict=True)]
-    return logits, [trains[i] for i in sorted(trains)]
+def spiking(ir: ModelIR) -> bool:
+    """A neuron layer that pruning can shrink (not the spike readout's classes)."""
+    return any(la.type in ("conv", "linear") for la in ir.layers)
+
+
+def small(ir: ModelIR) -> bool:
+    """Few enough multiply-adds for the scalar interpreter (pure Python loops)."""
+    macs = sum(int(la.weight.size) * int(np.prod(la.out_shape[1:]))
+               for la in ir.layers if la.weight is not None)
+    return macs * ir.time_steps <= 40_000
 
 
 # ------------------------------------------------------------------ packing
@@ -316,12 +130,12 @@ def test_weight_rows_order() -> None:
 
 @pytest.mark.parametrize("seed,kind", [(s, ("events", "static")[s % 2]) for s in range(1, 11)])
 def test_reference_matches_scalar_interpreter(seed: int, kind: str) -> None:
-    ir = random_ir(seed, kind, convs=1 + seed % 2, size=6, time_steps=3, prune=False)
+    ir = random_ir(seed, lambda ir: small(ir) and spiking(ir), input_kind=kind)
     x = random_inputs(ir, 2, seed)
     res = reference.run(pack_model(ir), x)
     total_spikes = 0
     for s in range(2):
-        logits, trains = naive_run(ir, x[s])
+        logits, trains = scalar_run(ir, x[s])
         assert res.logits_int[s].tolist() == logits
         for got, want in zip(res.spikes, trains, strict=True):
             np.testing.assert_array_equal(got[s], want)
@@ -357,7 +171,8 @@ def test_reference_synops_count_borders_and_static_once() -> None:
 @pytest.mark.parametrize("seed", range(10, 22))
 def test_pruned_model_gives_identical_integers(seed: int) -> None:
     kind = "static" if seed % 2 else "events"
-    ir = random_ir(seed, kind, convs=1 + seed % 3, linears=seed % 2 + 1, size=8)
+    ir = modelgen.prune_randomly(np.random.default_rng(seed),
+                                 random_ir(seed, spiking, input_kind=kind))
     pruned = remove_pruned(ir)
     check_ir(pruned)
     removed = sum(a.out_shape[0] - b.out_shape[0] for a, b in zip(ir.layers, pruned.layers,
@@ -378,7 +193,8 @@ def test_pruned_model_gives_identical_integers(seed: int) -> None:
 
 
 def test_prune_drops_flatten_feature_blocks() -> None:
-    ir = random_ir(7, "events", convs=1, linears=1, pools=(), prune=False, size=4)
+    ir = random_ir(7, lambda ir: types(ir)[:2] == ["conv", "linear"]
+                   and ir.layers[0].out_shape[0] >= 2)
     conv, fc = ir.layers[0], ir.layers[1]
     assert conv.type == "conv" and fc.type == "linear" and conv.neuron is not None
     c, h, w = conv.out_shape
@@ -392,7 +208,7 @@ def test_prune_drops_flatten_feature_blocks() -> None:
 
 
 def test_prune_everything_is_refused() -> None:
-    ir = random_ir(8, "events", prune=False)
+    ir = random_ir(8, lambda ir: types(ir)[0] in ("conv", "linear"))
     ir.layers[0].kept_channels = []
     with pytest.raises(SpqError, match=r"all .* channels are pruned"):
         remove_pruned(ir)
@@ -402,7 +218,7 @@ def test_prune_everything_is_refused() -> None:
 
 
 def _broken(change: str) -> ModelIR:
-    ir = random_ir(9, "events", convs=1, linears=1, pools=("maxpool",), prune=False)
+    ir = random_ir(9, lambda ir: types(ir)[0] == "conv", input_kind="events")
     conv = ir.layers[0]
     assert conv.neuron is not None
     if change == "bits":
@@ -458,10 +274,11 @@ def _compilers() -> list[str]:
 
 
 def test_generated_c_compiles_warning_free(tmp_path: Path) -> None:
-    from spq.export.pipeline import render_files
+    from spq.export.manifest import render_files
 
     assert _compilers(), "gcc or clang is required"
-    ir = random_ir(21, "static", convs=2, linears=1)
+    ir = modelgen.prune_randomly(np.random.default_rng(21), random_ir(
+        21, lambda ir: types(ir).count("conv") >= 2 and spiking(ir), input_kind="static"))
     pruned = remove_pruned(ir)
     pruned.name = "net21"
     packed = pack_model(pruned, "time", 1234)
@@ -492,9 +309,10 @@ def test_generated_c_compiles_warning_free(tmp_path: Path) -> None:
 
 
 def _fake_manifest(ir: ModelIR, pruned: ModelIR, packed: object) -> dict:
-    from spq.export.pipeline import build_manifest
+    from spq.export.manifest import build_manifest
 
     mem = {"arena_bytes": 1234, "membrane_bytes": 10, "schedule": "time",
            "arena_bytes_time": 1234, "arena_bytes_layer": 2000}
+    verified = {"inputs": 0, "bit_exact": None, "seed": 0}
     return build_manifest(ir, pruned, packed, Path("net21.pt"), "ab" * 32, mem,  # type: ignore[arg-type]
-                          0, None, None)
+                          verified, None)

@@ -1,6 +1,7 @@
 # SPDX-License-Identifier: MIT
 """Eval-mode spq.nn against docs/semantics.md: hand-checked cases and an independent
-plain-Python implementation (integer loops over the folded IR, and an independent fold)."""
+plain-Python implementation (integer loops over the folded IR, tests/support/oracle.py, and
+an independent fold)."""
 
 from __future__ import annotations
 
@@ -13,19 +14,13 @@ import torch
 
 import spq.nn as snn
 from spq.errors import SpqError
+from spq.ir import QMAX
 from spq.nn import quant
 from spq.nn.testing import random_input, random_model
+from tests.support.oracle import current, neuron_update, scalar_run
 
 F = 16
 ONE = 1 << F
-
-
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
 
 
 # ----------------------------------------------------------------------------- plain Python
@@ -39,111 +34,9 @@ def ref_rha(x: float) -> int:
     return -n if f < 0 else n
 
 
-def ref_current(acc: int, M: int, S: int) -> int:
-    P = acc * M
-    I = (P + (1 << (S - 1))) // (1 << S) if S >= 1 else P  # noqa: E741
-    return max(-(1 << 29), min(1 << 29, I))
-
-
-def ref_update(I: int, u: int, B: int, K: int, lo: int, hi: int, reset: str):  # noqa: E741
-    V = K * u + I + B
-    spike = V >= ONE
-    if spike and reset == "hard":
-        Vr = 0
-    elif spike:
-        Vr = V - ONE
-    else:
-        Vr = V
-    return int(spike), max(lo, min(hi, (Vr + (1 << (F - 1))) // ONE)), V
-
-
-def ref_run(ir, x: np.ndarray):
-    """Plain-Python integer interpreter of a ModelIR on one sample (static (C,H,W) uint8 or
-    events (T,C,H,W)). Returns (logits, [spikes per neuron layer as (T, ...) arrays])."""
-    T = ir.time_steps
-    static = ir.input_kind == "static"
-    state: dict[int, np.ndarray] = {}
-    spikes: dict[int, list[np.ndarray]] = {}
-    logits = [0] * ir.num_classes
-    first_I = None
-    for t in range(T):
-        h = np.asarray(x if static else x[t], dtype=np.int64)
-        for li, L in enumerate(ir.layers):
-            if L.type in ("maxpool", "sumpool"):
-                C, H, W = L.in_shape
-                k = L.pool
-                Ho, Wo = H // k, W // k
-                out = np.zeros((C, Ho, Wo), dtype=np.int64)
-                for c in range(C):
-                    for y in range(Ho):
-                        for xx in range(Wo):
-                            win = [
-                                int(h[c, y * k + i, xx * k + j]) for i in range(k) for j in range(k)
-                            ]
-                            out[c, y, xx] = max(win) if L.type == "maxpool" else sum(win)
-                h = out
-                continue
-            w = L.weight.astype(np.int64)
-            if static and li == 0 and t > 0:
-                acc = first_I
-            elif L.type == "conv":
-                C, H, W = L.in_shape
-                n_out, Ho, Wo = L.out_shape
-                k, s, p = L.kernel, L.stride, L.padding
-                acc = np.zeros((n_out, Ho, Wo), dtype=object)
-                for o in range(n_out):
-                    for y in range(Ho):
-                        for xx in range(Wo):
-                            tot = 0
-                            for c in range(C):
-                                for i in range(k):
-                                    for j in range(k):
-                                        yy, xj = y * s - p + i, xx * s - p + j
-                                        if 0 <= yy < H and 0 <= xj < W:
-                                            tot += int(w[o, c, i, j]) * int(h[c, yy, xj])
-                            acc[o, y, xx] = tot
-            else:
-                flat = h.reshape(-1)
-                acc = np.array(
-                    [
-                        sum(int(w[o, i]) * int(flat[i]) for i in range(flat.size))
-                        for o in range(w.shape[0])
-                    ],
-                    dtype=object,
-                )
-            if L.type == "readout":
-                for o in range(ir.num_classes):
-                    logits[o] += int(acc[o])
-                if static and li == 0:
-                    first_I = acc
-                continue
-            n = L.neuron
-            if not (static and li == 0 and t > 0):
-                cur = np.zeros(acc.shape, dtype=object)
-                for idx in np.ndindex(acc.shape):
-                    cur[idx] = ref_current(int(acc[idx]), int(n.mult[idx[0]]), int(n.shift[idx[0]]))
-                acc = cur
-                if static and li == 0:
-                    first_I = cur
-            u = state.get(li, np.zeros(acc.shape, dtype=np.int64))
-            s_out = np.zeros(acc.shape, dtype=np.int64)
-            u_new = np.zeros(acc.shape, dtype=np.int64)
-            for idx in np.ndindex(acc.shape):
-                sp, un, _ = ref_update(
-                    int(acc[idx]), int(u[idx]), int(n.bias[idx[0]]), n.leak, n.lo, n.hi, n.reset
-                )
-                s_out[idx], u_new[idx] = sp, un
-            state[li] = u_new
-            spikes.setdefault(li, []).append(s_out)
-            h = s_out
-    ro = ir.layers[-1]
-    logits = [logits[o] + T * int(ro.readout_bias[o]) for o in range(ir.num_classes)]
-    return logits, [np.stack(spikes[k]) for k in sorted(spikes)]
-
-
 def ref_quantize_weight(W: np.ndarray, bits: int, mask: np.ndarray):
     """Independent numpy version of docs/semantics.md section 3."""
-    qmax = {2: 1, 4: 7, 8: 127}[bits]
+    qmax = QMAX[bits]  # data shared with the code under test; the arithmetic is this file's
     W = W.astype(np.float64)
     keep = mask != 0
     Wk = np.abs(W[keep]).reshape(-1)
@@ -230,9 +123,9 @@ def test_integer_step_matches_plain_python():
         for K in (0, 16384, 32768, 65536):
             s, un, V = quant.neuron_update(cur, torch.tensor(u), torch.tensor(B), K, -14, 1, reset)
             for i in range(n):
-                I = ref_current(acc[i], M[i], S[i])  # noqa: E741
+                I = current(acc[i], M[i], S[i])  # noqa: E741
                 assert int(cur[i]) == I
-                assert (int(s[i]), int(un[i]), int(V[i])) == ref_update(
+                assert (int(s[i]), int(un[i]), int(V[i])) == neuron_update(
                     I, u[i], B[i], K, -14, 1, reset
                 )
 
@@ -365,10 +258,29 @@ def test_bias_saturates_and_masked_channel_never_spikes():
 
 
 def test_static_input_quantization_by_hand():
-    x = torch.tensor([0.0, 0.5 / 255, 1.5 / 255, 0.49999, 0.5, 1.0, 1.2, -0.1])
-    assert snn.quantize_input(x).tolist() == [0, 1, 2, 127, 128, 255, 255, 0]
+    x = torch.tensor([0.0, 0.5 / 255, 1.5 / 255, 0.49999, 0.5, 254.49 / 255, 1.0])
+    assert snn.quantize_input(x).tolist() == [0, 1, 2, 127, 128, 254, 255]
     q = torch.tensor([[7]], dtype=torch.uint8)
     assert snn.quantize_input(q) is q
+    # outside [0, 1] is refused, never clamped (clamping changes the image and the answer)
+    for bad in (1.2, -0.1, 2.0, 255.0, -1e-7, float("nan")):
+        with pytest.raises(SpqError, match=r"\[0, 1\]|NaN"):
+            snn.quantize_input(torch.tensor([0.5, bad]))
+
+
+def test_static_float_input_outside_unit_range_is_refused_everywhere_in_spq_nn():
+    """eval (int_logits, run_int) and training mode take the same inputs; 0..255 floats were
+    clamped to 1.0 before and gave another prediction without a word."""
+    net = random_model(4, input_kind="static")
+    x = random_input(net, 2, 9)
+    with pytest.raises(SpqError, match=r"must be in \[0, 1\], got values from \d+ to \d+"):
+        net.int_logits(x.to(torch.float32))
+    with pytest.raises(SpqError, match=r"\[0, 1\]"):
+        net.run_int(x.to(torch.float32) * 2 / 255 - 1)
+    net.train()
+    with pytest.raises(SpqError, match=r"\[0, 1\]"):
+        net(x.to(torch.float32))
+    net(x.to(torch.float32) / 255)  # in [0, 1]: fine
 
 
 def test_weight_quantization_by_hand():
@@ -412,7 +324,7 @@ def test_eval_matches_plain_python_interpreter(seed):
     ir = snn.fold(net)
     got = net.run_int(x)
     for i in range(x.shape[0]):
-        logits, spikes = ref_run(ir, x[i].numpy())
+        logits, spikes = scalar_run(ir, x[i].numpy())
         assert got.logits_int[i].tolist() == logits
         for k, s in enumerate(spikes):
             assert np.array_equal(got.spikes[k][i].numpy(), s)
@@ -542,7 +454,7 @@ def test_masked_channels_can_be_removed_from_the_integers(seed):
     x = random_input(net, 2, seed)
     got = net.run_int(x)
     for i in range(2):
-        logits, spikes = ref_run(small, x[i].numpy())
+        logits, spikes = scalar_run(small, x[i].numpy())
         assert got.logits_int[i].tolist() == logits
         for L, full, s in zip(ir.neuron_layers, got.spikes, spikes, strict=True):
             assert np.array_equal(full[i][:, L.kept_channels].numpy(), s)
@@ -575,7 +487,7 @@ def test_extreme_parameters_match_plain_python(seed):
     x = random_input(net, 2, seed)
     got = net.run_int(x)
     for i in range(2):
-        logits, spikes = ref_run(ir, x[i].numpy())
+        logits, spikes = scalar_run(ir, x[i].numpy())
         assert got.logits_int[i].tolist() == logits
         for k, s in enumerate(spikes):
             assert np.array_equal(got.spikes[k][i].numpy(), s)

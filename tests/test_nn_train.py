@@ -12,14 +12,6 @@ import spq.nn as snn
 from spq.nn.surrogate import StackedQuant, TriangleSpike
 
 
-@pytest.fixture(autouse=True)
-def _one_thread():
-    n = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(n)
-
-
 def _sig(x: float) -> float:
     return 1.0 / (1.0 + math.exp(-x))
 
@@ -256,3 +248,57 @@ def test_masked_readout_class_is_zero():
     net.eval()
     assert int(net.int_logits(x)[:, 1].abs().sum()) == 0
     assert snn.fold(net).layers[-1].readout_bias[1] == 0
+
+
+def test_batchnorm_statistics_over_all_time_steps():
+    """tdBN: one BN batch over the T x N frames (momentum 1: the running statistics are the
+    batch's), not a batch per step; the integer model folds these statistics."""
+    torch.manual_seed(3)
+    T, N = 3, 6
+    conv = snn.QuantConv2d(2, 4, 3, padding=1, bias=False, weight_bits=4)
+    bn = snn.BatchNorm2d(4, momentum=1.0)
+    net = snn.Sequential(conv, bn, snn.QuantLIF(levels=3), snn.Flatten(),
+                         snn.QuantLinear(4 * 5 * 5, 3), time_steps=T, input_kind="events",
+                         input_shape=(2, 5, 5)).train()
+    x = (torch.rand(N, T, 2, 5, 5) < torch.tensor([0.1, 0.5, 0.9]).view(1, T, 1, 1, 1)).float()
+    net.forward_steps(x)
+    with torch.no_grad():
+        c = torch.stack([conv(x[:, t]) for t in range(T)])  # (T, N, C, H, W)
+        per_channel = c.transpose(0, 2).reshape(4, -1)
+        mean, var = per_channel.mean(1), per_channel.var(1, unbiased=True)
+        last = c[-1].transpose(0, 1).reshape(4, -1)  # what a per-step BN would keep last
+    assert torch.allclose(bn.running_mean, mean, atol=1e-5)
+    assert torch.allclose(bn.running_var, var, rtol=1e-4)
+    assert not torch.allclose(bn.running_mean, last.mean(1), atol=1e-2)  # steps differ
+    # the fold uses them: the folded bias of channel c is -mean_c * g_c / theta
+    ir = snn.fold(net)
+    lif = net.layers[2]
+    g = bn.weight.detach().double() / torch.sqrt(bn.running_var.double() + bn.eps)
+    b = (bn.bias.detach().double() - bn.running_mean.double() * g) / float(lif.theta().detach())
+    assert ir.layers[0].neuron.bias.tolist() == [round(v * 65536) for v in b.tolist()]
+
+
+def test_static_input_runs_the_first_synapse_once_over_all_steps():
+    net = _conv_net(T=4).train()
+    calls = []
+    h = net.layers[0].register_forward_hook(lambda _m, i, _o: calls.append(i[0].shape))
+    net.forward_steps(torch.rand(5, 1, 8, 8))
+    h.remove()
+    assert calls == [(5, 1, 8, 8)]  # the image once, not once per step
+    calls.clear()
+    h = net.layers[5].register_forward_hook(lambda _m, i, _o: calls.append(i[0].shape))
+    net.forward_steps(torch.rand(5, 1, 8, 8))
+    h.remove()
+    assert calls == [(4 * 5, 4 * 4 * 4)]  # the second synapse once on the T x N frames
+
+
+def test_wide_triangle_spike_surrogate_closed_form():
+    from spq.nn.surrogate import spike_fn
+
+    x = torch.linspace(-2.0, 2.0, 801, dtype=torch.float64, requires_grad=True)
+    y = spike_fn("triangle-wide", x)
+    y.backward(torch.ones_like(x))
+    for xi, gi, yi in zip(x.tolist(), x.grad.tolist(), y.tolist(), strict=True):
+        assert gi == pytest.approx(max(0.0, 1 - abs(xi)), abs=1e-12)
+        assert yi == (1.0 if xi >= 0 else 0.0)
+    assert float(x.grad.sum()) * (4.0 / 800) == pytest.approx(1.0, rel=1e-3)

@@ -11,7 +11,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from firmware_fixtures import fw_cache, static_model  # noqa: F401 (fixtures)
 
 pytestmark = pytest.mark.qemu
 
@@ -37,25 +36,27 @@ def size_sections(elf: str) -> dict[str, int]:
 
 @pytest.fixture(scope="module")
 def profiles(
-    static_model: Path,  # noqa: F811
-    fw_cache: Path,  # noqa: F811
+    static_model: Path,
+    fw_cache: Path,
     tmp_path_factory: pytest.TempPathFactory,
 ) -> list[dict[str, Any]]:
     tmp = tmp_path_factory.mktemp("profile")
     result = []
-    for k in range(2):
-        js, png = tmp / f"p{k}.json", tmp / f"p{k}.png"
-        args = ["profile", str(static_model), "--json", str(js), "--limit", "2"]
-        proc = spq_cli(*args, "--plot", str(png)) if k == 0 else spq_cli(*args)
-        assert proc.returncode == 0, proc.stderr
-        assert "RAM" in proc.stdout and "flash" in proc.stdout
-        prof = json.loads(js.read_text())
-        prof["_png"] = str(png)
-        result.append(prof)
+    js, png = tmp / "p.json", tmp / "p.png"
+    args = ["profile", str(static_model), "--limit", "2"]
+    # the table on stdout, the JSON into a file (-o) and the chart
+    proc = spq_cli(*args, "-o", str(js), "--plot", str(png))
+    assert proc.returncode == 0, proc.stderr
+    assert "RAM" in proc.stdout and "flash" in proc.stdout
+    result.append({**json.loads(js.read_text()), "_png": str(png)})
+    # --json: the same JSON on stdout, nothing else
+    proc = spq_cli(*args, "--json")
+    assert proc.returncode == 0, proc.stderr
+    result.append(json.loads(proc.stdout))
     return result
 
 
-def test_profile_fields_and_units(profiles: list[dict[str, Any]], static_model: Path) -> None:  # noqa: F811
+def test_profile_fields_and_units(profiles: list[dict[str, Any]], static_model: Path) -> None:
     prof = profiles[0]
     manifest = json.loads((static_model / "manifest.json").read_text())
     assert prof["board"] == "mps2-an386" and prof["unit"] == "instructions"
@@ -81,7 +82,7 @@ def test_profile_is_deterministic(profiles: list[dict[str, Any]]) -> None:
 
 def test_ram_and_flash_add_up_and_match_the_elf(
     profiles: list[dict[str, Any]],
-    static_model: Path,  # noqa: F811
+    static_model: Path,
 ) -> None:
     prof = profiles[0]
     ram, flash = prof["ram"], prof["flash"]
@@ -111,7 +112,7 @@ def test_plot_is_a_png(profiles: list[dict[str, Any]]) -> None:
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
 
 
-def test_profile_bad_arguments(static_model: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_profile_bad_arguments(static_model: Path, tmp_path: Path) -> None:
     proc = spq_cli("profile", str(static_model), "--plot", str(tmp_path / "x.svg"))
     assert proc.returncode == 2 and "only .png" in proc.stderr
     assert not (tmp_path / "x.svg").exists()

@@ -199,3 +199,50 @@ def test_endless_noise_does_not_hang_the_reader() -> None:
     with pytest.raises(P.DeviceTimeoutError):
         P.Client(Noise(), timeout=0.3).hello()
     assert time.monotonic() - start < 2.0
+
+
+def test_client_skips_errors_about_bytes_it_did_not_send() -> None:
+    """Leftover bytes before a request make the device answer seq 0 (it could not read a
+    seq): that error is not the request's. The request's own reply is returned; without one,
+    the timeout names what the device said about the foreign bytes."""
+    garbage_err = P.encode_frame(P.MSG_ERROR, 0, struct.pack("<BI", P.ERR_VERSION, 1))
+    old_err = P.encode_frame(P.MSG_ERROR, 77, struct.pack("<BI", P.ERR_TIMEOUT, 12))
+    fresh = P.encode_frame(P.MSG_ECHO_REPLY, 1, b"ok")
+    client = P.Client(Replayer([garbage_err, old_err, fresh]), timeout=2)
+    assert client.echo(b"ok") == b"ok"
+    assert client.foreign_errors == 2
+    assert client.last_foreign_error is not None and client.last_foreign_error.seq == 77
+    client = P.Client(Replayer([garbage_err]), timeout=0.3)
+    with pytest.raises(P.DeviceTimeoutError, match=r"did not send, seq 0: .*protocol version"):
+        client.echo(b"lost")
+    # a fault stops the device: reported whatever its seq
+    fault = P.encode_frame(P.MSG_ERROR, 0, struct.pack("<BI", P.ERR_FAULT, 1 << 28))
+    with pytest.raises(P.DeviceError, match="HardFault"):
+        P.Client(Replayer([fault]), timeout=2).hello()
+
+
+def test_header_mismatch_and_cut_frame_messages() -> None:
+    err = P.DeviceError(P.ERR_MODEL_HEADER, (1 << 28) | 10, 3)
+    assert "NAME_NUM_CLASSES" in str(err) and "descriptor's 10" in str(err)
+    assert "NAME_ARENA_SIZE" in str(P.DeviceError(P.ERR_MODEL_HEADER, (4 << 28) | 4096, 3))
+    assert "received 57 bytes" in str(P.DeviceError(P.ERR_TIMEOUT, 57, 9))
+
+
+def test_host_constants_match_the_firmware_header() -> None:
+    """Message types, error codes and header-mismatch macros: firmware/protocol.h and
+    spq.tools.protocol give each the same number."""
+    import re
+    from pathlib import Path
+
+    header = (Path(__file__).resolve().parent.parent / "firmware" / "protocol.h").read_text()
+    defines = {k: int(v, 0) for k, v in re.findall(r"#define (\w+) (0x[0-9A-F]+|\d+)u", header)}
+    errs = {k: v for k, v in defines.items() if k.startswith("ERR_")}
+    msgs = {k: v for k, v in defines.items() if k.startswith("MSG_")}
+    assert len(errs) == 10 and len(msgs) == 9
+    for k, v in [*errs.items(), *msgs.items()]:
+        assert getattr(P, k) == v, k
+    assert set(P.ERROR_NAMES) == set(errs.values())
+    macros = {v: k.removeprefix("MODEL_HEADER_") for k, v in defines.items()
+              if k.startswith("MODEL_HEADER_")}
+    assert macros == P.MODEL_HEADER_MACROS
+    assert defines["PROTO_VERSION"] == P.VERSION

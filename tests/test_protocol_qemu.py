@@ -1,9 +1,13 @@
 # SPDX-License-Identifier: MIT
 """The protocol against the real firmware in QEMU: corrupt frames get error frames, the
-device resynchronises, the model harness checks input sizes."""
+device resynchronises (after garbage, leftover sync bytes, or a frame cut short), the model
+harness checks input sizes and its header against the model descriptor."""
 
 from __future__ import annotations
 
+import json
+import re
+import shutil
 import struct
 import time
 from collections.abc import Iterator
@@ -11,18 +15,18 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from firmware_fixtures import fw_cache, static_model  # noqa: F401 (fixtures)
 
+from spq.export.directory import open_export
 from spq.tools import protocol as P
 from spq.tools.boards import get_board
-from spq.tools.build import build_firmware
+from spq.tools.firmware import build_firmware
 from spq.tools.runner import QemuRunner
 
 pytestmark = pytest.mark.qemu
 
 
 @pytest.fixture(scope="module")
-def selftest(fw_cache: Path) -> Iterator[QemuRunner]:  # noqa: F811
+def selftest(fw_cache: Path) -> Iterator[QemuRunner]:
     board = get_board("mps2-an386")
     fw = build_firmware(board, variant="selftest")
     with QemuRunner(board, fw.elf, timeout=5) as runner:
@@ -102,7 +106,7 @@ def test_garbage_between_frames_is_skipped(selftest: QemuRunner) -> None:
     assert (reply.type, reply.seq, reply.payload) == (P.MSG_ECHO_REPLY, 11, b"ok")
 
 
-def test_model_harness_checks_input_size_and_crc(static_model: Path) -> None:  # noqa: F811
+def test_model_harness_checks_input_size_and_crc(static_model: Path) -> None:
     board = get_board("mps2-an386")
     fw = build_firmware(board, static_model)
     with QemuRunner(board, fw.elf, timeout=10) as runner:
@@ -117,3 +121,95 @@ def test_model_harness_checks_input_size_and_crc(static_model: Path) -> None:  #
         assert reply.seq == 77 and error_of(reply)[0] == P.ERR_CRC
         res = runner.client.infer(b"\x03" * info.input_bytes)
         assert res.status == 0 and len(res.logits_int) == info.num_classes
+
+
+# ------------------------------------------------------------------ frames cut short
+def test_half_an_infer_is_dropped_after_the_inter_byte_timeout(static_model: Path) -> None:
+    """A host that dies mid-frame: the device drops the frame once no byte has come for
+    FW_RX_GAP_MS of its timer, says so for that seq, and answers the next HELLO."""
+    board = get_board("mps2-an386")
+    fw = build_firmware(board, static_model)
+    with QemuRunner(board, fw.elf, timeout=10) as runner:
+        info = runner.client.hello()
+        frame = P.encode_frame(P.MSG_INFER, 90, b"\x01" * info.input_bytes)
+        half = len(frame) // 2
+        start = time.monotonic()
+        reply = raw_reply(runner, frame[:half], timeout=30)
+        assert (reply.seq, error_of(reply)) == (90, (P.ERR_TIMEOUT, half - 2))
+        assert time.monotonic() - start < 30
+        assert runner.client.hello().board == "mps2-an386"
+        # the same without reading the device's notice: the host's HELLO is answered, the
+        # notice (about a seq this client did not send) is skipped and counted
+        runner.transport.write(frame[:half])  # type: ignore[union-attr]
+        port = runner.transport.port  # type: ignore[union-attr]
+        deadline = time.monotonic() + 30
+        while not port.in_waiting and time.monotonic() < deadline:
+            time.sleep(0.05)  # wait for the notice: then the device is hunting again
+        foreign = runner.client.foreign_errors
+        assert runner.client.hello().model == info.model
+        assert runner.client.foreign_errors == foreign + 1
+        res = runner.client.infer(b"\x01" * info.input_bytes)
+        assert res.status == 0 and len(res.logits_int) == info.num_classes
+
+
+def test_a_header_cut_short_is_dropped_silently(selftest: QemuRunner) -> None:
+    """Cut before its seq, a frame has nobody to answer: the device drops it and resumes."""
+    runner = selftest
+    runner.transport.write(b"\xa5\x5a\x01\x03")  # type: ignore[union-attr]
+    time.sleep(5.0)  # 20 virtual ms take about 0.7 s of real time (docs/boards.md)
+    assert runner.transport.drain(quiet=0.3) == b""  # type: ignore[union-attr]
+    assert runner.client.echo(b"after a cut header") == b"after a cut header"
+
+
+def test_leftover_sync_bytes_do_not_swallow_or_fail_the_next_request(
+    selftest: QemuRunner,
+) -> None:
+    """Sync bytes left on the line before a request (a host that died after two bytes): the
+    device starts over at the request's own sync pair and answers it; an error about
+    garbage (seq 0) is not blamed on the request."""
+    runner = selftest
+    runner.transport.write(b"\xa5\x5a")  # type: ignore[union-attr]
+    assert runner.client.hello().board == "mps2-an386"
+    runner.transport.write(b"\xa5\x5a\xa5\x5a\xa5")  # type: ignore[union-attr]
+    assert runner.client.echo(b"x") == b"x"
+    foreign = runner.client.foreign_errors
+    runner.transport.write(b"\xa5\x5a\x07")  # type: ignore[union-attr] (a bad version byte)
+    assert runner.client.echo(b"y") == b"y"
+    assert runner.client.foreign_errors == foreign + 1
+    err = runner.client.last_foreign_error
+    assert err is not None and (err.seq, err.code) == (0, P.ERR_VERSION)
+
+
+# ------------------------------------------------------------------ NAME.h vs NAME.c
+@pytest.mark.parametrize("macro", ["NUM_CLASSES", "NUM_LAYERS", "INPUT_BYTES", "ARENA_SIZE"])
+def test_firmware_refuses_a_header_that_disagrees_with_the_descriptor(
+    static_model: Path,
+    tmp_path: Path,
+    macro: str,
+) -> None:
+    """NAME.h edited (its macros size the harness's buffers): the firmware answers every
+    request, HELLO included, with ERR_MODEL_HEADER naming the macro, instead of running the
+    model into a HardFault or reading past its buffers. spq's own readers refuse such an
+    export before building (tests/test_export_dir.py); this is the second line, for a user
+    whose own build picks up an edited header: the export is opened (checked) first and
+    edited after."""
+    out = tmp_path / "edited"
+    shutil.copytree(static_model, out)
+    export = open_export(out)
+    name = json.loads((out / "manifest.json").read_text())["name"]
+    header = (out / f"{name}.h").read_text()
+    m = re.search(rf"#define {name}_{macro} (\d+)", header)
+    assert m is not None
+    value = int(m.group(1))
+    wrong = value - 1 if macro == "NUM_CLASSES" else value + 4
+    (out / f"{name}.h").write_text(header.replace(m.group(0), f"#define {name}_{macro} {wrong}"))
+    board = get_board("mps2-an386")
+    fw = build_firmware(board, export)
+    with QemuRunner(board, fw.elf, timeout=10) as runner:
+        for request in (runner.client.hello, lambda: runner.client.infer(b"\x00" * 8)):
+            with pytest.raises(P.DeviceError) as err:
+                request()
+            assert err.value.code == P.ERR_MODEL_HEADER
+            assert P.MODEL_HEADER_MACROS[err.value.detail >> 28] == macro
+            assert err.value.detail & 0x0FFFFFFF == value  # the descriptor's value
+            assert f"NAME_{macro}" in str(err.value)

@@ -11,8 +11,8 @@ import torch
 from spq import nn as snn
 from spq.errors import SpqError
 from spq.export.packing import pack_model
-from spq.export.prune import remove_pruned
 from spq.export.reference import run as reference_run
+from spq.export.shrink import remove_pruned
 from spq.nn.testing import random_input, random_model
 from spq.prune import membrane_scores, prune_membrane, select_channels, spiking_blocks
 from spq.train import memory_report
@@ -96,3 +96,52 @@ def test_prune_rejects_bad_ratio() -> None:
     net = _two_channel_net()
     with pytest.raises(SpqError):
         prune_membrane(net, torch.rand(2, 1, 4, 4), ratio=1.0)
+
+
+def _three_channel_net() -> snn.Sequential:
+    """Two pixels, a 1x1 conv with ternary weights +1, -1, +1 (exact: s_w = 1) and biases
+    0, 0, -0.5, T = 1: the membranes before the reset are the pixels times the weight plus
+    the bias, in units of theta = 1."""
+    conv = snn.QuantConv2d(1, 3, 1, bias=True, weight_bits=2)
+    with torch.no_grad():
+        conv.weight.copy_(torch.tensor([1.0, -1.0, 1.0]).view(3, 1, 1, 1))
+        conv.bias.copy_(torch.tensor([0.0, 0.0, -0.5]))
+    return snn.Sequential(conv, snn.QuantLIF(levels=3), snn.Flatten(),
+                          snn.QuantLinear(3 * 1 * 2, 2, weight_bits=8),
+                          time_steps=1, input_kind="static", input_shape=(1, 1, 2))
+
+
+def test_scores_by_hand() -> None:
+    net = _three_channel_net()
+    x = torch.tensor([[[[1.0, 0.0]]]])  # v/theta: ch0 [1, 0], ch1 [-1, 0], ch2 [0.5, -0.5]
+    mx = membrane_scores(net, x, score="max-relu")[0]
+    assert mx.tolist() == pytest.approx([1.0, 0.0, 0.5], abs=1e-4)
+    mean = membrane_scores(net, x, score="mean-abs")[0]
+    assert mean.tolist() == pytest.approx([0.5, 0.5, 0.5], abs=1e-4)
+    # max-relu drops the inhibited channel first; mean-abs cannot tell them apart
+    prune_membrane(net, x, 0.5, "mass", "max-relu")
+    assert net.layers[0].out_mask.tolist() == [1, 0, 0]
+    net.layers[0].set_out_mask([1, 1, 1])
+    prune_membrane(net, x, 0.5, "mass", "mean-abs")
+    assert net.layers[0].out_mask.tolist() == [1, 1, 0]
+    with pytest.raises(SpqError):
+        membrane_scores(net, x, score="median")
+
+
+def test_iterative_pruning_steps() -> None:
+    from spq.train import TrainConfig, _prune_steps
+
+    cfg = TrainConfig(dataset="digits", prune=0.6, prune_by="fraction", prune_steps=3)
+    assert _prune_steps(cfg) == pytest.approx([0.2, 0.4, 0.6])
+    cfg = TrainConfig(dataset="digits", prune=0.512, prune_by="mass", prune_steps=3)
+    assert _prune_steps(cfg) == pytest.approx([0.8, 0.8, 0.8])
+    # fraction steps on a layer of 10: 8, 6, 4 channels kept, never one brought back
+    s = torch.arange(1, 11, dtype=torch.float64)
+    keep = torch.ones(10)
+    for ratio, n in zip(_prune_steps(TrainConfig(dataset="digits", prune=0.6,
+                                                 prune_by="fraction", prune_steps=3)),
+                        (8, 6, 4), strict=True):
+        new = select_channels(s * keep.double(), ratio, "fraction")
+        assert int(new.sum()) == n and bool((new <= keep).all())
+        keep = new
+    assert keep.tolist() == [0] * 6 + [1] * 4

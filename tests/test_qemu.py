@@ -5,6 +5,10 @@
 from __future__ import annotations
 
 import json
+import os
+import re
+import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -12,20 +16,17 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from firmware_fixtures import (  # noqa: F401 (fixtures)
-    export_random,
-    fw_cache,
-    random_inputs,
-    static_model,
-)
 
 from spq.errors import SpqError
+from spq.export.directory import open_export
 from spq.runtime import HostModel
-from spq.tools.boards import get_board
-from spq.tools.build import build_firmware
-from spq.tools.device import compare, host_reference, load_manifest, run_on_device
+from spq.tools.boards import get_board, qemu_boards
+from spq.tools.device import differences, host_reference, run_on_device
+from spq.tools.firmware import build_firmware
 from spq.tools.protocol import DeviceTimeoutError
 from spq.tools.runner import QemuRunner
+from tests.support import modelgen  # the hashes recomputed by hand (seal)
+from tests.support.firmware import export_random, random_inputs
 
 pytestmark = pytest.mark.qemu
 
@@ -35,7 +36,7 @@ MODELS = [
     (1, {"input_kind": "static", "conv": False}),
     (3, {"input_kind": "static", "conv": True, "pool": "avg"}),
 ]
-BOARDS = ["mps2-an386", "mps3-an547", "mps2-an385", "mps2-an500"]
+BOARDS = [b.name for b in qemu_boards()]  # every QEMU machine of the board table
 
 
 @pytest.fixture(scope="module")
@@ -48,35 +49,33 @@ def models(tmp_path_factory: pytest.TempPathFactory) -> dict[int, Path]:
 def test_bit_exact_against_host(
     board_name: str,
     models: dict[int, Path],
-    fw_cache: Path,  # noqa: F811
+    fw_cache: Path,
 ) -> None:
     board = get_board(board_name)
     for seed, kw in MODELS:
-        out = models[seed]
-        manifest = load_manifest(out)
+        out = open_export(models[seed])
         x = random_inputs(seed, 3, **kw)
         run = run_on_device(out, board, x, timeout=30)
-        assert run.info.model == manifest["name"]
+        assert run.info.model == out.name
         assert run.info.unit == "instructions"
         host = HostModel(out).run(x)
         for i, res in enumerate(run.results):
             assert res.logits_int == host.logits_int[i].tolist(), (board_name, seed, i)
             assert res.total > 0
-        assert compare(run.results, host_reference(out, x), manifest) == []
+        assert differences(run.results, host_reference(out, x), out) == []
 
 
-def test_compare_reports_a_single_changed_count(
+def test_differences_reports_a_single_changed_count(
     models: dict[int, Path],
-    fw_cache: Path,  # noqa: F811
+    fw_cache: Path,
 ) -> None:
-    out = models[1]
-    manifest = load_manifest(out)
+    out = open_export(models[1])
     x = random_inputs(1, 2, input_kind="static", conv=False)
     run = run_on_device(out, get_board("mps2-an386"), x, timeout=30)
     host = host_reference(out, x)
-    assert compare(run.results, host, manifest) == []
+    assert differences(run.results, host, out) == []
     host["logits_int"][1, 0] += 1
-    problems = compare(run.results, host, manifest)
+    problems = differences(run.results, host, out)
     assert len(problems) == 1 and problems[0].startswith("input 1: logits_int")
 
 
@@ -87,8 +86,8 @@ def spq_cli(*args: str) -> subprocess.CompletedProcess[str]:
 
 
 def test_cli_qemu_json_matches_spq_run_fields(
-    static_model: Path,  # noqa: F811
-    fw_cache: Path,  # noqa: F811
+    static_model: Path,
+    fw_cache: Path,
     tmp_path: Path,
 ) -> None:
     x = random_inputs(2, 1, input_kind="static", conv=True)[0]
@@ -107,8 +106,8 @@ def test_cli_qemu_json_matches_spq_run_fields(
 
 
 def test_cli_qemu_default_samples_and_m55(
-    static_model: Path,  # noqa: F811
-    fw_cache: Path,  # noqa: F811
+    static_model: Path,
+    fw_cache: Path,
 ) -> None:
     proc = spq_cli("qemu", str(static_model), "--board", "mps3-an547")
     assert proc.returncode == 0, proc.stderr
@@ -116,8 +115,8 @@ def test_cli_qemu_default_samples_and_m55(
 
 
 def test_cli_qemu_fails_loudly_on_a_difference(
-    static_model: Path,  # noqa: F811
-    fw_cache: Path,  # noqa: F811
+    static_model: Path,
+    fw_cache: Path,
     tmp_path: Path,
 ) -> None:
     # Tamper with the expected outputs the exporter stored: the device (and host) now
@@ -131,13 +130,17 @@ def test_cli_qemu_fails_loudly_on_a_difference(
     samples["logits_int"][0, 0] += 1
     np.savez(out / "samples.npz", **samples)
     proc = spq_cli("qemu", str(out))
+    assert proc.returncode == 2  # the manifest's sha256 of samples.npz catches the edit
+    assert "inconsistent export: samples.npz was changed after spq-export" in proc.stderr
+    modelgen.seal(out)  # as if the exporter had written these expected outputs
+    proc = spq_cli("qemu", str(out))
     assert proc.returncode == 2
     assert proc.stderr.startswith("error: mps2-an386 differs from the expected results")
     assert "input 0: logits_int device" in proc.stderr and "!= samples.npz" in proc.stderr
     assert "Traceback" not in proc.stderr
 
 
-def test_cli_qemu_bad_inputs(static_model: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_cli_qemu_bad_inputs(static_model: Path, tmp_path: Path) -> None:
     np.save(tmp_path / "bad.npy", np.zeros((2, 3), dtype=np.uint8))
     proc = spq_cli("qemu", str(static_model), "--input", str(tmp_path / "bad.npy"))
     assert proc.returncode == 2 and proc.stderr.startswith("error:")
@@ -149,7 +152,7 @@ def test_cli_qemu_bad_inputs(static_model: Path, tmp_path: Path) -> None:  # noq
     assert proc.returncode == 2 and proc.stderr.startswith("error:")
 
 
-def test_silent_firmware_times_out_quickly(fw_cache: Path) -> None:  # noqa: F811
+def test_silent_firmware_times_out_quickly(fw_cache: Path) -> None:
     board = get_board("mps2-an386")
     fw = build_firmware(board, variant="silent")
     start = time.monotonic()
@@ -161,7 +164,7 @@ def test_silent_firmware_times_out_quickly(fw_cache: Path) -> None:  # noqa: F81
     assert "last bytes from the device: (none)" in str(info.value)
 
 
-def test_crashing_firmware_reports_the_fault(fw_cache: Path) -> None:  # noqa: F811
+def test_crashing_firmware_reports_the_fault(fw_cache: Path) -> None:
     board = get_board("mps2-an386")
     fw = build_firmware(board, variant="crash")
     start = time.monotonic()
@@ -186,7 +189,7 @@ def test_firmware_qemu_cannot_load_is_an_error(tmp_path: Path) -> None:
         QemuRunner(get_board("mps2-an386"), tmp_path / "missing.elf")
 
 
-def test_timer_wraps_are_counted(models: dict[int, Path], fw_cache: Path) -> None:  # noqa: F811
+def test_timer_wraps_are_counted(models: dict[int, Path], fw_cache: Path) -> None:
     # A SysTick period of 128 ticks (5120 instructions) makes every inference wrap the
     # counter several times; a lost or doubled wrap would be off by a whole period.
     board = get_board("mps2-an386")
@@ -205,7 +208,7 @@ def test_timer_wraps_are_counted(models: dict[int, Path], fw_cache: Path) -> Non
             assert abs(a.time - b.time) < 400
 
 
-def test_serial_runner_on_a_pty(static_model: Path, fw_cache: Path, tmp_path: Path) -> None:  # noqa: F811
+def test_serial_runner_on_a_pty(static_model: Path, fw_cache: Path, tmp_path: Path) -> None:
     # QEMU can put the UART on a pseudo-terminal: the serial-board path (SerialRunner,
     # `spq profile --port`) then runs against the real firmware exactly as with a board.
     board = get_board("mps2-an386")
@@ -222,14 +225,76 @@ def test_serial_runner_on_a_pty(static_model: Path, fw_cache: Path, tmp_path: Pa
                 pty = line.split("redirected to ")[1].split()[0]
                 break
         assert pty.startswith("/dev/pts/")
-        js = tmp_path / "p.json"
-        res = spq_cli(
-            "profile", str(static_model), "--port", pty, "--json", str(js), "--limit", "1"
-        )
+        res = spq_cli("profile", str(static_model), "--port", pty, "--json", "--limit", "1")
         assert res.returncode == 0, res.stderr
-        prof = json.loads(js.read_text())
+        prof = json.loads(res.stdout)
         assert prof["unit"] == "instructions" and prof["total"] > 0
         assert proc.poll() is None  # no BYE over a serial port: the board keeps running
     finally:
         proc.kill()
         proc.wait(timeout=5)
+
+
+def test_spq_qemu_refuses_an_edited_header(static_model: Path, tmp_path: Path) -> None:
+    """NAME.h's NUM_CLASSES edited to 9 (the issue's case): `spq qemu` fails with one line
+    naming the macro, where the firmware used to HardFault; with the hashes recomputed too,
+    the macro is still compared with the manifest."""
+    out = tmp_path / "edited"
+    shutil.copytree(static_model, out)
+    name = json.loads((out / "manifest.json").read_text())["name"]
+    header = out / f"{name}.h"
+    text, n = re.subn(rf"#define {name}_NUM_CLASSES \d+", f"#define {name}_NUM_CLASSES 9",
+                      header.read_text())
+    assert n == 1
+    header.write_text(text)
+    for what in (f"{name}.h was changed", "NUM_CLASSES"):
+        proc = spq_cli("qemu", str(out))
+        assert proc.returncode == 2, proc.stdout
+        lines = proc.stderr.strip().splitlines()
+        assert len(lines) == 1 and lines[0].startswith("error:"), proc.stderr
+        assert what in lines[0] and "Traceback" not in proc.stderr
+        modelgen.seal(out)
+
+
+def _state(pid: int) -> str | None:
+    """The process state letter from /proc (None once it is gone)."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return None
+    return stat.rsplit(")", 1)[1].split()[0]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="parent-death signal: Linux")
+def test_qemu_does_not_outlive_a_killed_parent(fw_cache: Path) -> None:
+    """A parent holding a QemuRunner (as `spq qemu` does) killed with SIGKILL: its QEMU goes
+    too, instead of spinning on under PID 1."""
+    fw = build_firmware(get_board("mps2-an386"), variant="selftest")
+    code = (
+        "import sys, time\n"
+        "from pathlib import Path\n"
+        "from spq.tools.boards import get_board\n"
+        "from spq.tools.runner import QemuRunner\n"
+        "r = QemuRunner(get_board('mps2-an386'), Path(sys.argv[1]))\n"
+        "r.start()\n"
+        "r.client.hello()\n"
+        "print(r.proc.pid, flush=True)\n"
+        "time.sleep(600)\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", code, str(fw.elf)],
+                              stdout=subprocess.PIPE, text=True)
+    qemu_pid = 0
+    try:
+        assert parent.stdout is not None
+        qemu_pid = int(parent.stdout.readline())
+        assert _state(qemu_pid) not in (None, "Z")
+        parent.kill()
+        parent.wait(timeout=10)
+        deadline = time.monotonic() + 5.0
+        while _state(qemu_pid) not in (None, "Z") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert _state(qemu_pid) in (None, "Z"), "QEMU outlived its parent"
+    finally:
+        parent.kill()
+        if qemu_pid and _state(qemu_pid) not in (None, "Z"):
+            os.kill(qemu_pid, signal.SIGKILL)  # leave no QEMU behind when the test fails

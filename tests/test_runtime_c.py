@@ -7,18 +7,16 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
 
+from tests.support import modelgen
+
 ROOT = Path(__file__).resolve().parent.parent
 RUNTIME = ROOT / "runtime_c"
 CDIR = Path(__file__).resolve().parent / "c"
-sys.path.insert(0, str(CDIR))
-
-import modelgen  # noqa: E402
 
 WARN = ["-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic"]
 SAN = ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined",
@@ -89,7 +87,7 @@ def test_random_models_under_sanitizers(tmp_path: Path) -> None:
         logits = np.stack([r["logits_int"] for r in refs])
         spikes = np.stack([r["spikes"][neuron] for r in refs]).reshape(len(x), len(neuron))
         _run_driver(objs, out, ir.name, _driver_inputs(out, x, logits, spikes))
-    assert kinds == {"conv", "linear", "maxpool", "sumpool", "readout"}
+    assert kinds == {"conv", "linear", "maxpool", "sumpool", "readout", "spike_readout"}
 
 
 def test_exported_model_under_sanitizers(tmp_path: Path) -> None:

@@ -4,7 +4,7 @@
 * against eval-mode spq.nn through the real exporter: seeded random models covering every
   weight width, membrane levels 2/3/5/16/256, conv/linear, max/avg/no pool, static and
   event input, pruned channels, both schedules; integer logits, spike counts and synops;
-* against the independent plain-numpy reading of docs/semantics.md in tests/c/modelgen.py,
+* against the independent plain-numpy reading of docs/semantics.md in tests/support/modelgen.py,
   on random integer models that reach corners spq.nn rarely produces (shift 0 and 62,
   saturating currents and biases, 17 levels, strides 3, kernels 5, counts after sum pools);
 * streaming: T calls of step() give the same totals as one run().
@@ -12,8 +12,6 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -25,9 +23,7 @@ import spq
 from spq.export import export
 from spq.nn.testing import random_input, random_model
 from spq.runtime import HostModel
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "c"))
-import modelgen
+from tests.support import modelgen
 
 N_INPUTS = 8
 WEIGHT_BITS = (2, 4, 8, None)
@@ -59,12 +55,8 @@ def _case_id(case: tuple[int, dict[str, Any]]) -> str:
             f"{'-conv' if kw['conv'] else '-fc'}{'-pruned' if kw['prune'] else ''}")
 
 
-@pytest.fixture(scope="module", autouse=True)
-def _build_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SPQ_CACHE_DIR", str(tmp_path_factory.mktemp("spq-build")))
-    yield
-    mp.undo()
+# host libraries and firmware go to the session's own build cache (tests/support/firmware.py)
+pytestmark = pytest.mark.usefixtures("fw_cache")
 
 
 def _export(net: Any, tmp: Path, name: str, schedule: str = "auto") -> Path:
@@ -98,6 +90,38 @@ def test_host_runtime_equals_spq_nn(case: tuple[int, dict[str, Any]], tmp_path: 
     single = model.run(x[0])
     assert single.logits_int.shape == (model.num_classes,)
     np.testing.assert_array_equal(single.logits_int, want_logits[0])
+
+
+SPIKE_CASES = [(400 + i, {"input_kind": ("static", "events")[i % 2],
+                          "weight_bits": (2, 4, 8)[i % 3], "levels": (7, 256, 16)[i % 3],
+                          "conv": i % 4 != 3, "prune": i % 5 == 2,
+                          "readout": ("spikes", "linear")[(i // 2) % 2],
+                          "threshold_levels": True}) for i in range(12)]
+
+
+@pytest.mark.parametrize("case", SPIKE_CASES, ids=lambda c: f"{c[0]}-{c[1]['readout']}")
+def test_host_runtime_spike_readout_and_threshold_levels(case: tuple[int, dict[str, Any]],
+                                                         tmp_path: Path) -> None:
+    """Spike-count readouts and threshold levels D > 1 (imported networks), bit-exact."""
+    seed, kw = case
+    net = random_model(seed, **kw)
+    assert net.spike_readout == (kw["readout"] == "spikes")
+    assert any(m.threshold_level > 1 for m in net.neurons)
+    out = _export(net, tmp_path, f"k{seed}", schedule=("time", "layer")[seed % 2])
+    model = HostModel(out)
+    x = random_input(net, N_INPUTS, seed)
+    with torch.no_grad():
+        ref = net.run_int(x)
+    if net.spike_readout:  # the logits are the spike counts of the last layer
+        last = ref.spikes[-1].reshape(N_INPUTS, net.time_steps, -1).sum(1).to(torch.int64)
+        assert torch.equal(ref.logits_int, last)
+        assert model.out_scale == pytest.approx(1 / net.time_steps)
+    assert int(ref.spike_counts.sum(0).min()) > 0, "degenerate case: a silent layer"
+    for schedule in ("time", "layer"):
+        r = model.run(x.numpy(), schedule=schedule)
+        np.testing.assert_array_equal(r.logits_int, ref.logits_int.numpy(), err_msg=schedule)
+        np.testing.assert_array_equal(r.spike_counts, ref.spike_counts.numpy(), err_msg=schedule)
+        np.testing.assert_array_equal(r.synops, ref.synops.numpy(), err_msg=schedule)
 
 
 def test_case_table_covers_the_space() -> None:
@@ -176,7 +200,8 @@ def test_random_integer_models_equal_reference(chunk: int, tmp_path: Path) -> No
 def test_reference_generator_reaches_the_corners() -> None:
     """The random integer models do cover what they claim to."""
     seen: dict[str, set[Any]] = {"bits": set(), "levels": set(), "types": set(),
-                                 "in_kind": set(), "acc": set(), "reset": set(), "shift": set()}
+                                 "in_kind": set(), "acc": set(), "reset": set(), "shift": set(),
+                                 "threshold_level": set()}
     for seed in range(60):
         ir = modelgen.random_ir(np.random.default_rng(seed))
         for layer in ir.layers:
@@ -189,8 +214,11 @@ def test_reference_generator_reaches_the_corners() -> None:
                 seen["levels"].add(layer.neuron.levels)
                 seen["reset"].add(layer.neuron.reset)
                 seen["shift"].update({0, 62} & set(layer.neuron.shift.tolist()))
+                seen["threshold_level"].add(min(layer.neuron.hi, 2))
     assert seen["bits"] == {2, 4, 8} and seen["acc"] == {16, 32}
     assert seen["levels"] == set(modelgen.LEVELS)
-    assert seen["types"] == {"conv", "linear", "maxpool", "sumpool", "readout"}
+    assert seen["types"] == {"conv", "linear", "maxpool", "sumpool", "readout",
+                             "spike_readout"}
+    assert seen["threshold_level"] == {1, 2}  # threshold level 1 and above
     assert seen["in_kind"] == {"u8", "spike", "count"}
     assert seen["reset"] == {"hard", "soft"} and seen["shift"] == {0, 62}

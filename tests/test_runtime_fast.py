@@ -4,8 +4,9 @@ numpy semantics) on randomized integer models built to reach it, with each kerne
 forced on or off by the build flags of runtime_c/src/spq_target.h:
 
 * host, ASan/UBSan: the portable fast kernels and the reference kernels (-DSPQ_REFERENCE);
-* QEMU Cortex-M3 (Thumb-2 assembly, and its portable C with -DSPQ_NO_THUMB2), M4 and M7
-  (DSP + Thumb-2; -DSPQ_NO_DSP), M55 (Helium; -DSPQ_NO_MVE) against the host runtime.
+* QEMU Cortex-M3 (Thumb-2 assembly, and its portable C with -DSPQ_NO_THUMB2), M4, M7 and
+  M33 (DSP + Thumb-2; -DSPQ_NO_DSP), M55 (Helium; -DSPQ_NO_MVE) and M0 (ARMv6-M: the
+  portable C kernels) against the host runtime.
 
 The cases cover the window-row (lut) first layer (its Thumb-2 and Helium rows, other widths,
 1- and 2-bit membranes), the fused 4-bit conv (the kernel-3 / 32-channel assembly and Helium
@@ -17,7 +18,6 @@ per-feature finish. spq_init must refuse each kernel table when one entry is wro
 from __future__ import annotations
 
 import re
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -25,12 +25,11 @@ import numpy as np
 import pytest
 
 from spq.export import packing, tables
-from spq.ir import LayerIR, ModelIR
+from spq.export.directory import open_export
+from spq.ir import QMAX, LayerIR, ModelIR, acc_bits
 from spq.tools.boards import get_board
-from spq.tools.device import compare, host_reference, load_manifest, run_on_device
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "c"))
-import modelgen
+from spq.tools.device import differences, host_reference, run_on_device
+from tests.support import modelgen
 
 # conv: (out_c, kernel, stride, padding, weight bits, levels)
 Conv = tuple[int, int, int, int, int, int]
@@ -49,8 +48,14 @@ CASES: list[tuple[str, str, int, int, int, int, Conv, str | None, Conv, str | No
 ]
 
 
+# threshold level D = hi above 1 (docs/semantics.md: spike at V >= hi * 2^F) for some
+# layers, (case, conv index) -> hi: the outcome, rank and lut paths with levels above 3
+THRESHOLD_LEVEL = {("lut16", 0): 2, ("k5", 0): 2, ("oc64", 1): 3, ("st24", 0): 2,
+                   ("st16", 1): 2}
+
+
 def _conv(rng: np.random.Generator, i: int, cur: tuple[int, int, int], spec: Conv,
-          in_kind: str, max_in: int) -> LayerIR:
+          in_kind: str, max_in: int, hi: int = 1) -> LayerIR:
     out_c, k, s, p, bits, levels = spec
     c, h, w = cur
     oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
@@ -59,10 +64,12 @@ def _conv(rng: np.random.Generator, i: int, cur: tuple[int, int, int], spec: Con
                     weight=modelgen._weights(rng, (out_c, c, k, k), bits), weight_bits=bits,
                     in_kind=in_kind, max_in=max_in,  # type: ignore[arg-type]
                     kernel=k, stride=s, padding=p,
-                    acc_bits=modelgen._acc_bits(fan_in, bits, max_in))
-    std = max(1.0, (fan_in * 0.3) ** 0.5 * modelgen.QMAX[bits] * max_in * 0.5)
+                    acc_bits=acc_bits(fan_in, bits, max_in))
+    std = max(1.0, (fan_in * 0.3) ** 0.5 * QMAX[bits] * max_in * 0.5)
     n = modelgen._neuron(rng, out_c, std)
-    n.levels, n.lo, n.hi = levels, 2 - levels, 1
+    if hi > 1:  # currents in units of theta / D: scaled up so that neurons still fire
+        n.mult = np.clip(n.mult.astype(np.int64) * hi, -(2**31) + 1, 2**31 - 1).astype(np.int32)
+    n.levels, n.lo, n.hi = levels, hi + 1 - levels, hi
     layer.neuron = n
     return layer
 
@@ -80,8 +87,9 @@ def fast_ir(case: tuple[Any, ...], seed: int) -> ModelIR:
     in_kind, max_in = ("u8", 255) if kind == "static" else ("spike", 1)
     cur: tuple[int, int, int] = (in_c, H, W)
     layers: list[LayerIR] = []
-    for spec, pool in ((c1, p1), (c2, p2)):
-        layer = _conv(rng, len(layers), cur, spec, in_kind, max_in)
+    for j, (spec, pool) in enumerate(((c1, p1), (c2, p2))):
+        layer = _conv(rng, len(layers), cur, spec, in_kind, max_in,
+                      THRESHOLD_LEVEL.get((name, j), 1))
         layers.append(layer)
         cur = layer.out_shape  # type: ignore[assignment]
         in_kind, max_in = "spike", 1
@@ -95,7 +103,7 @@ def fast_ir(case: tuple[Any, ...], seed: int) -> ModelIR:
                       weight=modelgen._weights(rng, (7, feats), rbits), weight_bits=rbits,
                       in_kind=in_kind, max_in=max_in,  # type: ignore[arg-type]
                       kernel=1, stride=1, padding=0,
-                      acc_bits=modelgen._acc_bits(feats, rbits, max_in))
+                      acc_bits=acc_bits(feats, rbits, max_in))
     readout.readout_bias = rng.integers(-3000, 3001, size=7).astype(np.int32)
     layers.append(readout)
     return ModelIR(name=name, input_kind=kind, input_shape=(in_c, H, W),  # type: ignore[arg-type]
@@ -117,7 +125,7 @@ def cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[ModelIR, 
     out = {}
     for i, case in enumerate(CASES):
         ir = fast_ir(case, 900 + i)
-        out[ir.name] = (ir, modelgen.write_export(ir, root / ir.name))
+        out[ir.name] = (ir, modelgen.write_export(ir, root / ir.name, firmware=True))
     return out
 
 
@@ -151,7 +159,7 @@ def test_cases_reach_every_kernel(cases: dict[str, tuple[ModelIR, Path]]) -> Non
 
 
 def _host_check(objs: list[str], ir: ModelIR, out: Path, x: np.ndarray) -> None:
-    from test_runtime_c import _driver_inputs, _run_driver
+    from tests.test_runtime_c import _driver_inputs, _run_driver
 
     refs = [modelgen.reference(ir, xi) for xi in x]
     assert sum(int(r["spikes"].sum()) for r in refs) > 0, ir.name
@@ -171,7 +179,7 @@ def test_host_builds_equal_reference(defines: tuple[str, ...],
                                      cases: dict[str, tuple[ModelIR, Path]],
                                      tmp_path: Path) -> None:
     """ASan/UBSan builds: logits, spike counts (both schedules, streaming) and synops."""
-    from test_runtime_c import _sanitized_objects
+    from tests.test_runtime_c import _sanitized_objects
 
     objs = _sanitized_objects(tmp_path, defines)
     for i, (ir, out) in enumerate(cases.values()):
@@ -182,8 +190,9 @@ def test_host_builds_equal_reference(defines: tuple[str, ...],
 VARIANTS = [
     ("mps2-an385", ()), ("mps2-an385", ("-DSPQ_NO_THUMB2",)),
     ("mps2-an386", ()), ("mps2-an386", ("-DSPQ_NO_DSP",)), ("mps2-an386", ("-DSPQ_NO_THUMB2",)),
-    ("mps2-an500", ()),
+    ("mps2-an500", ()), ("mps2-an505", ()),
     ("mps3-an547", ()), ("mps3-an547", ("-DSPQ_NO_MVE",)),
+    ("microbit", ()),  # Cortex-M0 (ARMv6-M): the portable C kernels, no Thumb-2 assembly
 ]
 
 
@@ -195,8 +204,9 @@ def test_qemu_variants_equal_host(board_name: str, flags: tuple[str, ...],
     board = get_board(board_name)
     for i, (ir, out) in enumerate(cases.values()):
         x = _inputs(ir, 2, 70 + i)
-        run = run_on_device(out, board, x, timeout=120, extra_cflags=flags)
-        assert compare(run.results, host_reference(out, x), load_manifest(out)) == [], ir.name
+        export = open_export(out)
+        run = run_on_device(export, board, x, timeout=120, extra_cflags=flags)
+        assert differences(run.results, host_reference(export, x), export) == [], ir.name
 
 
 # ------------------------------------------------------------------- corrupted tables
@@ -213,23 +223,34 @@ def _tamper(src: str, array: str) -> str:
     return src[:m.start(1)] + ",".join(vals) + src[m.end(1):]
 
 
-@pytest.mark.parametrize("case,array", [
-    ("lut16", "lut16_o0"), ("lut16", "lut16_ob2"), ("lut16", "lut16_lut0"),
-    ("lut16", "lut16_wx2"), ("st16", "st16_br0"), ("st16", "st16_o0"),
-])
-def test_init_refuses_a_wrong_table(case: str, array: str,
+def _short_size(src: str, array: str) -> str:
+    """The descriptor's recorded size of `array` one byte short (sizeof - 1)."""
+    assert src.count(f"sizeof {array},") + src.count(f"sizeof {array}}}") == 1, array
+    return src.replace(f"sizeof {array},", f"sizeof {array} - 1u,").replace(
+        f"sizeof {array}}}", f"sizeof {array} - 1u}}")
+
+
+TABLES = [("lut16", "lut16_o0"), ("lut16", "lut16_ob2"), ("lut16", "lut16_lut0"),
+          ("lut16", "lut16_wx2"), ("st16", "st16_br0"), ("st16", "st16_o0")]
+
+
+@pytest.mark.parametrize("edit", ["entry", "size"])
+@pytest.mark.parametrize("case,array", TABLES)
+def test_init_refuses_a_wrong_table(case: str, array: str, edit: str,
                                     cases: dict[str, tuple[ModelIR, Path]],
                                     tmp_path: Path) -> None:
-    """One entry of one kernel table changed: spq_init fails (before any inference)."""
+    """One entry of one kernel table changed, or its recorded size (`<table>_bytes`) one
+    byte short of what the layer addresses: spq_init fails (before any inference)."""
     import subprocess
 
-    from test_runtime_c import INCLUDES, SOURCES, WARN, _run
+    from tests.test_runtime_c import INCLUDES, SOURCES, WARN, _run
 
     ir, out = cases[case]
     src = (out / f"{case}.c").read_text()
     bad = tmp_path / case
     bad.mkdir()
-    (bad / f"{case}.c").write_text(_tamper(src, array))
+    (bad / f"{case}.c").write_text(_tamper(src, array) if edit == "entry"
+                                   else _short_size(src, array))
     (bad / f"{case}.h").write_text((out / f"{case}.h").read_text())
     exe = bad / "run_model"
     _run(["gcc", *WARN, "-O1", *INCLUDES, "-I", str(bad), f"-DSPQ_MODEL={case}_model",

@@ -5,9 +5,11 @@ from __future__ import annotations
 
 import json
 import os
+import re
+import shutil
 import subprocess
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -15,10 +17,9 @@ import pytest
 
 import spq
 from spq.runtime import HostModel
+from tests.support import modelgen
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT / "tests" / "c"))
-import modelgen  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -175,10 +176,12 @@ def test_spq_run_errors(exports: dict[str, Path], tmp_path: Path, cache: Path) -
     np.save(tmp_path / "shape.npy", x[:, :, :, :-1])
     _assert_error(_spq("run", str(out), "--input", str(tmp_path / "shape.npy")), "shape")
     np.save(tmp_path / "obj.npy", np.array([{"a": 1}], dtype=object), allow_pickle=True)
-    _assert_error(_spq("run", str(out), "--input", str(tmp_path / "obj.npy")), "not a readable")
+    _assert_error(_spq("run", str(out), "--input", str(tmp_path / "obj.npy")),
+                  "holds Python objects")
     (tmp_path / "junk.npy").write_bytes(b"not numpy at all")
-    _assert_error(_spq("run", str(out), "--input", str(tmp_path / "junk.npy")), "not a readable")
-    _assert_error(_spq("run", str(out), "--input", str(tmp_path / "nope.npy")), "not found")
+    _assert_error(_spq("run", str(out), "--input", str(tmp_path / "junk.npy")),
+                  "is not a .npy file (no NumPy header)")
+    _assert_error(_spq("run", str(out), "--input", str(tmp_path / "nope.npy")), "no such file")
     np.save(tmp_path / "static_int.npy", np.zeros((1, 2, 3), dtype=np.int64))
     _assert_error(_spq("run", str(exports["static"]), "--input",
                        str(tmp_path / "static_int.npy")), "shape")
@@ -191,27 +194,47 @@ def test_spq_run_errors(exports: dict[str, Path], tmp_path: Path, cache: Path) -
     (broken / "manifest.json").write_text("{ not json")
     _assert_error(_spq("run", str(broken)), "corrupted")
     (broken / "manifest.json").write_text(json.dumps({"name": "x"}))
-    _assert_error(_spq("run", str(broken)), "corrupted")
+    _assert_error(_spq("run", str(broken)), "not an spq-export manifest")
     manifest = json.loads((out / "manifest.json").read_text())
     (broken / "manifest.json").write_text(json.dumps(manifest))
-    _assert_error(_spq("run", str(broken)), "missing")  # NAME.c absent
-    (broken / f"{manifest['name']}.c").write_text("this is not C\n")
-    _assert_error(_spq("run", str(broken)), "failed")
+    name = manifest["name"]
+    (broken / f"{name}.h").write_bytes((out / f"{name}.h").read_bytes())
+    _assert_error(_spq("run", str(broken)), f"incomplete export: {name}.c is missing")
+    (broken / f"{name}.c").write_text("this is not C\n")
+    _assert_error(_spq("run", str(broken)), f"{name}.c was changed after spq-export")
     _assert_error(_spq("run", str(out), "--schedule", "fast"), "schedule")
     _assert_error(_spq("run", str(out), env={"CC": "/nonexistent/cc"}), "no C compiler")
 
 
 def test_manifest_and_model_must_agree(exports: dict[str, Path], tmp_path: Path,
                                        cache: Path) -> None:
-    import shutil
-
     copy = tmp_path / "copy"
     shutil.copytree(exports["events"], copy)
     manifest = json.loads((copy / "manifest.json").read_text())
     manifest["num_classes"] += 1
     (copy / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(spq.SpqFormatError, match="disagree"):
+    with pytest.raises(spq.SpqFormatError, match=r"manifest\.json was changed after spq-export"):
         HostModel(copy)
+    # checksums recomputed over the edit: NAME.h's macros still disagree with it
+    k = manifest["num_classes"]
+    with pytest.raises(spq.SpqFormatError, match=f"says events_net_NUM_CLASSES {k - 1}, "
+                       f"manifest.json {k}"):
+        HostModel(modelgen.seal(copy))
+    # a header without those macros: the C model descriptor disagrees
+    ir = modelgen.random_ir(np.random.default_rng(12), name="agree")
+    out = modelgen.write_export(ir, tmp_path / "agree")
+    good = json.loads((out / "manifest.json").read_text())
+    for edit, message in (
+        (lambda m: m["layers"].append(m["layers"][-1]), "number of layers"),
+        (lambda m: m["layers"][-1].update(type="linear"), "type of layer"),
+        (lambda m: m.update(time_steps=m["time_steps"] + 1), "time_steps"),
+    ):
+        manifest = json.loads(json.dumps(good))
+        edit(manifest)
+        (out / "manifest.json").write_text(json.dumps(manifest))
+        with pytest.raises(spq.SpqFormatError, match=f"agree.c and manifest.json disagree on "
+                           f"(the )?{message}"):
+            HostModel(modelgen.seal(out))
 
 
 def test_runtime_refuses_an_export_with_a_wrong_arena_size(tmp_path: Path, cache: Path) -> None:
@@ -222,6 +245,87 @@ def test_runtime_refuses_an_export_with_a_wrong_arena_size(tmp_path: Path, cache
     size = modelgen.memory.arena_bytes(ir, "time")
     assert f"{size}u}};" in src
     (out / "arena.c").write_text(src.replace(f"{size}u}};", f"{size + 4}u}};"))
-    model = HostModel(out)
+    with pytest.raises(spq.SpqFormatError, match=r"arena\.c was changed after spq-export"):
+        HostModel(out)
+    model = HostModel(modelgen.seal(out))  # as if the exporter had written the wrong size
     with pytest.raises(spq.SpqFormatError, match="arena size disagree"):
         model.run(modelgen.random_input(np.random.default_rng(0), ir, 1))
+
+
+# ----------------------------------------------------------------------------- edited exports
+def _edited(export_dir: Path, tmp_path: Path, edit: Callable[[str, str], str]) -> Path:
+    """A copy of an export whose NAME.c went through edit(source, name), its hashes
+    recomputed (modelgen.seal): the checks behind the hash check are what is tested."""
+    name = json.loads((export_dir / "manifest.json").read_text())["name"]
+    copy = tmp_path / "edited"
+    shutil.copytree(export_dir, copy)
+    src = copy / f"{name}.c"
+    src.write_text(edit(src.read_text(), name))
+    return modelgen.seal(copy)
+
+
+def _largest_weights(source: str, array: str = "weights") -> re.Match[str]:
+    """The largest `array` (weights, or a kernel table: outcome, lut, weights_x, breaks...)
+    of a generated NAME.c, with its size check if it has one."""
+    arrays = list(re.finditer(rf"static const (u?int(?:8|32)_t) (\w+_l\d+_{array})\[\d*\] = "
+                              r"\{\n(.*?)\n\};\n"
+                              r"(typedef char \2_must_have_\d+_values\n.*?;\n)?", source, re.S))
+    assert arrays, f"no {array} arrays in the generated C"
+    return max(arrays, key=lambda m: len(m.group(3)))
+
+
+def _drop_last_row(source: str, keep_check: bool, array: str = "weights") -> str:
+    """The largest `array` without its last row of values (declared with `[]`, so that the
+    array itself is shorter)."""
+    m = _largest_weights(source, array)
+    rows = m.group(3).split("\n")
+    assert len(rows) > 1
+    body = "\n".join(rows[:-1])
+    check = m.group(4) or "" if keep_check else ""
+    return (source[:m.start()] + f"static const {m.group(1)} {m.group(2)}[] = {{\n{body}\n}};\n"
+            + check + source[m.end():])
+
+
+@pytest.mark.parametrize("cc", ["gcc", "clang"])
+def test_host_build_uses_the_firmware_warning_flags(exports: dict[str, Path], tmp_path: Path,
+                                                    cc: str, cache: Path) -> None:
+    """The exporter's C builds warning-free with gcc and clang under -Werror -pedantic; an
+    edited NAME.c that only warns is refused with one line naming the warning."""
+    from spq.runtime.library import BASE_FLAGS
+    from spq.tools.firmware import CFLAGS
+
+    out = exports["static"]
+    samples = np.load(out / "samples.npz")
+    proc = _spq("run", str(out), "--json", env={"CC": cc})
+    assert proc.returncode == 0, proc.stderr
+    assert json.loads(proc.stdout)["logits_int"] == samples["logits_int"].tolist()
+    warns = _edited(out, tmp_path, lambda s, n: s + "static int spq_test_unused;\n")
+    proc = _spq("run", str(warns), env={"CC": cc})
+    _assert_error(proc, "failed")
+    assert "spq_test_unused" in proc.stderr and "-Werror" in proc.stderr
+    assert {"-Werror", "-pedantic", "-Wall", "-Wextra", "-std=c99"} <= set(BASE_FLAGS)
+    assert {f for f in CFLAGS if f.startswith(("-W", "-std", "-pedantic"))} <= set(BASE_FLAGS)
+
+
+def test_a_shortened_weight_array_fails_to_compile(exports: dict[str, Path], tmp_path: Path,
+                                                    cache: Path) -> None:
+    """The last row of values cut from a weight array: the generated size check stops the
+    build with one line naming the array (before: zeros or an out-of-bounds read)."""
+    out = _edited(exports["events"], tmp_path, lambda s, n: _drop_last_row(s, keep_check=True))
+    sym = _largest_weights((exports["events"] / "events_net.c").read_text()).group(2)
+    _assert_error(_spq("run", str(out)), f"{sym}_must_have_")
+
+
+@pytest.mark.parametrize("array", ["weights", "outcome"])  # each table: test_runtime_fast.py
+def test_runtime_refuses_arrays_shorter_than_the_shapes(exports: dict[str, Path],
+                                                         tmp_path: Path, cache: Path,
+                                                         array: str) -> None:
+    """The same cut with the size check removed: the array's sizeof in the layer table is
+    below what the shapes (and for a kernel table its table bits) address, and spq_init
+    refuses the model instead of reading past the array (checked under ASan by the
+    descriptor fuzz test, tests/test_fuzz.py)."""
+    out = _edited(exports["events"], tmp_path,
+                  lambda s, n: _drop_last_row(s, keep_check=False, array=array))
+    with pytest.raises(spq.SpqFormatError, match="rejects model"):
+        HostModel(out).run(np.load(out / "samples.npz")["inputs"])
+    _assert_error(_spq("run", str(out)), "rejects model")

@@ -8,7 +8,6 @@ over random shapes, fast and reference builds, under ASan/UBSan."""
 
 from __future__ import annotations
 
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -19,13 +18,12 @@ import torch
 import spq
 import spq.nn as snn
 from spq.export import export
+from spq.export.directory import open_export
 from spq.ir import LayerIR, ModelIR, NeuronIR
 from spq.runtime import HostModel
 from spq.tools.boards import get_board
-from spq.tools.device import compare, host_reference, load_manifest, run_on_device
-
-sys.path.insert(0, str(Path(__file__).resolve().parent / "c"))
-import modelgen
+from spq.tools.device import differences, host_reference, run_on_device
+from tests.support import modelgen
 
 # (name, input kind, weight bits conv1/conv2/readout, levels per LIF, pool, width)
 CASES: list[tuple[str, str, tuple[int, int, int], tuple[int, int], str, int]] = [
@@ -97,7 +95,7 @@ def test_cases_reach_the_fast_paths(exported: dict[str, tuple[Any, Path]]) -> No
     acc = set()
     wide4 = False
     for _, out in exported.values():
-        for rec in load_manifest(out)["layers"]:
+        for rec in open_export(out).manifest["layers"]:
             if rec["type"] == "conv":
                 acc.add(rec["acc_bits"])
                 wide4 |= rec["weight_bits"] == 4 and rec["out_shape"][0] >= 8 and \
@@ -126,8 +124,9 @@ def test_qemu_equals_host(board_name: str, exported: dict[str, tuple[Any, Path]]
     board = get_board(board_name)
     for name, (net, out) in exported.items():
         x = inputs(net, 2, 7).numpy()
-        run = run_on_device(out, board, x, timeout=60)
-        assert compare(run.results, host_reference(out, x), load_manifest(out)) == [], name
+        export = open_export(out)
+        run = run_on_device(export, board, x, timeout=60)
+        assert differences(run.results, host_reference(export, x), export) == [], name
 
 
 # ----------------------------------------------------------------------------- exact currents
@@ -197,7 +196,7 @@ def test_fast_paths_under_sanitizers(exported: dict[str, tuple[Any, Path]],
                                      tmp_path: Path) -> None:
     """The wide models and the threshold-edge models, ASan/UBSan builds, against spq.nn and
     the independent reference."""
-    from test_runtime_c import _driver_inputs, _run_driver, _sanitized_objects
+    from tests.test_runtime_c import _driver_inputs, _run_driver, _sanitized_objects
 
     objs = _sanitized_objects(tmp_path)
     for name, (net, out) in exported.items():
@@ -260,7 +259,7 @@ def _w4_ir(rng: np.random.Generator, name: str) -> ModelIR:
 
 @pytest.mark.parametrize("defines", [(), ("-DSPQ_REFERENCE",)], ids=["fast", "reference"])
 def test_conv_w4_shapes_equal_reference(defines: tuple[str, ...], tmp_path: Path) -> None:
-    from test_runtime_c import _driver_inputs, _run_driver, _sanitized_objects
+    from tests.test_runtime_c import _driver_inputs, _run_driver, _sanitized_objects
 
     objs = _sanitized_objects(tmp_path, defines)
     shapes = set()

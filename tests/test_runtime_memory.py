@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import json
-import sys
-from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -14,17 +12,10 @@ import pytest
 from spq.export import memory
 from spq.ir import LayerIR, ModelIR, NeuronIR
 from spq.runtime import HostModel
+from tests.support import modelgen
 
-sys.path.insert(0, str(Path(__file__).resolve().parent / "c"))
-import modelgen
-
-
-@pytest.fixture(scope="module", autouse=True)
-def _build_cache(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    mp = pytest.MonkeyPatch()
-    mp.setenv("SPQ_CACHE_DIR", str(tmp_path_factory.mktemp("spq-build")))
-    yield
-    mp.undo()
+# host libraries and firmware go to the session's own build cache (tests/support/firmware.py)
+pytestmark = pytest.mark.usefixtures("fw_cache")
 
 
 def test_c_and_python_agree_on_random_models(tmp_path: Path) -> None:

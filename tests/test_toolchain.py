@@ -33,6 +33,7 @@ def test_probes_cover_compilers_sanitizers_and_every_board() -> None:
     names = [p.name for p in toolchain.default_probes()]
     for cc in ("gcc", "clang"):
         assert cc in names and f"{cc} + asan/ubsan" in names
+    assert "openocd" in names  # the flashing tests run it up to the missing probe
     for board in BOARDS.values():
         what = f"qemu {board.qemu_machine}" if board.qemu_machine else f"link {board.name}"
         assert f"{what} ({board.core})" in names

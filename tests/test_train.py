@@ -110,9 +110,10 @@ def test_float_baseline_counts_by_hand() -> None:
     assert c["spikes"][0, 0] == 3
     # readout: one spike per step reaches 3 outputs
     assert c["synops"][0, 1] == 3 * 3
-    # ops: conv dense 1*2*9*16 once; readout 32*3 per step scaled by the non-zero membrane
-    # share (after each step only channel 1 at (0, 0) holds a non-zero membrane: 1/32)
-    assert float(c["ops"][0]) == pytest.approx(1 * 2 * 9 * 16 + 3 * 32 * 3 * (1 / 32))
+    # ops: conv dense 1*2*9*16 once, scaled by the non-zero input share (1 pixel of 16);
+    # readout 32*3 per step scaled by the share of membranes not exactly 0 before the reset:
+    # only (0, 0) of both channels (v = 2 and 0.5, 0.75, 0.875): 2 of 32 at every step
+    assert float(c["ops"][0]) == pytest.approx(1 * 2 * 9 * 16 / 16 + 3 * 32 * 3 * (2 / 32))
     mem = memory_report(net)
     assert mem["weights_bits"] == (2 * 9 + 32 * 3) * 32 and mem["membrane_bits"] == 32 * 32
     ev = evaluate(net, TensorDataset(x, torch.tensor([0])))
@@ -184,3 +185,12 @@ def test_training_is_reproducible() -> None:
     assert ra["accuracy"] == rb["accuracy"] and ra["synops"] == rb["synops"]
     c, _ = train(TrainConfig(**{**cfg.__dict__, "seed": 4}), progress=False)
     assert not torch.equal(c.state_dict()["layers.0.weight"], sa["layers.0.weight"])
+
+
+def test_spike_rate_regularisation_lowers_the_rates() -> None:
+    cfg = dict(dataset="digits", arch="cnn-tiny", epochs=2, time_steps=2, limit=256, seed=0)
+    _, free = train(TrainConfig(**cfg), progress=False)  # type: ignore[arg-type]
+    _, reg = train(TrainConfig(**cfg, spike_reg=2.0), progress=False)  # type: ignore[arg-type]
+    assert "spike rate" in reg["settings"]["loss"]
+    assert sum(reg["spike_rates"]) < 0.7 * sum(free["spike_rates"])
+    assert reg["synops"] < free["synops"]

@@ -17,6 +17,10 @@ SPQ_INLINE void spq_span(uint32_t o, uint32_t s, uint32_t p, uint32_t k, uint32_
 {
     int32_t i0 = (int32_t)(o * s) - (int32_t)p;
     *t0 = i0 < 0 ? (uint32_t)(-i0) : 0u;
+    if (i0 >= (int32_t)n_in) { /* the window starts below / right of the input (p >= k) */
+        *t1 = 0u;
+        return;
+    }
     *t1 = i0 + (int32_t)k > (int32_t)n_in ? (uint32_t)((int32_t)n_in - i0) : k;
 }
 

@@ -112,6 +112,7 @@ SPQ_INLINE int32_t spq_current(int32_t acc, int32_t mult, uint32_t shift)
 typedef struct {
     int32_t leak;
     int32_t lo, hi;
+    int32_t theta;      /* hi * 2^F: the threshold is the top level */
     uint32_t zero_code; /* (0 - lo): the code XORed into stored levels */
     uint32_t bits;      /* level_bits */
     uint32_t mask;      /* (1 << bits) - 1 */
@@ -148,16 +149,17 @@ SPQ_INLINE void spq_mem_put(uint32_t *mem, uint32_t pos, const spq_neuron_cfg_t 
 
 /**
  * One neuron, one step (docs/semantics.md s5): returns the spike and updates *u.
- * V = K*u + I + B; spike = V >= THETA; reset; u' = clamp(floor_div(V' + 2^(F-1), 2^F)).
+ * V = K*u + I + B; spike = V >= THETA (= hi * 2^F); reset;
+ * u' = clamp(floor_div(V' + 2^(F-1), 2^F)).
  */
 SPQ_INLINE uint32_t spq_neuron_step(const spq_neuron_cfg_t *cfg, int32_t current, int32_t bias,
                                     int32_t *u)
 {
     int32_t v = cfg->leak * *u + current + bias;
-    uint32_t spike = v >= SPQ_THETA ? 1u : 0u;
+    uint32_t spike = v >= cfg->theta ? 1u : 0u;
     int32_t nu;
     if (spike) {
-        v = cfg->soft ? v - SPQ_THETA : 0;
+        v = cfg->soft ? v - cfg->theta : 0;
     }
     nu = spq_floor_div_pow2_32(v + (SPQ_THETA >> 1), SPQ_FRAC_BITS);
     if (nu < cfg->lo) {

@@ -17,6 +17,7 @@ void spq_neuron_cfg(const spq_layer_t *l, spq_neuron_cfg_t *cfg)
     cfg->leak = l->leak;
     cfg->lo = l->lo;
     cfg->hi = l->hi;
+    cfg->theta = (int32_t)l->hi * SPQ_THETA;
     cfg->zero_code = (uint32_t)(0 - (int32_t)l->lo);
     cfg->bits = l->level_bits;
     cfg->mask = ((uint32_t)1 << l->level_bits) - 1u;

@@ -18,7 +18,13 @@ static size_t spq_layer_neurons(const spq_layer_t *l)
 
 static int spq_is_neuron(const spq_layer_t *l)
 {
-    return l->type == SPQ_LAYER_CONV || l->type == SPQ_LAYER_LINEAR;
+    return l->type == SPQ_LAYER_CONV || l->type == SPQ_LAYER_LINEAR ||
+           l->type == SPQ_LAYER_SPIKE_READOUT;
+}
+
+static int spq_is_readout(const spq_layer_t *l)
+{
+    return l->type == SPQ_LAYER_READOUT || l->type == SPQ_LAYER_SPIKE_READOUT;
 }
 
 static size_t spq_bitmap_bytes(size_t n)
@@ -97,6 +103,11 @@ static int spq_valid_synapse(const spq_layer_t *l, uint32_t need_max_in, uint32_
     if (l->weight_row_bytes != (row_bits + 7u) / 8u || l->max_in < need_max_in) {
         return 0;
     }
+    /* the arrays hold what the shapes address (fan_in rows of weights, a bias per output) */
+    if (l->weights_bytes < fan_in * l->weight_row_bytes ||
+        l->bias_bytes < 4u * (uint32_t)l->out_c) {
+        return 0;
+    }
     qmax = ((uint64_t)1 << (l->weight_bits - 1u)) - 1u;
     bound = fan_in * qmax * l->max_in;
     if (l->acc_bits == 16u ? bound > 32767u : (l->acc_bits != 32u || bound > 0x7FFFFFFFu)) {
@@ -120,7 +131,11 @@ static int spq_valid_neuron(const spq_layer_t *l)
     if (l->mult == NULL || l->shift == NULL || l->reset > SPQ_RESET_SOFT) {
         return 0;
     }
-    if (levels < 2 || levels > 256 || l->lo > 0 || l->hi < 0) {
+    if (l->mult_bytes < 4u * (uint32_t)l->out_c || l->shift_bytes < l->out_c ||
+        l->bias_bytes < 4u * (uint32_t)l->out_c) {
+        return 0;
+    }
+    if (levels < 2 || levels > 256 || l->lo > 0 || l->hi < 1) { /* threshold level hi >= 1 */
         return 0;
     }
     if (l->level_bits != spq_bit_length((uint32_t)(levels - 1))) {
@@ -140,6 +155,33 @@ static int spq_valid_neuron(const spq_layer_t *l)
     return spq_outcome_valid(l);
 }
 
+/* The kernel tables hold what the layer's shapes and table bits address (their sizes as
+ * compiled, recorded by spq-export beside each pointer); checked before any is read. */
+static int spq_tables_sized(const spq_layer_t *l)
+{
+    uint64_t oc = l->out_c, k = l->kernel, b = l->level_bits, n = l->outcome_bits;
+    uint64_t g = l->lut_bits;
+    if (n > SPQ_OUTCOME_MAX_BITS || b > 8u || g > SPQ_LUT_MAX_BITS) {
+        return 0;
+    }
+    if (l->outcome != NULL && l->outcome_bytes < (oc << (b + n))) {
+        return 0; /* a row of 2^n outcomes per (channel, membrane code) */
+    }
+    if (l->outcome_base != NULL && l->outcome_base_bytes < 4u * oc) {
+        return 0;
+    }
+    if (l->breaks != NULL && (n == 0u || l->breaks_bytes < 4u * oc * ((1u << n) - 1u))) {
+        return 0; /* 2^n - 1 breakpoints per channel */
+    }
+    if (l->lut != NULL && l->lut_bytes < 4u * k * ((uint64_t)1 << g) * (oc / 4u)) {
+        return 0; /* per (kernel row, window-row bits): out_c bytes in words */
+    }
+    if (l->weights_x != NULL && l->weights_x_bytes < (uint64_t)l->in_c * k * k * oc) {
+        return 0; /* a byte per weight */
+    }
+    return 1;
+}
+
 /* Layer i against the shape (c, h, w), kind and largest value of what feeds it. */
 static int spq_valid_layer(const spq_model_t *m, uint32_t i, uint32_t c, uint32_t h,
                            uint32_t w, uint32_t kind, uint32_t max_in)
@@ -150,14 +192,17 @@ static int spq_valid_layer(const spq_model_t *m, uint32_t i, uint32_t c, uint32_
         return 0;
     }
     if (!spq_is_neuron(l) && (l->outcome != NULL || l->outcome_base != NULL ||
-                              l->outcome_bits != 0u)) {
+                              l->breaks != NULL || l->outcome_bits != 0u)) {
         return 0;
     }
     if (l->type != SPQ_LAYER_CONV && (l->lut != NULL || l->lut_bits != 0u ||
                                       l->weights_x != NULL)) {
         return 0;
     }
-    if ((l->type == SPQ_LAYER_READOUT) != (i == last)) {
+    if (!spq_tables_sized(l)) {
+        return 0;
+    }
+    if (spq_is_readout(l) != (i == last)) {
         return 0; /* the readout is the last layer, and only it */
     }
     switch (l->type) {
@@ -177,6 +222,7 @@ static int spq_valid_layer(const spq_model_t *m, uint32_t i, uint32_t c, uint32_
     }
     case SPQ_LAYER_LINEAR:
     case SPQ_LAYER_READOUT:
+    case SPQ_LAYER_SPIKE_READOUT:
         /* a linear layer reads the (C, H, W) map flattened */
         if ((uint32_t)l->in_c != c * h * w || l->in_h != 1u || l->in_w != 1u) {
             return 0;
@@ -184,8 +230,11 @@ static int spq_valid_layer(const spq_model_t *m, uint32_t i, uint32_t c, uint32_
         if (l->out_h != 1u || l->out_w != 1u) {
             return 0;
         }
+        if (spq_is_readout(l) && l->out_c != m->num_classes) {
+            return 0;
+        }
         if (l->type == SPQ_LAYER_READOUT) {
-            return l->out_c == m->num_classes && spq_valid_synapse(l, max_in, m->time_steps);
+            return spq_valid_synapse(l, max_in, m->time_steps);
         }
         return spq_valid_synapse(l, max_in, m->time_steps) && spq_valid_neuron(l);
     case SPQ_LAYER_MAXPOOL:
@@ -390,6 +439,7 @@ static void spq_layer_step(spq_ctx_t *ctx, uint32_t i, const void *src, void *ds
     switch (l->type) {
     case SPQ_LAYER_CONV:
     case SPQ_LAYER_LINEAR:
+    case SPQ_LAYER_SPIKE_READOUT:
         if (l->in_kind == SPQ_IN_U8) {
             /* static first layer: its current is the same at every step */
             if (t == 0u) {
@@ -402,6 +452,12 @@ static void spq_layer_step(spq_ctx_t *ctx, uint32_t i, const void *src, void *ds
             spq_conv_step(&job);
         } else {
             spq_linear_step(&job);
+        }
+        if (l->type == SPQ_LAYER_SPIKE_READOUT) { /* logits count the output spikes */
+            const uint32_t *bits = (const uint32_t *)dst;
+            for (o = 0; o < l->out_c; o++) {
+                ctx->logits[o] += (int32_t)((bits[o >> 5] >> (o & 31u)) & 1u);
+            }
         }
         break;
     case SPQ_LAYER_MAXPOOL:

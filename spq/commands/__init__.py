@@ -1,5 +1,7 @@
 # SPDX-License-Identifier: MIT
-"""One module per subcommand; each exposes `register(app)`."""
+"""One module per subcommand, all of one shape: a module-level function ``command`` (its
+docstring is the ``--help`` text, its parameters the options, ``@handle_errors`` on it)
+that :func:`register` adds to a typer app under its name in :data:`COMMANDS`."""
 
 from __future__ import annotations
 
@@ -7,16 +9,27 @@ import importlib
 
 import typer
 
-# module names under spq.commands, in the order `spq --help` lists them
-COMMANDS = ["train", "eval", "export", "run", "qemu", "profile", "boards"]
+# name on the command line -> module under spq.commands, in the order `spq --help` lists them
+COMMANDS = {
+    "train": "train",
+    "eval": "eval",
+    "export": "export",
+    "run": "run",
+    "flash": "flash",
+    "profile": "profile",
+    "boards": "boards",
+    "qemu": "qemu",
+    "import": "nir_import",
+    "export-nir": "nir_export",
+}
+
+
+def register(app: typer.Typer, name: str) -> None:
+    """Add subcommand ``name`` to ``app`` (its module is imported only now)."""
+    module = importlib.import_module(f"spq.commands.{COMMANDS[name]}")
+    app.command(name)(module.command)
 
 
 def register_all(app: typer.Typer) -> None:
     for name in COMMANDS:
-        try:
-            module = importlib.import_module(f"spq.commands.{name}")
-        except ModuleNotFoundError as exc:
-            if exc.name == f"spq.commands.{name}":
-                continue  # not built yet
-            raise
-        module.register(app)
+        register(app, name)

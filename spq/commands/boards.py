@@ -4,13 +4,11 @@
 from __future__ import annotations
 
 import json
-from typing import Annotated
 
-import typer
 from rich.console import Console
 from rich.table import Table
 
-from spq.cli import handle_errors
+from spq.cli import JsonFlag, handle_errors
 from spq.tools.boards import BOARDS, DEFAULT_BOARD
 
 
@@ -25,8 +23,8 @@ def _mhz(hz: int) -> str:
 
 
 @handle_errors
-def boards(
-    as_json: Annotated[bool, typer.Option("--json", help="Print the table as JSON.")] = False,
+def command(
+    as_json: JsonFlag = False,
 ) -> None:
     """List the boards the firmware builds for (QEMU machines and real boards)."""
     if as_json:
@@ -68,7 +66,3 @@ def boards(
     console.print(table)
     console.print("* default board; the clock is the one the harness runs at. Memory maps,")
     console.print("  UARTs, rated clocks: spq boards --json and docs/boards.md.")
-
-
-def register(app: typer.Typer) -> None:
-    app.command("boards")(boards)

@@ -9,15 +9,15 @@ from typing import Annotated
 
 import typer
 
-from spq.cli import handle_errors
+from spq.cli import JsonFlag, handle_errors
 from spq.errors import SpqError
 
 
 @handle_errors
-def eval_cmd(
+def command(
     model: Annotated[Path, typer.Argument(help="checkpoint written by spq train / spq.save")],
     dataset: Annotated[str, typer.Option("--dataset", "-d", help="data set to evaluate on")],
-    as_json: Annotated[bool, typer.Option("--json", help="print one JSON object")] = False,
+    as_json: JsonFlag = False,
     split: Annotated[str, typer.Option(help="train or test")] = "test",
     data_root: Annotated[Path | None, typer.Option(help="folder of an on-disk data set")] = None,
     batch_size: Annotated[int, typer.Option(help="samples per batch")] = 256,
@@ -33,7 +33,9 @@ def eval_cmd(
         raise SpqError(f"batch-size must be >= 1, got {batch_size}")
     if limit is not None and limit < 1:
         raise SpqError(f"limit must be >= 1, got {limit}")
-    if not model.is_file():
+    if model.is_dir():
+        raise SpqError(f"{model} is a directory, not a checkpoint (give the .pt file)")
+    if not model.exists():
         raise SpqError(f"no such checkpoint: {model}")
     net = spq.load(model)
     if net.input_kind != info.input_kind or tuple(net.input_shape) != info.input_shape:
@@ -57,8 +59,4 @@ def eval_cmd(
                   f"on {result['samples']} {split} samples of {dataset}")
     console.print("spike rates: " + " ".join(f"{r:.3f}" for r in result["spike_rates"]))
     console.print(f"synops / inference: {result['synops']:,.0f}   "
-                  f"ops / inference (paper's count): {result['ops']:,.0f}")
-
-
-def register(app: typer.Typer) -> None:
-    app.command("eval")(eval_cmd)
+                  f"ops / inference (zero inputs and membranes skipped): {result['ops']:,.0f}")

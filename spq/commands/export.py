@@ -10,10 +10,6 @@ import typer
 
 from spq.cli import handle_errors
 
-HELP = """Export MODEL.pt to C for the spq runtime: OUT/NAME.h, OUT/NAME.c, OUT/manifest.json and
-OUT/samples.npz. Pruned channels are removed, weights packed, and the export is checked
-bit-exact against eval-mode spq.nn on --verify random inputs before anything is written."""
-
 
 def _fmt_bytes(n: int) -> str:
     return f"{n:,} bytes" if n < 10 * 1024 else f"{n:,} bytes ({n / 1024:.1f} KiB)"
@@ -71,47 +67,53 @@ def print_summary(result: Any) -> None:
     v = m["verified"]
     if v["bit_exact"]:
         console.print(f"verified: bit-exact against spq.nn on {v['inputs']} inputs "
-                      "(logits and every spike)")
+                      "(logits and every spike)", soft_wrap=True)
     else:
         console.print("[yellow]not verified (--verify 0)[/yellow]")
-    console.print(f"wrote {', '.join(str(p) for p in result.files)}")
+    # paths are never broken across lines (the terminal wraps them, copy and paste works)
+    console.print(f"wrote {', '.join(str(p) for p in result.files)}", soft_wrap=True,
+                  highlight=False)
+    for note in result.notes:
+        console.print(f"note: {note}", soft_wrap=True, highlight=False)
 
 
-def register(app: typer.Typer) -> None:
-    @app.command("export", help=HELP)
-    @handle_errors
-    def export_cmd(
-        model: Annotated[Path, typer.Argument(
-            metavar="MODEL.pt", help="checkpoint written by spq.save")],
-        out: Annotated[Path, typer.Option("-o", "--out", help="output directory")],
-        name: Annotated[str | None, typer.Option(
-            "--name", help="C name prefix (default: the model file's stem)")] = None,
-        board: Annotated[str | None, typer.Option(
-            "--board", help="check flash and RAM against this board (see `spq boards`)")] = None,
-        schedule: Annotated[str, typer.Option(
-            "--schedule", help="auto (smaller arena), time or layer")] = "auto",
-        verify: Annotated[int, typer.Option(
-            "--verify", help="random inputs checked bit-exact against spq.nn (0: skip)")] = 16,
-        seed: Annotated[int, typer.Option("--seed", help="seed of the sample inputs")] = 0,
-    ) -> None:
-        from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
+@handle_errors
+def command(
+    model: Annotated[Path, typer.Argument(
+        metavar="MODEL.pt", help="checkpoint written by spq.save")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="output directory")],
+    name: Annotated[str | None, typer.Option(
+        "--name", help="C name prefix (default: the model file's stem)")] = None,
+    board: Annotated[str | None, typer.Option(
+        "--board", help="check flash and RAM against this board (see `spq boards`)")] = None,
+    schedule: Annotated[str, typer.Option(
+        "--schedule", help="auto (smaller arena), time or layer")] = "auto",
+    verify: Annotated[int, typer.Option(
+        "--verify", help="random inputs checked bit-exact against spq.nn (0: skip)")] = 16,
+    seed: Annotated[int, typer.Option("--seed", help="seed of the sample inputs")] = 0,
+) -> None:
+    """Export MODEL.pt to C for the spq runtime: OUT/NAME.h, OUT/NAME.c, OUT/manifest.json and
+    OUT/samples.npz. Pruned channels are removed, weights packed, and the export is checked
+    bit-exact against eval-mode spq.nn on --verify random inputs before anything is written.
+    Only these four files are written; an existing OUT may hold other files (left alone) and
+    an earlier export (its files are replaced), but not a manifest.json of something else."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn
 
-        from spq.export.pipeline import export
+    from spq.export.pipeline import export
 
-        bar = Progress(TextColumn("verifying"), BarColumn(), MofNCompleteColumn(),
-                       transient=True)
-        task: list[Any] = []
+    bar = Progress(TextColumn("verifying"), BarColumn(), MofNCompleteColumn(), transient=True)
+    task: list[Any] = []
 
-        def progress(done: int, total: int) -> None:
-            if not task:  # the bar appears once verification starts
-                bar.start()
-                task.append(bar.add_task("verify", total=total))
-            bar.update(task[0], completed=done, total=total)
+    def progress(done: int, total: int) -> None:
+        if not task:  # the bar appears once verification starts
+            bar.start()
+            task.append(bar.add_task("verify", total=total))
+        bar.update(task[0], completed=done, total=total)
 
-        try:
-            result = export(model, out, name=name, board=board, schedule=schedule,
-                            verify_n=verify, seed=seed, progress=progress)
-        finally:
-            if task:
-                bar.stop()
-        print_summary(result)
+    try:
+        result = export(model, out, name=name, board=board, schedule=schedule,
+                        verify_n=verify, seed=seed, progress=progress)
+    finally:
+        if task:
+            bar.stop()
+    print_summary(result)

@@ -1,9 +1,11 @@
 # SPDX-License-Identifier: MIT
 """Adapters for data the user keeps on disk: tonic event data sets and torchvision CIFAR-10.
 
-Neither tonic nor torchvision is a dependency of spq: they are imported only here, on first
-use, and a clear SpqError says what to install or where to put the files when they are
-missing. Nothing is ever downloaded (spq runs offline and on CI).
+Neither tonic nor torchvision is a dependency of spq (tonic is the optional extra
+``spq[tonic]``): they are imported only here, on first use, and a clear SpqError says what
+to install or where to put the files when they are missing. Nothing is ever downloaded
+(spq runs offline and on CI): tonic's data set classes download whatever they find
+missing, so spq opens them with their download step replaced by an error.
 """
 
 from __future__ import annotations
@@ -38,13 +40,19 @@ TONIC_SETS: dict[str, TonicSpec] = {
 
 
 def _import(module: str, dataset: str) -> Any:
+    pkg = module.split(".")[0]
     try:
         return importlib.import_module(module)
     except ImportError:
-        pkg = module.split(".")[0]
         raise SpqError(
             f"the {dataset} data set needs the '{pkg}' package, which is not installed "
             f"(pip install {pkg})"
+        ) from None
+    except Exception as exc:  # installed but broken (e.g. a CUDA build beside a CPU torch)
+        first = str(exc).strip().splitlines()[0][:120] if str(exc).strip() else ""
+        raise SpqError(
+            f"the {dataset} data set needs the '{pkg}' package, which is installed but "
+            f"cannot be imported ({type(exc).__name__}: {first})"
         ) from None
 
 
@@ -59,6 +67,36 @@ def _need_root(root: str | Path | None, dataset: str, expect: str) -> Path:
     return path
 
 
+class _MissingDataError(Exception):
+    """tonic wanted to download: the data on disk are incomplete."""
+
+
+class _Offline:
+    """Mixin put before a tonic data set class while it is opened: no download."""
+
+    def download(self) -> None:
+        raise _MissingDataError
+
+
+def open_tonic(cls: type, name: str, **kwargs: Any) -> Any:
+    """An instance of the tonic data set class ``cls`` that reads only what is on disk.
+
+    tonic checks for its archive and a minimum number of extracted files and downloads when
+    either is missing; here that download raises one SpqError instead. The instance is
+    handed back as a plain ``cls`` (picklable for DataLoader workers).
+    """
+    offline = type(cls.__name__, (_Offline, cls), {})  # tonic reads its folder name here
+    try:
+        ds = offline(**kwargs)
+    except _MissingDataError:
+        where = Path(str(kwargs.get("save_to", "."))) / cls.__name__
+        raise SpqError(
+            f"{name} data in {where} are incomplete for tonic (it wants its archive and the "
+            "extracted files there, and would download them; spq never downloads)") from None
+    ds.__class__ = cls
+    return ds
+
+
 class TonicFrames(torch.utils.data.Dataset):  # type: ignore[type-arg]
     """A tonic event data set read from ``root``, binned into (T, 2, H, W) uint8 frames."""
 
@@ -69,15 +107,26 @@ class TonicFrames(torch.utils.data.Dataset):  # type: ignore[type-arg]
         cls = getattr(tonic.datasets, spec.cls)
         try:
             if spec.split_kw:
-                self.base = cls(save_to=str(path), train=(split == "train"))
-                self.indices = np.arange(len(self.base))
+                self.base = open_tonic(cls, name, save_to=str(path), train=(split == "train"))
             else:
-                self.base = cls(save_to=str(path))
-                order = np.random.default_rng(0).permutation(len(self.base))
+                self.base = open_tonic(cls, name, save_to=str(path))
+            # tonic lists files in the file system's order (DVSGesture does not sort them):
+            # sample i is the i-th file by path, whatever the file system
+            by_path = np.array(sorted(range(len(self.base.data)),
+                                      key=lambda k: str(self.base.data[k])), dtype=np.int64)
+            if spec.split_kw:
+                self.indices = by_path
+            else:
+                order = np.random.default_rng(0).permutation(len(by_path))
                 n_test = len(order) // 10
-                self.indices = np.sort(order[:n_test] if split == "test" else order[n_test:])
+                self.indices = by_path[np.sort(order[:n_test] if split == "test"
+                                               else order[n_test:])]
+        except SpqError:
+            raise
         except Exception as exc:  # tonic raises many kinds when files are incomplete
             raise SpqError(f"cannot read {name} from {path}: {exc}") from None
+        if len(self.indices) == 0:
+            raise SpqError(f"no {split} samples of {name} under {path}")
         self.spec = spec
         self.time_steps = time_steps
 
@@ -85,7 +134,10 @@ class TonicFrames(torch.utils.data.Dataset):  # type: ignore[type-arg]
         return len(self.indices)
 
     def __getitem__(self, i: int) -> tuple[torch.Tensor, int]:
-        events, target = self.base[int(self.indices[i])]
+        try:
+            events, target = self.base[int(self.indices[i])]
+        except Exception as exc:  # a truncated or foreign file
+            raise SpqError(f"cannot read sample {i} of {self.spec.cls}: {exc}") from None
         frames = events_to_frames(events, self.spec.sensor, self.time_steps, size=self.spec.size)
         return torch.from_numpy(frames), int(target)
 

@@ -25,24 +25,13 @@ from math import prod
 
 from spq.errors import SpqError
 from spq.export import tables
-from spq.ir import LayerIR, ModelIR
+from spq.ir import LayerIR, ModelIR, align4, level_bits
 
 SCHEDULES = ("time", "layer")
 
 
-def _align4(n: int) -> int:
-    return (n + 3) & ~3
-
-
 def _neurons(shape: tuple[int, ...]) -> int:
     return int(prod(shape))
-
-
-def level_bits(layer: LayerIR) -> int:
-    """Bits per stored membrane level, ``ceil(log2(hi - lo + 1))``."""
-    if layer.neuron is None:
-        return 0
-    return max(1, (layer.neuron.hi - layer.neuron.lo).bit_length())
 
 
 def count_planes(time_steps: int) -> int:
@@ -58,7 +47,7 @@ def layer_membrane_bytes(layer: LayerIR, time_steps: int = 1) -> int:
         return 4 * count_planes(time_steps) * ((_neurons(layer.in_shape) + 31) // 32)
     if layer.neuron is None:
         return 0
-    return _align4((_neurons(layer.out_shape) * level_bits(layer) + 7) // 8)
+    return align4((_neurons(layer.out_shape) * level_bits(layer.neuron.levels) + 7) // 8)
 
 
 def membrane_bytes(ir: ModelIR) -> int:
@@ -67,12 +56,13 @@ def membrane_bytes(ir: ModelIR) -> int:
 
 
 def frame_bytes(layer: LayerIR) -> int:
-    """One time step of a layer's output: a spike bitmap, uint8 counts, or nothing (readout)."""
+    """One time step of a layer's output: a spike bitmap, uint8 counts, or nothing (readout).
+    A spike readout writes its spike bitmap too (then adds it to the logits)."""
     n = _neurons(layer.out_shape)
     if layer.type == "readout":
         return 0
     if layer.type == "sumpool":
-        return _align4(n)
+        return align4(n)
     return 4 * ((n + 31) // 32)
 
 
@@ -88,7 +78,7 @@ def acc_bytes(layer: LayerIR) -> int:
     accumulators of one output position (one int32 per output channel, or int16 kept two per
     32-bit word: channels 2j and 2j+1 share word j, so ceil(C/2) words), and for a layer that
     runs the fused 4-bit conv kernel its input lists (spq.export.tables.w4_list_bytes)."""
-    if layer.type not in ("conv", "linear"):
+    if layer.type not in ("conv", "linear", "spike_readout"):
         return 0
     channels = int(layer.out_shape[0])
     if layer.in_kind == "u8":  # a static layer with a rank cache: int32 of one position
@@ -107,7 +97,8 @@ def acc_bytes(layer: LayerIR) -> int:
 def _rank_cache(layer: LayerIR) -> bool:
     """A static layer with at most 4 levels: spq-export gives it a rank table
     (spq.export.tables.rank_table) and the runtime caches a byte per neuron."""
-    return layer.in_kind == "u8" and layer.neuron is not None and level_bits(layer) <= 2
+    neuron = layer.neuron
+    return layer.in_kind == "u8" and neuron is not None and level_bits(neuron.levels) <= 2
 
 
 def cache_bytes(ir: ModelIR) -> int:
@@ -117,7 +108,7 @@ def cache_bytes(ir: ModelIR) -> int:
     if not ir.layers or ir.layers[0].in_kind != "u8":
         return 0
     if _rank_cache(ir.layers[0]):
-        return _align4(_neurons(ir.layers[0].out_shape))
+        return align4(_neurons(ir.layers[0].out_shape))
     return 4 * _neurons(ir.layers[0].out_shape)
 
 

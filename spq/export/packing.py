@@ -13,14 +13,14 @@ byte, element ``4j+k`` in bits ``2k..2k+1`` (two's complement, ``-1 = 0b11``).
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import numpy as np
 
-from spq.ir import FORMAT_VERSION, LayerIR, ModelIR
+from spq.ir import FORMAT_VERSION, LayerIR, ModelIR, level_bits
 
-LAYER_TYPES = {"conv": 0, "linear": 1, "maxpool": 2, "sumpool": 3, "readout": 4}
+LAYER_TYPES = {"conv": 0, "linear": 1, "maxpool": 2, "sumpool": 3, "readout": 4,
+               "spike_readout": 5}
 IN_KINDS = {"u8": 0, "spike": 1, "count": 2}
 RESETS = {"hard": 0, "soft": 1}
 SCHEDULES = {"time": 0, "layer": 1}
@@ -160,10 +160,6 @@ def _chw(shape: tuple[int, ...]) -> tuple[int, int, int]:
     if len(shape) == 3:
         return int(shape[0]), int(shape[1]), int(shape[2])
     return int(shape[0]), 1, 1
-
-
-def level_bits(levels: int) -> int:
-    return max(1, math.ceil(math.log2(levels)))
 
 
 def pack_layer(layer: LayerIR) -> PackedLayer:

@@ -18,7 +18,6 @@ from spq.errors import SpqError
 from spq.export.packing import PackedLayer, PackedModel
 
 F = 16  # SPQ_FRAC_BITS
-THETA = 1 << F
 SAT_I = 1 << 29
 
 
@@ -96,8 +95,9 @@ def neuron_step(
     half = np.where(S > 0, np.left_shift(1, np.maximum(S - 1, 0)), 0)
     cur = np.clip(np.right_shift(P + half, S), -SAT_I, SAT_I)  # S == 0: half 0, shift 0
     V = layer.leak * u + cur + B  # I in docs/semantics.md
-    spike = V >= THETA
-    Vr = np.where(spike, 0 if layer.reset == "hard" else V - THETA, V)
+    theta = layer.hi << F  # the threshold is the top membrane level
+    spike = theta <= V
+    Vr = np.where(spike, 0 if layer.reset == "hard" else V - theta, V)
     u_new = np.clip(np.right_shift(Vr + (1 << (F - 1)), F), layer.lo, layer.hi)
     return spike.astype(np.uint8), u_new
 
@@ -164,10 +164,13 @@ def run(model: PackedModel, inputs: np.ndarray) -> ReferenceResult:
             spike, membranes[i] = neuron_step(la, acc, membranes[i])
             trains[i][:, t] = spike
             x = spike.astype(np.int64)
+            if la.type == "spike_readout":  # logits count the output spikes
+                logits += x
 
     readout = model.layers[-1]
-    assert readout.bias is not None
-    logits += T * readout.bias.astype(np.int64)[None, :]
+    if readout.type == "readout":
+        assert readout.bias is not None
+        logits += T * readout.bias.astype(np.int64)[None, :]
     spikes = [trains[i] for i in sorted(trains)]
     per_layer = [s.reshape(n, int(np.prod(s.shape[1:]))).sum(axis=1, dtype=np.int64)
                  for s in spikes]

@@ -80,6 +80,11 @@ class LayerView:
     arrays: list[tuple[str, str, int, list[str]]]  # (c type, symbol, length, lines)
 
 
+def _sizes(sym: dict[str, str], keys: tuple[str, ...]) -> list[tuple[str, str]]:
+    """The descriptor's ``KEY_bytes`` fields: ``sizeof`` each array as compiled, 0 for NULL."""
+    return [(f"{key}_bytes", "0" if sym[key] == "NULL" else f"sizeof {sym[key]}") for key in keys]
+
+
 def _layer_view(name: str, i: int, layer: PackedLayer, comment: list[str]) -> LayerView:
     arrays: list[tuple[str, str, int, list[str]]] = []
     sym = {"weights": "NULL", "mult": "NULL", "shift": "NULL", "bias": "NULL",
@@ -116,6 +121,8 @@ def _layer_view(name: str, i: int, layer: PackedLayer, comment: list[str]) -> La
         ("weight_row_bytes", str(layer.weight_row_bytes)),
         ("weights", sym["weights"]), ("mult", sym["mult"]), ("shift", sym["shift"]),
         ("bias", sym["bias"]),
+        # each array's size as compiled: spq_init checks it against the shapes
+        *_sizes(sym, ("weights", "mult", "shift", "bias")),
         ("leak", str(layer.leak)), ("lo", str(layer.lo)), ("hi", str(layer.hi)),
         ("level_bits", str(layer.level_bits)),
         ("reserved", "{0, 0, 0}"),
@@ -126,6 +133,7 @@ def _layer_view(name: str, i: int, layer: PackedLayer, comment: list[str]) -> La
         ("lut", sym["lut"]),
         ("weights_x", sym["weights_x"]),
         ("breaks", sym["breaks"]),
+        *_sizes(sym, ("outcome", "outcome_base", "lut", "weights_x", "breaks")),
     ]
     assert layer.type in LAYER_TYPES and layer.in_kind in IN_KINDS and layer.reset in RESETS
     return LayerView(index=i, comment=comment, fields=fields, arrays=arrays)

@@ -85,7 +85,8 @@ def change_points(layer: PackedLayer) -> list[np.ndarray]:
     points: list[set[int]] = [set() for _ in range(C)]
     for u in range(layer.lo, layer.hi + 1):
         uu = np.full((1, C), u, dtype=np.int64)
-        for v in range(1, levels + 2):
+        # ranks run to levels + hi (a soft reset keeps V - hi * 2^F, up to level hi)
+        for v in range(1, levels + layer.hi + 1):
             # smallest acc in [-bound, bound + 1] with (rank >= v) != neg (bound + 1: none)
             lo = np.full((1, C), -bound, dtype=np.int64)
             hi = np.full((1, C), bound + 1, dtype=np.int64)
@@ -102,7 +103,7 @@ def change_points(layer: PackedLayer) -> list[np.ndarray]:
     return [np.array(sorted(p), dtype=np.int64) for p in points]
 
 
-RANK_BITS = 5  # rank tables: up to 31 breakpoints per channel (L (L + 1) <= 20 for L <= 4)
+RANK_BITS = 5  # rank tables: up to 31 breakpoints per channel (L (L + hi) <= 28 for L <= 4)
 INT32_MAX = (1 << 31) - 1
 
 
@@ -121,8 +122,9 @@ def rank_table(layer: PackedLayer) -> tuple[np.ndarray, np.ndarray, int] | None:
     C = layer.out_c
     breaks = np.full((C, n - 1), INT32_MAX, dtype=np.int64)
     first = np.full((C, n), bound, dtype=np.int64)  # an accumulator of each rank
+    if any(p.size >= n for p in pts):
+        return None  # more breakpoints than a rank table holds: the reference update
     for c, p in enumerate(pts):
-        assert p.size < n, "more breakpoints than a rank table holds"
         breaks[c, :p.size] = p
         first[c, 0] = -bound
         first[c, 1:p.size + 1] = p

@@ -8,7 +8,6 @@ integer semantics, and :func:`fold` it into the integer IR for the exporter.
 
 from __future__ import annotations
 
-from spq.nn.build import build
 from spq.nn.fold import fold
 from spq.nn.layers import (
     AvgPool2d,
@@ -23,6 +22,7 @@ from spq.nn.layers import (
     lif_step,
 )
 from spq.nn.sequential import RunResult, Sequential, quantize_input
+from spq.nn.spec import build
 
 __all__ = [
     "AvgPool2d",

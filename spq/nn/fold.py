@@ -9,29 +9,21 @@ neuron layer lists its unmasked channels in ``kept_channels`` for the exporter.
 
 from __future__ import annotations
 
-import copy
 from typing import TYPE_CHECKING
 
 import numpy as np
 from torch import nn
 
 from spq.errors import SpqError
-from spq.ir import LayerIR, ModelIR, NeuronIR
+from spq.ir import LayerIR, ModelIR, NeuronIR, acc_bits, layer_names
 from spq.nn.layers import AvgPool2d, MaxPool2d, QuantConv2d, QuantLIF, QuantLinear
-from spq.nn.quant import QMAX, fold_neuron, quantize_weight, readout_bias
+from spq.nn.quant import fold_neuron, quantize_weight, readout_bias
 
 if TYPE_CHECKING:
     from spq.nn.sequential import Sequential
 
-ACC16_MAX = 32767
-
-
 def _floats(t: object) -> list[float]:
     return [float(v) for v in t.detach().double().cpu().reshape(-1).tolist()]  # type: ignore[attr-defined]
-
-
-def _acc_bits(fan_in: int, bits: int, max_in: int) -> int:
-    return 16 if fan_in * QMAX[bits] * max_in <= ACC16_MAX else 32
 
 
 def _bn_params(
@@ -47,18 +39,24 @@ def _bn_params(
     return gamma, beta, _floats(bn.running_mean), _floats(bn.running_var), float(bn.eps)
 
 
-def fold_ir(net: Sequential, name: str = "model") -> ModelIR:
-    """Build the ModelIR (the integers eval mode uses). See :func:`fold`."""
+def fold(net: Sequential, name: str = "model") -> ModelIR:
+    """The integer parameters eval mode uses, as a :class:`spq.ir.ModelIR`.
+
+    Pools become ``maxpool``/``sumpool`` layers, the last QuantLinear a ``readout`` layer (or,
+    when a QuantLIF ends the model, its last block a ``spike_readout`` layer), Flatten
+    disappears. Pruned channels stay in (zero weights, ``M = S = B = 0``);
+    ``LayerIR.kept_channels`` lists the unmasked output channels of each neuron layer.
+    Uses BN running statistics whatever the module's mode. A fresh IR each call (eval mode
+    keeps its own, :meth:`Sequential.int_plan`)."""
     static = net.input_kind == "static"
     s_in = 1.0 / 255.0 if static else 1.0
     in_kind = "u8" if static else "spike"
     max_in = 255 if static else 1
     layers: list[LayerIR] = []
-    n_conv = n_lin = n_pool = 0
-    readout_scale = 1.0
+    readout_scale = 1.0  # a spike readout: logits are spike counts, out_scale 1 / T
     for st in net.stages:
         mod = net.layers[st.idx]
-        if st.kind in ("conv", "linear", "readout"):
+        if st.kind in ("conv", "linear", "readout", "spike_readout"):
             assert isinstance(mod, (QuantConv2d, QuantLinear))
             mask = _floats(mod.out_mask)
             qw = quantize_weight(mod.weight, mod.weight_bits, mod.out_mask)
@@ -83,10 +81,9 @@ def fold_ir(net: Sequential, name: str = "model") -> ModelIR:
                 kernel=k,
                 stride=stride,
                 padding=pad,
-                acc_bits=_acc_bits(fan_in, mod.weight_bits, max_in),
+                acc_bits=acc_bits(fan_in, mod.weight_bits, max_in),
             )
             if st.kind == "readout":
-                layer.name = "readout"
                 layer.readout_bias = np.array(
                     readout_bias(bias, qw.scale, s_in, mask), dtype=np.int32
                 )
@@ -104,6 +101,8 @@ def fold_ir(net: Sequential, name: str = "model") -> ModelIR:
                     beta=lif.beta,
                     levels=lif.levels,
                     out_mask=mask,
+                    threshold_level=lif.threshold_level,
+                    strict=lif.strict,
                 )
                 layer.neuron = NeuronIR(
                     mult=np.array(np_.mult, dtype=np.int32),
@@ -116,21 +115,14 @@ def fold_ir(net: Sequential, name: str = "model") -> ModelIR:
                     reset=lif.reset,  # type: ignore[arg-type]
                 )
                 layer.kept_channels = kept
-                if st.kind == "conv":
-                    n_conv += 1
-                    layer.name = f"conv{n_conv}"
-                else:
-                    n_lin += 1
-                    layer.name = f"fc{n_lin}"
                 s_in, in_kind, max_in = 1.0, "spike", 1
             layers.append(layer)
         elif st.kind in ("maxpool", "sumpool"):
             assert isinstance(mod, (MaxPool2d, AvgPool2d))
-            n_pool += 1
             layers.append(
                 LayerIR(
                     type=st.kind,  # type: ignore[arg-type]
-                    name=f"pool{n_pool}",
+                    name="",
                     in_shape=tuple(st.in_shape),
                     out_shape=tuple(st.out_shape),
                     in_kind="spike",
@@ -143,6 +135,8 @@ def fold_ir(net: Sequential, name: str = "model") -> ModelIR:
             if st.kind == "sumpool":
                 s_in, in_kind, max_in = 1.0 / (mod.k * mod.k), "count", mod.k * mod.k
         # flatten: no layer
+    for layer, layer_name in zip(layers, layer_names([la.type for la in layers]), strict=True):
+        layer.name = layer_name
     head = net.layers[net.stages[-1].idx]
     assert isinstance(head, QuantLinear)
     return ModelIR(
@@ -154,16 +148,3 @@ def fold_ir(net: Sequential, name: str = "model") -> ModelIR:
         out_scale=readout_scale / net.time_steps,
         layers=layers,
     )
-
-
-def fold(net: Sequential, name: str = "model") -> ModelIR:
-    """The integer parameters eval mode uses, as a :class:`spq.ir.ModelIR`.
-
-    Pools become ``maxpool``/``sumpool`` layers, the last QuantLinear a ``readout`` layer,
-    Flatten disappears. Pruned channels stay in (zero weights, ``M = S = B = 0``);
-    ``LayerIR.kept_channels`` lists the unmasked output channels of each neuron layer.
-    Uses BN running statistics whatever the module's mode. Returns a fresh copy each call.
-    """
-    ir = copy.deepcopy(net.int_plan().ir)
-    ir.name = name
-    return ir

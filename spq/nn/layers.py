@@ -18,7 +18,8 @@ import torch.nn.functional as Fn
 from torch import nn
 
 from spq.errors import SpqError
-from spq.nn.quant import QMAX, fake_quant_weight, membrane_range
+from spq.ir import QMAX
+from spq.nn.quant import fake_quant_weight, membrane_range
 from spq.nn.surrogate import MEMBRANE_QUANTIZERS, SPIKE_SURROGATES, membrane_quant, spike_fn
 
 THRESHOLD_MIN = 1e-3
@@ -163,6 +164,7 @@ class LIFParams:
     reset: str
     spike_surrogate: str = "triangle"
     membrane_surrogate: str = "stacked"
+    threshold_level: int = 1  # D: the membrane unit is delta = theta / D
 
 
 def lif_step(
@@ -170,13 +172,15 @@ def lif_step(
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """One float time step of the quantized LIF neuron (training mode, section 5).
 
-    ``c`` is the input current (after BN), ``u`` the membrane level (in units of theta).
-    Returns ``(spike, u', v / theta)`` with ``v/theta`` the membrane before the reset.
+    ``c`` is the input current (after BN), ``u`` the membrane level (in units of
+    ``delta = theta / D``, D the threshold level, 1 by default). Returns ``(spike, u',
+    v / theta)`` with ``v/theta`` the membrane before the reset.
     """
-    v = p.beta * u * p.theta + c  # leak the quantized membrane, add the input current
+    delta = p.theta / p.threshold_level if p.threshold_level != 1 else p.theta
+    v = p.beta * u * delta + c  # leak the quantized membrane, add the input current
     s = spike_fn(p.spike_surrogate, (v - p.theta) / p.theta)  # fire at v >= theta
     v_r = v * (1.0 - s) if p.reset == "hard" else v - s * p.theta  # reset
-    u_new = membrane_quant(p.membrane_surrogate, v_r / p.theta, p.lo, p.hi)  # few levels
+    u_new = membrane_quant(p.membrane_surrogate, v_r / delta, p.lo, p.hi)  # few levels
     return s, u_new, v / p.theta
 
 
@@ -184,7 +188,7 @@ class QuantLIF(nn.Module):
     """Leaky integrate-and-fire neuron with a quantized membrane (docs/semantics.md 5).
 
     Args:
-        levels: number of membrane levels L (2..256); range ``[2 - L, 1]`` (3 = ternary).
+        levels: number of membrane levels L (2..256); range ``[D + 1 - L, D]`` (3 = ternary).
         beta: leak in [0, 1].
         threshold: initial threshold theta > 0 (an ``nn.Parameter`` when ``learn_threshold``,
             else a buffer). The value used is ``threshold.clamp_min(1e-3)``
@@ -193,6 +197,12 @@ class QuantLIF(nn.Module):
         reset: ``"hard"`` (v = 0 after a spike) or ``"soft"`` (v -= theta).
         spike_surrogate: name in ``spq.nn.surrogate.SPIKE_SURROGATES`` (``"triangle"``).
         membrane_surrogate: name in ``MEMBRANE_QUANTIZERS`` (``"stacked"`` or ``"ste"``).
+        threshold_level: D in 1..L-1, the level of the threshold: the membrane is kept in
+            units of ``delta = theta / D`` (SpQuant: D = 1, delta = theta; an imported
+            network uses a finer membrane, e.g. D = 127 of L = 256 levels).
+        strict: fire on ``v > theta`` instead of ``v >= theta`` (NIR's rule): the integer
+            translation lowers the bias ``B`` by one unit (docs/semantics.md 5). Training
+            mode ignores it (the two differ only on a set of measure zero).
 
     Membrane statistics: set ``record = True`` and every time step (training and eval) appends
     the pre-reset membrane ``v / theta`` (float, shape of the layer output, detached) to the
@@ -210,10 +220,16 @@ class QuantLIF(nn.Module):
         reset: str = "hard",
         spike_surrogate: str = "triangle",
         membrane_surrogate: str = "stacked",
+        threshold_level: int = 1,
+        strict: bool = False,
     ) -> None:
         super().__init__()
         if not (2 <= int(levels) <= 256) or int(levels) != levels:
             raise SpqError(f"levels must be an int in 2..256, got {levels!r}")
+        if int(threshold_level) != threshold_level or not 1 <= threshold_level < levels:
+            raise SpqError(
+                f"threshold_level must be an int in 1..levels-1, got {threshold_level!r}"
+            )
         if not (0.0 <= float(beta) <= 1.0):
             raise SpqError(f"beta must be in [0, 1], got {beta!r}")
         if not (math.isfinite(float(threshold)) and float(threshold) > 0):
@@ -230,6 +246,8 @@ class QuantLIF(nn.Module):
         self.learn_threshold = bool(learn_threshold)
         self.spike_surrogate = spike_surrogate
         self.membrane_surrogate = membrane_surrogate
+        self.threshold_level = int(threshold_level)
+        self.strict = bool(strict)
         th = torch.tensor(float(threshold))
         if self.learn_threshold:
             self.threshold = nn.Parameter(th)
@@ -241,11 +259,11 @@ class QuantLIF(nn.Module):
 
     @property
     def lo(self) -> int:
-        return membrane_range(self.levels)[0]
+        return membrane_range(self.levels, self.threshold_level)[0]
 
     @property
     def hi(self) -> int:
-        return membrane_range(self.levels)[1]
+        return membrane_range(self.levels, self.threshold_level)[1]
 
     def theta(self) -> torch.Tensor:
         """The threshold in use: ``threshold.clamp_min(1e-3)``."""
@@ -264,6 +282,7 @@ class QuantLIF(nn.Module):
             self.reset,
             self.spike_surrogate,
             self.membrane_surrogate,
+            self.threshold_level,
         )
 
     def forward(self, c: torch.Tensor) -> torch.Tensor:
@@ -275,7 +294,7 @@ class QuantLIF(nn.Module):
         return s
 
     def spec(self) -> dict[str, Any]:
-        return {
+        spec: dict[str, Any] = {
             "type": "QuantLIF",
             "levels": self.levels,
             "beta": self.beta,
@@ -285,9 +304,16 @@ class QuantLIF(nn.Module):
             "spike_surrogate": self.spike_surrogate,
             "membrane_surrogate": self.membrane_surrogate,
         }
+        if self.threshold_level != 1:  # written only when used: older specs stay as they were
+            spec["threshold_level"] = self.threshold_level
+        if self.strict:
+            spec["strict"] = True
+        return spec
 
     def extra_repr(self) -> str:
-        return f"levels={self.levels}, beta={self.beta}, reset={self.reset}"
+        extra = f", threshold_level={self.threshold_level}" if self.threshold_level != 1 else ""
+        extra += ", strict" if self.strict else ""
+        return f"levels={self.levels}, beta={self.beta}, reset={self.reset}{extra}"
 
 
 class _Pool2d(nn.Module):

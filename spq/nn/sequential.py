@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """The SpQuant-SNN model container: grammar check, float training path, exact integer path.
 
-Training mode runs the float fake-quant network one time step at a time (time-major).
+Training mode runs the float fake-quant network layer by layer over all time steps (the
+synapse and BN on the T x N frames at once, the neuron step by step).
 Eval mode runs the exact integer semantics of docs/semantics.md with int64 tensors, from
 the integers of :func:`spq.nn.fold` (computed once and cached; the cache is rebuilt when any
 parameter or buffer changes, or on ``train()``/``eval()``).
@@ -35,7 +36,10 @@ INPUT_KINDS = ("static", "events")
 
 
 def quantize_input(x: torch.Tensor) -> torch.Tensor:
-    """Static float image in [0, 1] -> uint8 ``clamp(floor(x*255 + 1/2), 0, 255)`` (float32)."""
+    """Static float image in [0, 1] -> uint8 ``floor(x*255 + 1/2)`` (computed in float32).
+
+    Values outside [0, 1] (0..255 floats, normalized images) are refused, never clamped: a
+    clamped image is another image, and every runtime must see the same one."""
     if x.dtype == torch.uint8:
         return x
     if not torch.is_floating_point(x):
@@ -43,6 +47,11 @@ def quantize_input(x: torch.Tensor) -> torch.Tensor:
     xf = x.detach().to(torch.float32)
     if not bool(torch.isfinite(xf).all()):
         raise SpqError("static input contains NaN or inf")
+    if xf.numel() and (bool((xf < 0).any()) or bool((xf > 1).any())):
+        raise SpqError(
+            f"static float input must be in [0, 1], got values from {float(xf.min()):g} to "
+            f"{float(xf.max()):g} (pass 0..255 pixels as uint8, or divide them by 255)"
+        )
     return torch.clamp(torch.floor(xf * 255.0 + 0.5), 0, 255).to(torch.uint8)
 
 
@@ -50,7 +59,8 @@ def quantize_input(x: torch.Tensor) -> torch.Tensor:
 class Stage:
     """One step of the parsed program: a block, a pool, a flatten or the readout."""
 
-    kind: str  # "conv" | "linear" | "readout" | "maxpool" | "sumpool" | "flatten"
+    kind: str  # "conv" | "linear" | "readout" | "spike_readout" | "maxpool" | "sumpool" |
+    # "flatten"
     idx: int  # index of the synapse / pool / flatten in ``layers``
     in_shape: tuple[int, ...]
     out_shape: tuple[int, ...]
@@ -86,9 +96,12 @@ class RunResult:
 
     ``logits_int`` int64 (N, classes); ``spikes`` one uint8 tensor per neuron layer, (N, T,
     C, H, W) or (N, T, F); ``spike_counts`` int64 (N, neuron layers); ``synops`` int64
-    (N, synapse layers incl. readout); ``ops`` float64 (N,), the paper's operation count;
-    ``zero_fraction`` float64 (N, T, neuron layers): fraction of zero membrane levels
-    among unmasked neurons after each step.
+    (N, synapse layers incl. readout); ``ops`` float64 (N,), the dense synaptic work left
+    after skipping zero inputs and zero membranes (docs/semantics.md section 9);
+    ``zero_fraction`` float64 (N, T, neuron layers): fraction of the unmasked neurons whose
+    membrane ``V`` is exactly 0 before the reset (the ops count's ``z``);
+    ``level_zero_fraction`` the same shape: fraction whose stored level ``u'`` is 0 after
+    the reset (it includes every neuron that just fired).
     """
 
     logits_int: torch.Tensor
@@ -97,6 +110,7 @@ class RunResult:
     synops: torch.Tensor
     ops: torch.Tensor
     zero_fraction: torch.Tensor
+    level_zero_fraction: torch.Tensor
     step_logits_int: torch.Tensor | None = field(default=None)  # (T, N, classes) acc_t + bias_q
 
 
@@ -117,9 +131,10 @@ def parse(layers: Sequence[nn.Module], input_shape: tuple[int, ...]) -> list[Sta
     n = len(layers)
     if n == 0:
         raise SpqError("Sequential needs at least a readout QuantLinear")
-    if not isinstance(layers[-1], QuantLinear):
+    if not isinstance(layers[-1], (QuantLinear, QuantLIF)):
         raise SpqError(
-            f"the last layer must be the QuantLinear readout, not {type(layers[-1]).__name__}"
+            "the last layer must be the QuantLinear readout (or the QuantLIF of a spike-count "
+            f"readout), not {type(layers[-1]).__name__}"
         )
     stages: list[Stage] = []
     shape = tuple(input_shape)
@@ -184,6 +199,13 @@ def parse(layers: Sequence[nn.Module], input_shape: tuple[int, ...]) -> list[Sta
                 f"{where} must be followed by [BatchNorm] QuantLIF "
                 "(only the last QuantLinear is the readout)"
             )
+        if j == n - 1:  # a block ends the model: its spikes are the logits
+            if kind != "linear":
+                raise SpqError(
+                    f"{where}: a spike-count readout must be a linear block "
+                    "(Flatten, QuantLinear, [BatchNorm1d], QuantLIF)"
+                )
+            kind = "spike_readout"
         stages.append(Stage(kind, i, shape, out, bn=bn_idx, lif=j))
         shape = out
         j += 1
@@ -206,7 +228,8 @@ def parse(layers: Sequence[nn.Module], input_shape: tuple[int, ...]) -> list[Sta
 
 
 class Sequential(nn.Module):
-    """A SpQuant-SNN: blocks ``synapse [BN] QuantLIF [pool]`` then a QuantLinear readout.
+    """A SpQuant-SNN: blocks ``synapse [BN] QuantLIF [pool]`` then a QuantLinear readout
+    (or a last linear block whose output spike counts are the logits).
 
     Args:
         *layers: the layers, in the grammar of docs/semantics.md section 1 (checked here;
@@ -265,9 +288,15 @@ class Sequential(nn.Module):
 
     @property
     def readout(self) -> QuantLinear:
-        head = self.layers[-1]
+        """The last synapse: the readout QuantLinear, or that of the spike-count readout."""
+        head = self.layers[self.stages[-1].idx]
         assert isinstance(head, QuantLinear)
         return head
+
+    @property
+    def spike_readout(self) -> bool:
+        """True when the logits are the spike counts of the last block (a QuantLIF ends it)."""
+        return self.stages[-1].kind == "spike_readout"
 
     @property
     def num_classes(self) -> int:
@@ -299,7 +328,7 @@ class Sequential(nn.Module):
     def _cache_key(self) -> tuple[Any, ...]:
         tensors = [(id(t), t._version) for t in self.parameters()]
         tensors += [(id(t), t._version) for t in self.buffers()]
-        lifs = [(m.beta, m.levels, m.reset) for m in self.neurons]
+        lifs = [(m.beta, m.levels, m.reset, m.threshold_level, m.strict) for m in self.neurons]
         return (tuple(tensors), tuple(lifs), self.time_steps, self.input_kind)
 
     def int_plan(self) -> IntPlan:
@@ -307,9 +336,9 @@ class Sequential(nn.Module):
         key = self._cache_key()
         if self._plan is not None and self._plan.key == key:
             return self._plan
-        from spq.nn.fold import fold_ir
+        from spq.nn.fold import fold
 
-        ir = fold_ir(self)
+        ir = fold(self)
         syn_stages = [s for s in self.stages if s.kind not in ("flatten",)]
         layers: list[IntLayer] = []
         for L, st in zip(ir.layers, syn_stages, strict=True):
@@ -362,36 +391,45 @@ class Sequential(nn.Module):
 
     # ------------------------------------------------------------------ training path
     def _float_steps(self, x: torch.Tensor) -> torch.Tensor:
+        """Training-mode forward, layer by layer over all time steps (tdBN).
+
+        Each synapse (and its BatchNorm) runs once on the ``T x N`` frames stacked along the
+        batch dimension, so BN's batch statistics are taken over samples, positions *and*
+        time steps together, as in tdBN (Zheng et al. 2021) and the SpQuant-SNN authors'
+        code: the statistics that the integer model folds and then uses at every step. Only the
+        neuron runs step by step. A static input is the same at every step: the first
+        synapse runs once on the N images (the same statistics as over T copies, up to the
+        unbiased variance's n / (n - 1)).
+        """
         xin = self._float_input(x)
         for m in self.neurons:
             m.reset_state()
-        static = self.input_kind == "static"
-        first_syn = next(i for i, s in enumerate(self.stages) if s.kind not in ("flatten",))
-        cached: torch.Tensor | None = None
-        outs = []
-        for t in range(self.time_steps):
-            h = xin if static else xin[:, t]
-            for si, st in enumerate(self.stages):
-                mod = self.layers[st.idx]
-                if st.kind == "flatten":
-                    h = h.reshape(h.shape[0], -1)
-                elif st.kind in ("maxpool", "sumpool"):
-                    h = mod(h)
-                else:
-                    if static and si == first_syn and cached is not None:
-                        c = cached
-                    else:
-                        c = mod(h)
-                        if st.bn is not None:
-                            c = self.layers[st.bn](c)
-                        if st.kind != "readout":
-                            m = mod.out_mask  # type: ignore[union-attr]
-                            c = c * (m.view(-1, 1, 1) if st.kind == "conv" else m)
-                        if static and si == first_syn:
-                            cached = c
-                    h = c if st.kind == "readout" else self.layers[st.lif](c)  # type: ignore[index]
-            outs.append(h)
-        return torch.stack(outs)
+        T = self.time_steps
+        N = xin.shape[0]
+        shared = self.input_kind == "static"  # h is the same at every step: (N, ...)
+        h = xin if shared else xin.transpose(0, 1).reshape(T * N, *xin.shape[2:])
+        for st in self.stages:
+            mod = self.layers[st.idx]
+            if st.kind == "flatten":
+                h = h.reshape(h.shape[0], -1)
+            elif st.kind in ("maxpool", "sumpool"):
+                h = mod(h)
+            else:
+                c = mod(h)
+                if st.bn is not None:
+                    c = self.layers[st.bn](c)
+                if st.kind == "readout":
+                    h = c
+                    break
+                m = mod.out_mask  # type: ignore[union-attr]
+                c = c * (m.view(-1, 1, 1) if st.kind == "conv" else m)
+                lif = self.layers[st.lif]  # type: ignore[index]
+                steps = [c] * T if shared else list(c.view(T, N, *c.shape[1:]))
+                h = torch.cat([lif(ct) for ct in steps])
+                shared = False
+        if shared:
+            return h.unsqueeze(0).expand(T, *h.shape)
+        return h.view(T, N, *h.shape[1:])
 
     def forward_steps(self, x: torch.Tensor) -> torch.Tensor:
         """Per-step logits (T, N, classes): float fake-quant in training mode, exact in eval
@@ -417,7 +455,7 @@ class Sequential(nn.Module):
         return self._run_int(x, want_spikes=True).spikes
 
     def run_int(self, x: torch.Tensor) -> RunResult:
-        """Integer inference with spikes, spike counts, synops and the paper's op count."""
+        """Integer inference with spikes, spike counts, synops and the ops count."""
         return self._run_int(x, want_spikes=True, stats=True)
 
     @torch.no_grad()
@@ -445,12 +483,13 @@ class Sequential(nn.Module):
         synops = torch.zeros(N, n_syn, dtype=torch.int64)
         ops = torch.zeros(N, dtype=torch.float64)
         zfrac = torch.zeros(N, T, n_neu, dtype=torch.float64)
+        lzfrac = torch.zeros(N, T, n_neu, dtype=torch.float64)
         logits = torch.zeros(N, self.num_classes, dtype=torch.int64)
         step_logits = []
         first_cache: torch.Tensor | None = None
         for t in range(T):
             h = xi if static else xi[:, t]
-            z = torch.zeros(N, dtype=torch.float64)  # zero-membrane fraction feeding the layer
+            z = torch.zeros(N, dtype=torch.float64)  # zero fraction of what feeds the layer
             act_ch = self.input_shape[0]
             ni = si = 0
             for li, L in enumerate(plan.layers):
@@ -486,6 +525,9 @@ class Sequential(nn.Module):
                         first_cache = acc_or_I
                     if stats:
                         synops[:, si] += self._synop_count(hin, ir, L.active_out)
+                        if li == 0:  # the input: a zero pixel or event adds nothing
+                            z = (hin == 0).reshape(N, -1).sum(1).to(torch.float64) / max(
+                                1, hin[0].numel())
                         if ir.type == "conv":
                             a_in = act_ch
                             k2 = ir.kernel * ir.kernel
@@ -507,6 +549,10 @@ class Sequential(nn.Module):
                 if uu is None:
                     uu = torch.zeros_like(acc_or_I)
                 s, u[li], V = neuron_update(acc_or_I, uu, L.bias, nr.leak, nr.lo, nr.hi, nr.reset)
+                if ir.type == "spike_readout":  # logits are the output spike counts
+                    logits += s
+                    if per_step:
+                        step_logits.append(s.clone())
                 lif = lifs[ni]
                 if lif.record:
                     lif.trace.append(V.to(torch.float64) / THETA_INT)
@@ -517,8 +563,10 @@ class Sequential(nn.Module):
                     act = L.active.view(-1, 1, 1) if ir.type == "conv" else L.active
                     act_full = act.expand(u[li].shape[1:]).reshape(-1)
                     n_act = int(act_full.sum())
-                    zero = (u[li].reshape(N, -1) == 0) & act_full
+                    zero = (V.reshape(N, -1) == 0) & act_full
                     z = zero.sum(1).to(torch.float64) / max(n_act, 1)
+                    lz = ((u[li].reshape(N, -1) == 0) & act_full).sum(1).to(torch.float64)
+                    lzfrac[:, t, ni] = lz / max(n_act, 1)
                     if n_act == 0:
                         z = torch.ones(N, dtype=torch.float64)
                     zfrac[:, t, ni] = z
@@ -526,8 +574,8 @@ class Sequential(nn.Module):
                 h = s
                 ni += 1
         ro = plan.layers[-1]
-        assert ro.readout_bias is not None
-        logits += T * ro.readout_bias
+        if ro.readout_bias is not None:
+            logits += T * ro.readout_bias
         return RunResult(
             logits_int=logits,
             spikes=[torch.stack(s, 1) for s in spk] if want_spikes else [],
@@ -535,6 +583,7 @@ class Sequential(nn.Module):
             synops=synops,
             ops=ops,
             zero_fraction=zfrac,
+            level_zero_fraction=lzfrac,
             step_logits_int=torch.stack(step_logits) if per_step else None,
         )
 

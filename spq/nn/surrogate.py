@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: MIT
 """Surrogate gradients (docs/semantics.md section 8), as named autograd Functions.
 
-No closures: a neuron picks its surrogates by name from :data:`SPIKE_SURROGATES` and
+No closures: a neuron picks its surrogates by name from :data:`SPIKE_SURROGATES` (the spike
+surrogates, all triangles of :class:`TriangleSpike`) and
 :data:`MEMBRANE_QUANTIZERS`, so a checkpoint's JSON spec can say which one it used.
 """
 
@@ -15,17 +16,22 @@ STACKED_K = 2.0
 
 
 class TriangleSpike(torch.autograd.Function):
-    """Forward ``H(x) = [x >= 0]``; backward ``max(0, 2 - 4|x|)`` (width 1, area 1)."""
+    """Forward ``H(x) = [x >= 0]``; backward the triangle of half-base ``a`` and area 1,
+    ``max(0, (a - |x|) / a^2)``: ``a = 0.5`` gives ``max(0, 2 - 4|x|)`` (spq's ``triangle``),
+    ``a = 1`` gives ``max(0, 1 - |x|)`` (``triangle-wide``, the SpQuant-SNN authors' ``ZIF``
+    with ``gamma = 1``)."""
 
     @staticmethod
-    def forward(ctx: Any, x: torch.Tensor) -> torch.Tensor:
+    def forward(ctx: Any, x: torch.Tensor, a: float = 0.5) -> torch.Tensor:
         ctx.save_for_backward(x)
+        ctx.a = a
         return (x >= 0).to(x.dtype)
 
     @staticmethod
-    def backward(ctx: Any, grad: torch.Tensor) -> torch.Tensor:
+    def backward(ctx: Any, grad: torch.Tensor) -> tuple[torch.Tensor, None]:
         (x,) = ctx.saved_tensors
-        return grad * torch.clamp(2.0 - 4.0 * x.abs(), min=0.0)
+        a = ctx.a
+        return grad * torch.clamp((a - x.abs()) / (a * a), min=0.0), None
 
 
 class StackedQuant(torch.autograd.Function):
@@ -68,7 +74,8 @@ class StraightThroughQuant(torch.autograd.Function):
         return grad * inside.to(grad.dtype), None, None
 
 
-SPIKE_SURROGATES: dict[str, type[torch.autograd.Function]] = {"triangle": TriangleSpike}
+# spike surrogate name -> half-base of its triangle (TriangleSpike)
+SPIKE_SURROGATES: dict[str, float] = {"triangle": 0.5, "triangle-wide": 1.0}
 MEMBRANE_QUANTIZERS: dict[str, type[torch.autograd.Function]] = {
     "stacked": StackedQuant,
     "ste": StraightThroughQuant,
@@ -76,7 +83,7 @@ MEMBRANE_QUANTIZERS: dict[str, type[torch.autograd.Function]] = {
 
 
 def spike_fn(name: str, x: torch.Tensor) -> torch.Tensor:
-    return SPIKE_SURROGATES[name].apply(x)  # type: ignore[no-any-return]
+    return TriangleSpike.apply(x, SPIKE_SURROGATES[name])  # type: ignore[no-any-return]
 
 
 def membrane_quant(name: str, z: torch.Tensor, lo: int, hi: int) -> torch.Tensor:

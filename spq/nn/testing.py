@@ -46,6 +46,8 @@ def random_model(
     conv: bool | None = None,
     pool: str | None = None,
     prune: bool = False,
+    readout: str = "linear",
+    threshold_levels: bool = False,
 ) -> Sequential:
     """A small calibrated random model in eval mode.
 
@@ -58,11 +60,18 @@ def random_model(
         pool: ``"max"``, ``"avg"`` or ``"none"`` after every conv block; random if None.
         prune: mask (prune) random output channels of the neuron layers (at least one
             channel somewhere, and never all channels of a layer).
+        readout: ``"linear"`` (a QuantLinear readout) or ``"spikes"`` (a last linear block
+            whose output spike counts are the logits).
+        threshold_levels: give each neuron a random threshold level D in 2..L-1 (a finer
+            membrane, as imported networks use) instead of 1.
     """
+    if readout not in ("linear", "spikes"):
+        raise ValueError(f"readout must be 'linear' or 'spikes', not {readout!r}")
     threads = torch.get_num_threads()
     torch.set_num_threads(1)  # tiny tensors: one thread is much faster (and no contention)
     try:
-        return _random_model(seed, input_kind, weight_bits, levels, conv, pool, prune)
+        return _random_model(seed, input_kind, weight_bits, levels, conv, pool, prune,
+                             readout, threshold_levels)
     finally:
         torch.set_num_threads(threads)
 
@@ -75,8 +84,11 @@ def _random_model(
     conv: bool | None,
     pool: str | None,
     prune: bool,
+    readout: str = "linear",
+    threshold_levels: bool = False,
 ) -> Sequential:
     rng = random.Random(seed)
+    rng_d = random.Random(seed + 7777)  # threshold levels: a stream of their own
     gen = torch.Generator().manual_seed(seed)
     kind = input_kind or rng.choice(["static", "events"])
     C = rng.choice([1, 2])
@@ -89,12 +101,16 @@ def _random_model(
         return weight_bits if weight_bits is not None else rng.choice([2, 4, 8])
 
     def lif() -> QuantLIF:
+        n_levels = levels if levels is not None else rng.choice(LEVELS)
         return QuantLIF(
-            levels=levels if levels is not None else rng.choice(LEVELS),
+            levels=n_levels,
             beta=rng.choice(BETAS),
             threshold=rng.uniform(0.4, 2.0),
             learn_threshold=rng.random() < 0.8,
             reset=rng.choice(["hard", "soft"]),
+            threshold_level=(rng_d.randint(2, n_levels - 1) if threshold_levels and n_levels > 2
+                             else 1),
+            strict=threshold_levels and rng_d.random() < 0.5,
         )
 
     layers: list[nn.Module] = []
@@ -136,6 +152,8 @@ def _random_model(
         layers.append(lif())
         feat = out_f
     layers.append(QuantLinear(feat, rng.randint(2, 5), bias=rng.random() < 0.8, weight_bits=bits()))
+    if readout == "spikes":
+        layers.append(lif())
     net = Sequential(*layers, time_steps=T, input_kind=kind, input_shape=(C, H, W))
 
     with torch.no_grad():
@@ -146,14 +164,15 @@ def _random_model(
                     m.bias.copy_(torch.randn(m.bias.shape, generator=gen) * 0.1)
         if prune:
             for st in net.stages:
-                if st.lif is None:
+                if st.lif is None or st.kind == "spike_readout":
                     continue
                 syn = net.layers[st.idx]
                 n_out = syn.out_mask.numel()  # type: ignore[union-attr]
                 mask = (torch.rand(n_out, generator=gen) > 0.35).float()
                 mask[rng.randrange(n_out)] = 1.0
                 syn.set_out_mask(mask)  # type: ignore[operator]
-            masked = [net.layers[st.idx] for st in net.stages if st.lif is not None]
+            masked = [net.layers[st.idx] for st in net.stages
+                      if st.lif is not None and st.kind != "spike_readout"]
             if masked and all(bool((m.out_mask != 0).all()) for m in masked):
                 # make sure something is pruned: one channel of a layer that has two or more
                 wide = [m for m in masked if m.out_mask.numel() > 1]  # type: ignore[union-attr]

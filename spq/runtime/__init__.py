@@ -3,7 +3,7 @@
 
 from __future__ import annotations
 
-from spq.runtime.build import build_model_library, find_compiler
-from spq.runtime.host import HostModel, RunResult, read_manifest
+from spq.runtime.host import HostModel, HostResult
+from spq.runtime.library import build_model_library, find_compiler
 
-__all__ = ["HostModel", "RunResult", "build_model_library", "find_compiler", "read_manifest"]
+__all__ = ["HostModel", "HostResult", "build_model_library", "find_compiler"]

@@ -4,8 +4,6 @@
 from __future__ import annotations
 
 import ctypes
-import json
-import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,17 +11,17 @@ from typing import Any
 import numpy as np
 
 from spq.errors import SpqError, SpqFormatError
-from spq.runtime.build import build_model_library
+from spq.export.directory import LAYER_TYPES, ExportDir, as_array, events_u8, open_export
+from spq.runtime.library import build_model_library
 
 SCHEDULES = {"time": 0, "layer": 1}
 _SCHEDULE_NAMES = {v: k for k, v in SCHEDULES.items()}
-LAYER_TYPES = ("conv", "linear", "maxpool", "sumpool", "readout")
 _STATUS = {
     -1: "a required pointer is NULL",
     -2: "arena too small",
     -3: "arena not 4-byte aligned",
-    -4: "the model fails validation in the C runtime (format version, shapes, parameters "
-    "or arena size disagree)",
+    -4: "the model fails validation in the C runtime (format version, shapes, parameters, "
+    "array sizes or arena size disagree)",
     -5: "all time steps already run; reset the stream first",
     -6: "operation not available with this schedule",
 }
@@ -49,7 +47,7 @@ class _ModelStruct(ctypes.Structure):
 
 
 @dataclass
-class RunResult:
+class HostResult:
     """Integer logits and counters of one input (1-d arrays) or a batch (a leading N axis)."""
 
     logits_int: np.ndarray  # int64 (classes,) or (N, classes)
@@ -69,66 +67,6 @@ class RunResult:
         }
 
 
-def read_manifest(out_dir: Path) -> dict[str, Any]:
-    """Load and check OUT/manifest.json (the fields the host runtime relies on)."""
-    if not out_dir.is_dir():
-        raise SpqError(f"{out_dir} is not a directory (expected an spq export folder)")
-    path = out_dir / "manifest.json"
-    if not path.is_file():
-        raise SpqFormatError(f"{out_dir} has no manifest.json: not an spq export folder")
-    try:
-        data = json.loads(path.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise SpqFormatError(f"{path} is corrupted: {exc}") from None
-    try:
-        name = data["name"]
-        kind = data["input"]["kind"]
-        shape = tuple(int(v) for v in data["input"]["shape"])
-        time_steps = int(data["time_steps"])
-        num_classes = int(data["num_classes"])
-        out_scale = float(data["out_scale"])
-    except (KeyError, TypeError, ValueError) as exc:
-        raise SpqFormatError(f"{path} is corrupted (bad or missing field {exc})") from None
-    if not isinstance(name, str) or not name.isidentifier():
-        raise SpqFormatError(f"{path} is corrupted (bad model name {name!r})")
-    if kind == "events" and len(shape) == 4 and shape[0] == time_steps:
-        shape = shape[1:]  # the whole input of one inference, (T, C, H, W)
-    if kind not in ("static", "events") or len(shape) != 3 or min(shape) < 1:
-        raise SpqFormatError(f"{path} is corrupted (bad input kind or shape)")
-    data["frame_shape"] = list(shape)
-    if time_steps < 1 or num_classes < 1 or not math.isfinite(out_scale):
-        raise SpqFormatError(f"{path} is corrupted (bad time_steps, num_classes or out_scale)")
-    return data
-
-
-def _quantize_static(x: np.ndarray) -> np.ndarray:
-    """Float pixels in [0, 1] -> uint8 with spq.nn.quantize_input (docs/semantics.md s2)."""
-    import torch
-
-    from spq.nn import quantize_input
-
-    q_t = quantize_input(torch.from_numpy(np.ascontiguousarray(x)))
-    return np.asarray(q_t.numpy()).astype(np.uint8)
-
-
-def _as_numpy(x: Any) -> np.ndarray:
-    if hasattr(x, "detach") and hasattr(x, "cpu"):  # a torch tensor
-        x = x.detach().cpu().numpy()
-    arr = np.asarray(x)
-    if arr.dtype == object:
-        raise SpqError("input is not a numeric array")
-    return arr
-
-
-def _events_u8(arr: np.ndarray) -> np.ndarray:
-    if not (arr.dtype == np.bool_ or np.issubdtype(arr.dtype, np.integer)
-            or np.issubdtype(arr.dtype, np.floating)):
-        raise SpqError(f"event input must be 0/1 values, got dtype {arr.dtype}")
-    if arr.size and not np.all((arr == 0) | (arr == 1)):
-        raise SpqError("event input must contain only 0 and 1")
-    return arr.astype(np.uint8)
-
-
 class HostModel:
     """An export folder (``spq-export ... -o OUT``) compiled with runtime_c for the host.
 
@@ -142,16 +80,17 @@ class HostModel:
     (``LD_PRELOAD=$(gcc -print-file-name=libasan.so)``).
     """
 
-    def __init__(self, out_dir: str | Path, *, sanitize: bool = False) -> None:
-        self.out_dir = Path(out_dir)
-        self.manifest = read_manifest(self.out_dir)
-        self.name: str = self.manifest["name"]
-        self.input_kind: str = self.manifest["input"]["kind"]
-        c, h, w = (int(d) for d in self.manifest["frame_shape"])
-        self.input_shape = (c, h, w)  # one frame (C, H, W)
-        self.time_steps = int(self.manifest["time_steps"])
-        self.num_classes = int(self.manifest["num_classes"])
-        self.out_scale = float(self.manifest["out_scale"])
+    def __init__(self, out_dir: str | Path | ExportDir, *, sanitize: bool = False) -> None:
+        # open_export checks the export whole (hashes, manifest checksum) before any compile
+        self.export = out_dir if isinstance(out_dir, ExportDir) else open_export(out_dir)
+        self.out_dir = self.export.path
+        self.manifest = self.export.manifest
+        self.name: str = self.export.name
+        self.input_kind: str = self.export.input.kind
+        self.input_shape = self.export.input.frame_shape  # one frame (C, H, W)
+        self.time_steps = self.export.time_steps
+        self.num_classes = self.export.num_classes
+        self.out_scale = self.export.out_scale
         self.library_path = build_model_library(self.out_dir, self.name, sanitize=sanitize)
         self._lib = ctypes.CDLL(str(self.library_path))
         self._bind()
@@ -160,11 +99,9 @@ class HostModel:
         self._check_model(model)
         self.default_schedule = _SCHEDULE_NAMES.get(model.schedule, "time")
         self.num_layers = int(model.num_layers)
-        self.layer_types = [LAYER_TYPES[self._lib.spqh_layer_type(i)]
-                            for i in range(self.num_layers)]
-        self.neuron_layers = [i for i, t in enumerate(self.layer_types) if t in ("conv", "linear")]
-        self.synapse_layers = [i for i, t in enumerate(self.layer_types)
-                               if t in ("conv", "linear", "readout")]
+        self.layer_types = list(self.export.layer_types)
+        self.neuron_layers = self.export.neuron_layers
+        self.synapse_layers = self.export.synapse_layers
         self._contexts: dict[int, tuple[ctypes.Array[ctypes.c_char], np.ndarray]] = {}
         self._stream: tuple[ctypes.Array[ctypes.c_char], np.ndarray] | None = None
 
@@ -201,6 +138,16 @@ class HostModel:
             raise SpqFormatError(f"{where} on the input shape")
         if model.time_steps != self.time_steps or model.num_classes != self.num_classes:
             raise SpqFormatError(f"{where} on time_steps or num_classes")
+        if model.num_layers != len(self.export.layer_types):
+            raise SpqFormatError(f"{where} on the number of layers ({model.num_layers} in the "
+                                 f"C, {len(self.export.layer_types)} in the manifest)")
+        codes = [self._lib.spqh_layer_type(i) for i in range(model.num_layers)]
+        types = [LAYER_TYPES[c] if 0 <= c < len(LAYER_TYPES) else f"type {c}" for c in codes]
+        if types != list(self.export.layer_types):
+            i = next(i for i, (a, b) in enumerate(zip(types, self.export.layer_types,
+                                                      strict=True)) if a != b)
+            raise SpqFormatError(f"{where} on the type of layer {i} ({types[i]} in the C, "
+                                 f"{self.export.layer_types[i]} in the manifest)")
 
     def arena_size(self, schedule: str | None = None) -> int:
         """spq_arena_size() of the model for `schedule` (default: the exporter's choice)."""
@@ -215,8 +162,9 @@ class HostModel:
     def _new_context(self, schedule: int) -> tuple[ctypes.Array[ctypes.c_char], np.ndarray]:
         size = int(self._lib.spq_arena_size(self._model_ptr, schedule))
         if size == 0:
-            raise SpqFormatError(f"the C runtime rejects model {self.name!r} "
-                                 "(spq_arena_size is 0)")
+            raise SpqFormatError(f"the C runtime rejects model {self.name!r}: its descriptor "
+                                 "fails validation (format version, shapes, parameters or "
+                                 "array sizes; spq_arena_size is 0)")
         ctx = ctypes.create_string_buffer(int(self._lib.spqh_ctx_size()))
         raw = np.zeros(size + 16, dtype=np.uint8)  # keep a reference: it is the arena
         offset = (-raw.ctypes.data) % 16
@@ -236,35 +184,13 @@ class HostModel:
 
     # ------------------------------------------------------------------ inputs
     def prepare_input(self, x: Any) -> tuple[np.ndarray, bool]:
-        """Check and convert input(s) to what the C runtime reads: (N, ...) uint8, batched?"""
-        arr = _as_numpy(x)
-        shape = self.input_shape
-        if self.input_kind == "static":
-            if arr.ndim not in (3, 4) or tuple(arr.shape[-3:]) != shape:
-                raise SpqError(f"static input must have shape {shape} or (N, *{shape}), "
-                               f"got {tuple(arr.shape)}")
-            batched = arr.ndim == 4
-            if arr.dtype == np.uint8:
-                q = arr
-            elif np.issubdtype(arr.dtype, np.floating):
-                q = _quantize_static(arr)
-            else:
-                raise SpqError(f"static input must be uint8 pixels or floats in [0, 1], "
-                               f"got dtype {arr.dtype}")
-        else:
-            full = (self.time_steps, *shape)
-            if arr.ndim not in (4, 5) or tuple(arr.shape[-4:]) != full:
-                raise SpqError(f"event input must have shape {full} or (N, *{full}), "
-                               f"got {tuple(arr.shape)}")
-            batched = arr.ndim == 5
-            q = _events_u8(arr)
-        if not batched:
-            q = q[None]
-        return np.ascontiguousarray(q, dtype=np.uint8), batched
+        """Check and convert input(s) to what the C runtime reads: (N, ...) uint8, batched?
+        (spq.export.directory.InputSpec.prepare: one rule for every command)."""
+        return self.export.input.prepare(x)
 
     # ------------------------------------------------------------------ running
     def _result(self, logits: np.ndarray, spikes: np.ndarray, synops: np.ndarray,
-                batched: bool) -> RunResult:
+                batched: bool) -> HostResult:
         logits_int = logits.astype(np.int64)
         spike_counts = spikes.astype(np.int64)[:, self.neuron_layers]
         syn = synops.astype(np.int64)[:, self.synapse_layers]
@@ -272,7 +198,7 @@ class HostModel:
                 else np.zeros(0, dtype=np.int64)).astype(np.int64)
         if not batched:
             logits_int, spike_counts, syn, pred = logits_int[0], spike_counts[0], syn[0], pred[0]
-        return RunResult(
+        return HostResult(
             logits_int=logits_int,
             logits=logits_int.astype(np.float64) * self.out_scale,
             pred=np.asarray(pred, dtype=np.int64),
@@ -281,7 +207,7 @@ class HostModel:
             batched=batched,
         )
 
-    def run(self, x: Any, schedule: str | None = None) -> RunResult:
+    def run(self, x: Any, schedule: str | None = None) -> HostResult:
         """Whole inferences of one input or a batch (state reset before each)."""
         q, batched = self.prepare_input(x)
         ctx = self._context(schedule)
@@ -303,7 +229,7 @@ class HostModel:
             self._stream = self._new_context(SCHEDULES["time"])
         self._lib.spq_reset(self._stream[0])
 
-    def step(self, frame: Any) -> RunResult:
+    def step(self, frame: Any) -> HostResult:
         """One time step of a stream; returns the totals so far (logits, spikes, synops).
 
         `frame` is one event frame (C, H, W) of 0/1 values, or the image for static input
@@ -312,11 +238,11 @@ class HostModel:
             self.reset()
         assert self._stream is not None
         if self.input_kind == "events":
-            arr = _as_numpy(frame)
+            arr = as_array(frame)
             if tuple(arr.shape) != self.input_shape:
                 raise SpqError(f"an event frame must have shape {self.input_shape}, "
                                f"got {tuple(arr.shape)}")
-            data = np.ascontiguousarray(_events_u8(arr))
+            data = np.ascontiguousarray(events_u8(arr))
         else:
             q, batched = self.prepare_input(frame)
             if batched:

@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
+from elftools.common.exceptions import DWARFError, ELFError
 from elftools.elf.constants import SH_FLAGS
 from elftools.elf.elffile import ELFFile
 from elftools.elf.sections import SymbolTableSection
@@ -62,3 +63,49 @@ def read_sizes(elf_path: Path) -> ElfSizes:
     except (OSError, ValueError) as exc:
         raise SpqError(f"cannot read ELF {elf_path}: {exc}") from None
     return ElfSizes(sections, text, rodata, data, bss, stack, symbols)
+
+
+def code_bytes_by_source(elf_path: Path) -> dict[str, int]:
+    """Bytes of code per source file: the sizes of the function symbols (.symtab), each
+    attributed to the compilation unit whose debug information (DWARF, from `-g`) places a
+    function at the symbol's address. Keys are the source paths as the compiler saw them;
+    functions without debug information (newlib's memcpy, libgcc) are left out. Functions
+    that the linker dropped (`--gc-sections`) have no symbol and count nothing."""
+    try:
+        with open(elf_path, "rb") as f:
+            elf = ELFFile(f)
+            if not elf.has_dwarf_info():
+                raise SpqError(f"{elf_path} has no debug information (build with -g)")
+            source_at: dict[int, str] = {}
+            for cu in elf.get_dwarf_info().iter_CUs():
+                top = cu.get_top_DIE()
+                name_attr = top.attributes.get("DW_AT_name")
+                if name_attr is None:
+                    continue
+                name = Path(name_attr.value.decode(errors="replace"))
+                comp_dir = top.attributes.get("DW_AT_comp_dir")
+                if not name.is_absolute() and comp_dir is not None:
+                    name = Path(comp_dir.value.decode(errors="replace")) / name
+                for die in cu.iter_DIEs():
+                    low = die.attributes.get("DW_AT_low_pc")
+                    # a function the linker discarded keeps its DIE with address 0
+                    if die.tag == "DW_TAG_subprogram" and low is not None and low.value:
+                        source_at[int(low.value)] = str(name)
+            sizes: dict[str, int] = {}
+            symtab = elf.get_section_by_name(".symtab")
+            if isinstance(symtab, SymbolTableSection):
+                for sym in symtab.iter_symbols():
+                    if sym["st_info"]["type"] != "STT_FUNC" or not sym["st_size"]:
+                        continue
+                    source = source_at.get(int(sym["st_value"]) & ~1)  # Thumb bit
+                    if source is not None:
+                        sizes[source] = sizes.get(source, 0) + int(sym["st_size"])
+    except (OSError, ValueError, ELFError, DWARFError) as exc:
+        raise SpqError(f"cannot read ELF {elf_path}: {exc}") from None
+    return sizes
+
+
+def code_bytes_under(sizes: dict[str, int], folder: Path) -> int:
+    """The code bytes of code_bytes_by_source() whose source lies under `folder`."""
+    root = Path(folder).resolve()
+    return sum(n for src, n in sizes.items() if Path(src).resolve().is_relative_to(root))

@@ -8,7 +8,10 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+from rich.console import Console
+from rich.table import Table
 
+from spq.files import atomic_path
 from spq.tools.device import DeviceRun
 from spq.tools.elfinfo import read_sizes
 
@@ -25,11 +28,12 @@ def _mean(values: list[int]) -> int:
     return (2 * sum(values) + len(values)) // (2 * len(values))
 
 
-def build_profile(run: DeviceRun, manifest: dict[str, Any]) -> dict[str, Any]:
+def build_profile(run: DeviceRun) -> dict[str, Any]:
     """The profile JSON of a device run (means per inference over the run's inputs)."""
+    manifest = run.export.manifest
     unit = run.results[0].unit
     n = len(run.results)
-    steps = int(manifest.get("time_steps", run.info.time_steps) or 1)
+    steps = run.export.time_steps
     layers = []
     for i, rec in enumerate(manifest["layers"]):
         time = _mean([r.layers[i].time for r in run.results])
@@ -61,7 +65,7 @@ def build_profile(run: DeviceRun, manifest: dict[str, Any]) -> dict[str, Any]:
     memory = manifest.get("memory", {})
     return {
         "format": PROFILE_FORMAT,
-        "model": manifest.get("name", run.info.model),
+        "model": run.export.name,
         "board": run.board.name,
         "core": run.board.core,
         "qemu": run.board.is_qemu,
@@ -70,6 +74,9 @@ def build_profile(run: DeviceRun, manifest: dict[str, Any]) -> dict[str, Any]:
         "time_steps": steps,
         "total": total,
         "total_per_input": totals,
+        "logits_int": [list(r.logits_int) for r in run.results],
+        "clock_hz": run.info.clock_hz,
+        "port": run.port,
         "layers": layers,
         "layers_total": sum(layer[unit] for layer in layers),
         "synops": total_synops,
@@ -121,7 +128,65 @@ def plot_profile(profile: dict[str, Any], path: Path) -> None:
     ax.legend(handles, [unit, "synops"], loc="upper right")
     fig.tight_layout()
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp.png")
-    fig.savefig(tmp, dpi=120)
+    with atomic_path(path) as tmp:
+        fig.savefig(tmp, dpi=120, format="png")
     plt.close(fig)
-    tmp.replace(path)
+
+
+def print_profile(profile: dict[str, Any], console: Console) -> None:
+    unit = profile["unit"]
+    table = Table(
+        title=f"{profile['model']} on {profile['board']} ({profile['core']}), "
+        f"{profile['inputs']} input(s), means per inference"
+    )
+    short = "instr." if unit == "instructions" else unit
+    for col, justify in (
+        ("layer", "left"),
+        ("type", "left"),
+        (short, "right"),
+        ("share", "right"),
+        ("synops", "right"),
+        ("spike rate", "right"),
+        (f"{short}/synop", "right"),
+    ):
+        table.add_column(col, justify=justify, no_wrap=True)  # type: ignore[arg-type]
+    total = profile["total"] or 1
+    for layer in profile["layers"]:
+        rate = layer["spike_rate"]
+        per = layer[f"{unit}_per_synop"]
+        table.add_row(
+            f"{layer['index']} {layer['name']}",
+            str(layer["type"]),
+            f"{layer[unit]:,}",
+            f"{100 * layer[unit] / total:.1f}%",
+            f"{layer['synops']:,}",
+            "-" if rate is None else f"{100 * rate:.1f}%",
+            "-" if per is None else f"{per:.2f}",
+        )
+    per_total = profile[f"{unit}_per_synop"]
+    table.add_row(
+        "total",
+        "",
+        f"{profile['total']:,}",
+        "100%",
+        f"{profile['synops']:,}",
+        "",
+        "-" if per_total is None else f"{per_total:.2f}",
+        style="bold",
+    )
+    console.print(table)
+    ram, flash = profile["ram"], profile["flash"]
+    console.print(
+        f"RAM   {ram['total_bytes']:,} B = static {ram['static_bytes']:,} + arena "
+        f"{ram['arena_bytes']:,} + stack peak {ram['stack_peak_bytes']:,}"
+    )
+    console.print(
+        f"flash {flash['total_bytes']:,} B = text {flash['text_bytes']:,} + rodata "
+        f"{flash['rodata_bytes']:,} (model constants {flash['model_const_bytes'] or 0:,}) + "
+        f"data {flash['data_bytes']:,}"
+    )
+    if profile["qemu"]:
+        console.print(
+            "QEMU (-icount shift=0): instruction counts from SysTick, resolution one tick "
+            "per layer call; not cycles."
+        )

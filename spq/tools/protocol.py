@@ -41,6 +41,8 @@ ERR_INPUT_SIZE = 5
 ERR_RUNTIME = 6
 ERR_FAULT = 7
 ERR_NO_MODEL = 8
+ERR_MODEL_HEADER = 9
+ERR_TIMEOUT = 10
 
 ERROR_NAMES = {
     ERR_CRC: "bad CRC",
@@ -51,7 +53,11 @@ ERROR_NAMES = {
     ERR_RUNTIME: "runtime error",
     ERR_FAULT: "firmware fault",
     ERR_NO_MODEL: "firmware has no model",
+    ERR_MODEL_HEADER: "model header mismatch",
+    ERR_TIMEOUT: "frame cut short",
 }
+# ERR_MODEL_HEADER: the NAME.h macro (top 4 bits of the detail) that disagrees with NAME.c
+MODEL_HEADER_MACROS = {1: "NUM_CLASSES", 2: "NUM_LAYERS", 3: "INPUT_BYTES", 4: "ARENA_SIZE"}
 
 # spq_status_t (runtime_c/include/spq.h)
 SPQ_STATUS = {
@@ -121,6 +127,14 @@ class DeviceError(SpqError):
         elif code == ERR_FAULT:
             kind = FAULT_KINDS.get(detail >> 28, f"kind {detail >> 28}")
             what = f"{name}: {kind}, CFSR {detail & 0x0FFFFFFF:#010x}"
+        elif code == ERR_MODEL_HEADER:
+            macro = MODEL_HEADER_MACROS.get(detail >> 28, f"macro {detail >> 28}")
+            what = (f"{name}: the firmware's NAME.h has a NAME_{macro} other than its model "
+                    f"descriptor's {detail & 0x0FFFFFFF} (NAME.c); the export was edited or "
+                    "mixed up: export it again")
+        elif code == ERR_TIMEOUT:
+            what = (f"{name}: the device received {detail} bytes of the frame, then nothing "
+                    "for its inter-byte timeout, and dropped it")
         else:
             what = f"{name} (code {code}, detail {detail:#x})"
         super().__init__(f"device reported {what}")
@@ -283,13 +297,18 @@ class InferResult:
 
 class Client:
     """Request/reply over a byte stream: one outstanding request at a time, replies matched
-    by seq; stale replies (an earlier request's) are skipped. An ERROR frame with this seq,
-    with seq 0 (the device could not read the seq) or reporting a fault raises DeviceError."""
+    by seq. Frames with another seq are skipped: stale replies to earlier requests, and
+    ERROR frames about bytes this client did not send (seq 0 when the device could not read
+    a seq: leftover sync bytes, line noise), which are counted in `foreign_errors` and
+    named if the request then times out. An ERROR frame with this seq, or reporting a fault
+    (the device has stopped), raises DeviceError."""
 
     def __init__(self, stream: ByteStream, timeout: float = 10.0) -> None:
         self.stream = stream
         self.timeout = timeout
         self._seq = 0
+        self.foreign_errors = 0
+        self.last_foreign_error: DeviceError | None = None
 
     def _next_seq(self) -> int:
         self._seq = (self._seq + 1) & 0xFF or 1  # 0 is what the device uses when unsure
@@ -301,13 +320,25 @@ class Client:
         seq = self._next_seq()
         self.stream.write(encode_frame(msg_type, seq, payload))
         deadline = time.monotonic() + (self.timeout if timeout is None else timeout)
+        foreign = self.foreign_errors
         while True:
-            frame = read_frame(self.stream, deadline)
+            try:
+                frame = read_frame(self.stream, deadline)
+            except DeviceTimeoutError as exc:
+                err = self.last_foreign_error
+                if self.foreign_errors > foreign and err is not None:
+                    raise DeviceTimeoutError(
+                        f"{exc} (meanwhile the device answered bytes this host did not send, "
+                        f"seq {err.seq}: {err})"
+                    ) from None
+                raise
             if frame.type == MSG_ERROR:
                 code, detail = _decode_error(frame.payload)
-                if frame.seq in (seq, 0) or code == ERR_FAULT:
+                if frame.seq == seq or code == ERR_FAULT:
                     raise DeviceError(code, detail, frame.seq)
-                continue  # an error about earlier garbage
+                self.foreign_errors += 1
+                self.last_foreign_error = DeviceError(code, detail, frame.seq)
+                continue
             if frame.seq != seq:
                 continue  # a stale reply
             return frame

@@ -12,13 +12,17 @@ board attached over a serial port.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import os
 import shutil
+import signal
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 from abc import ABC, abstractmethod
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from types import TracebackType
 from typing import IO
@@ -98,11 +102,129 @@ class Runner(ABC):
         self.stop()
 
 
+PR_SET_PDEATHSIG = 1  # linux/prctl.h
+
+
+def die_with_parent() -> Callable[[], None] | None:
+    """A `preexec_fn` that makes the child die (SIGKILL) when its parent does, on Linux
+    (prctl PR_SET_PDEATHSIG; None elsewhere). A killed `spq qemu` then never leaves QEMU
+    spinning at full CPU. The signal follows the parent *thread* that started the child:
+    start and stop a runner on the same thread."""
+    if not sys.platform.startswith("linux"):
+        return None
+    libc = ctypes.CDLL(None, use_errno=True)
+    parent = os.getpid()
+
+    def preexec() -> None:
+        libc.prctl(PR_SET_PDEATHSIG, int(signal.SIGKILL))
+        if os.getppid() != parent:  # the parent died before prctl took effect
+            os._exit(1)
+
+    return preexec
+
+
 def free_port() -> int:
     """A TCP port on 127.0.0.1 that nothing listens on right now."""
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
         s.bind(("127.0.0.1", 0))
         return int(s.getsockname()[1])
+
+
+def terminate(proc: subprocess.Popen[bytes]) -> None:
+    """SIGTERM, then SIGKILL after 2 s; reaped either way."""
+    if proc.poll() is None:
+        proc.terminate()
+        try:
+            proc.wait(timeout=2.0)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=2.0)
+
+
+def _listening(port: int) -> bool:
+    """Whether something listens on 127.0.0.1:port, without connecting (a connection to
+    QEMU's gdbstub counts as a debugger attaching). Linux: /proc/net/tcp; elsewhere a
+    connection."""
+    table = Path("/proc/net/tcp")
+    if table.is_file():
+        want = f"0100007F:{port:04X}"
+        for line in table.read_text().splitlines()[1:]:
+            fields = line.split()
+            if len(fields) > 3 and fields[1] == want and fields[3] == "0A":  # LISTEN
+                return True
+        return False
+    try:
+        with socket.create_connection(("127.0.0.1", port), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+def qemu_machine_command(board: Board) -> list[str]:
+    """qemu-system-arm for `board`'s machine: no display, monitor or default devices,
+    deterministic virtual time (-icount), semihosting; the caller adds -serial and what to
+    run."""
+    if board.qemu_machine is None:
+        raise SpqError(f"board {board.name} has no QEMU machine")
+    return [QEMU, "-M", board.qemu_machine, "-display", "none", "-monitor", "none",
+            "-nodefaults", "-icount", f"shift={QEMU_ICOUNT_SHIFT}", "-semihosting-config",
+            "enable=on,target=native"]
+
+
+class QemuProbe:
+    """QEMU as a board behind a debug probe: halted (-S), memory empty (no -kernel), a GDB
+    server on `gdb_port` and the UART on `uart_port` (socket://127.0.0.1:PORT), both on free
+    local ports. `spq flash OUT --board B --gdb 127.0.0.1:GDB` loads it like a probe would;
+    `spq run OUT --board B --port socket://127.0.0.1:UART` then talks to it. Use as a context
+    manager; QEMU dies with its parent."""
+
+    def __init__(self, board: Board) -> None:
+        if shutil.which(QEMU) is None:
+            raise SpqError(f"{QEMU} not found: install qemu-system-arm (make toolchain)")
+        self.board = board
+        self.gdb_port = 0
+        self.uart_port = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def command(self) -> list[str]:
+        return [*qemu_machine_command(self.board), "-S",
+                "-gdb", f"tcp:127.0.0.1:{self.gdb_port}",
+                "-serial", f"tcp:127.0.0.1:{self.uart_port},server=on,wait=off"]
+
+    @property
+    def uart_url(self) -> str:
+        return f"socket://127.0.0.1:{self.uart_port}"
+
+    def start(self) -> None:
+        for _attempt in range(5):  # a port picked as free may be taken before QEMU binds it
+            self.gdb_port, self.uart_port = free_port(), free_port()
+            if self.gdb_port == self.uart_port:
+                continue
+            self.proc = subprocess.Popen(self.command(), stdin=subprocess.DEVNULL,
+                                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                                         preexec_fn=die_with_parent())
+            deadline = time.monotonic() + 10.0
+            while time.monotonic() < deadline and self.proc.poll() is None:
+                # the gdbstub listens once the machine is built (after the UART's socket)
+                if _listening(self.gdb_port):
+                    return
+                time.sleep(0.02)
+            self.stop()
+        raise SpqError(f"could not start {QEMU} -M {self.board.qemu_machine} as a probe target")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            terminate(self.proc)
+            if self.proc.stderr is not None:
+                self.proc.stderr.close()
+            self.proc = None
+
+    def __enter__(self) -> QemuProbe:
+        self.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.stop()
 
 
 class QemuRunner(Runner):
@@ -127,20 +249,8 @@ class QemuRunner(Runner):
         self.port = 0
 
     def command(self, port: int) -> list[str]:
-        assert self.board.qemu_machine is not None
         return [
-            QEMU,
-            "-M",
-            self.board.qemu_machine,
-            "-display",
-            "none",
-            "-monitor",
-            "none",
-            "-nodefaults",
-            "-icount",
-            f"shift={QEMU_ICOUNT_SHIFT}",
-            "-semihosting-config",
-            "enable=on,target=native",
+            *qemu_machine_command(self.board),
             "-serial",
             f"tcp:127.0.0.1:{port},server=on,wait=on",
             "-kernel",
@@ -177,6 +287,7 @@ class QemuRunner(Runner):
                 stdin=subprocess.DEVNULL,
                 stdout=self._log,
                 stderr=subprocess.STDOUT,
+                preexec_fn=die_with_parent(),
             )
             transport = self._connect()
             if transport is not None:
@@ -206,13 +317,7 @@ class QemuRunner(Runner):
             self.transport.close()
             self.transport = None
         if self.proc is not None:
-            if self.proc.poll() is None:
-                self.proc.terminate()
-                try:
-                    self.proc.wait(timeout=2.0)
-                except subprocess.TimeoutExpired:
-                    self.proc.kill()
-                    self.proc.wait(timeout=2.0)
+            terminate(self.proc)
             self.proc = None
         if self._log is not None:
             self._log.close()
@@ -221,8 +326,8 @@ class QemuRunner(Runner):
 
 class SerialRunner(Runner):
     """A board already flashed with the harness firmware, on a serial port (e.g.
-    /dev/ttyACM0 for a Nucleo's ST-LINK virtual COM port). Flashing is out of scope: flash
-    the ELF with the board's own tools (docs/boards.md)."""
+    /dev/ttyACM0 for a Nucleo's ST-LINK virtual COM port, or socket://HOST:PORT), flashed
+    with `spq flash` (spq.tools.flash)."""
 
     def __init__(
         self, board: Board, port: str, baudrate: int = 115200, timeout: float = 20.0

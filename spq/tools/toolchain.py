@@ -5,11 +5,12 @@ Each :class:`Probe` does one thing the tests and commands rely on: compile and r
 program with gcc or clang (plain and under AddressSanitizer + UndefinedBehaviorSanitizer),
 link a Cortex-M program with newlib-nano for every board in the board table, start every
 QEMU machine of that table and run a program to its semihosting exit, configure a CMake
-project. A probe that fails names the Debian packages that provide the capability; setup
-(``python -m spq.tools.toolchain --install``, run by ``make setup``) installs them with
-apt-get as root, probes again, and otherwise stops with one ``error:`` line. Package names
-are never trusted on their own: a package can be installed and the capability still missing
-(clang without its sanitizer runtime), or the other way round.
+project, run OpenOCD with every board's configuration files present. A probe that fails
+names the Debian packages that provide the capability; setup (``python -m
+spq.tools.toolchain --install``, run by ``make setup``) installs them with apt-get as root,
+probes again, and otherwise stops with one ``error:`` line. Package names are never trusted
+on their own: a package can be installed and the capability still missing (clang without its
+sanitizer runtime), or the other way round.
 """
 
 from __future__ import annotations
@@ -151,7 +152,7 @@ def host_probe(cc: str, sanitize: bool) -> Probe:
 
 
 def _arm_link(board: Board, tmp: Path) -> tuple[Path, str | None]:
-    from spq.tools.build import linker_script
+    from spq.tools.firmware import linker_script
 
     src = tmp / "probe.c"
     src.write_text(ARM_PROGRAM)
@@ -192,11 +193,31 @@ def cmake_probe() -> Probe:
     return Probe("cmake", run, lambda: ["cmake"])
 
 
+def openocd_probe() -> Probe:
+    """OpenOCD runs and has the interface and target configuration of every board of the
+    table that names one (the flashing tests run it up to the missing probe)."""
+
+    def run(tmp: Path) -> str | None:
+        problem = _run(["openocd", "--version"], tmp)
+        if problem:
+            return problem
+        scripts = Path("/usr/share/openocd/scripts")
+        for b in BOARDS.values():
+            for cfg in (b.openocd_interface, b.openocd_target):
+                if cfg and not (scripts / cfg).is_file():
+                    return f"OpenOCD has no {cfg} (board {b.name}) under {scripts}"
+        return None
+
+    return Probe("openocd", run, lambda: ["openocd"])
+
+
 def default_probes() -> list[Probe]:
     """Everything `make test` needs: the host compilers with and without the sanitizers,
-    CMake, and every board of the board table (linked; run when it has a QEMU machine)."""
+    CMake, OpenOCD, and every board of the board table (linked; run when it has a QEMU
+    machine)."""
     probes = [host_probe(cc, san) for cc in ("gcc", "clang") for san in (False, True)]
     probes.append(cmake_probe())
+    probes.append(openocd_probe())
     probes += [arm_probe(b) for b in BOARDS.values()]
     return probes
 

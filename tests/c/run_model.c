@@ -48,7 +48,8 @@ int main(int argc, char **argv)
     }
     n = (size_t)strtoul(argv[4], NULL, 10);
     for (l = 0; l < m->num_layers; l++) {
-        neurons += m->layers[l].type <= SPQ_LAYER_LINEAR;
+        neurons += m->layers[l].type <= SPQ_LAYER_LINEAR ||
+                   m->layers[l].type == SPQ_LAYER_SPIKE_READOUT;
     }
     frame = (size_t)m->in_c * m->in_h * m->in_w;
     in_bytes = frame * (m->input_kind == SPQ_INPUT_EVENTS ? m->time_steps : 1u);
@@ -84,7 +85,8 @@ int main(int argc, char **argv)
                 failures++;
             }
             for (l = 0; l < m->num_layers; l++) {
-                if (m->layers[l].type <= SPQ_LAYER_LINEAR) {
+                if (m->layers[l].type <= SPQ_LAYER_LINEAR ||
+                    m->layers[l].type == SPQ_LAYER_SPIKE_READOUT) {
                     if ((int32_t)spq_spike_count(&ctx, l) != spikes[k * neurons + j]) {
                         printf("input %zu schedule %d: spikes of layer %u differ\n", k, sched,
                                (unsigned)l);

@@ -108,6 +108,7 @@ static spq_neuron_cfg_t cfg_for(int32_t leak, int32_t lo, int32_t hi, int soft)
     c.leak = leak;
     c.lo = lo;
     c.hi = hi;
+    c.theta = hi * 65536;
     c.zero_code = (uint32_t)(-lo);
     c.bits = bits ? bits : 1u;
     c.mask = (1u << c.bits) - 1u;
@@ -171,6 +172,23 @@ static void test_neuron_step(void)
     u = -3;
     spq_neuron_step(&five, -32768, 0, &u);
     CHECK_EQ(u, -2);
+    {
+        /* threshold level 3 of six levels {-2..3}: THETA = 3 * 2^16 */
+        spq_neuron_cfg_t six = cfg_for(65536, -2, 3, 0);
+        spq_neuron_cfg_t six_soft = cfg_for(65536, -2, 3, 1);
+        u = 0; /* V = 3 * 65536 - 1: no spike, rounds to level 3 */
+        CHECK_EQ(spq_neuron_step(&six, 3 * 65536 - 1, 0, &u), 0);
+        CHECK_EQ(u, 3);
+        u = 2; /* K = 1: V = 2 * 65536 + 65536 = THETA: spike, hard reset */
+        CHECK_EQ(spq_neuron_step(&six, 65536, 0, &u), 1);
+        CHECK_EQ(u, 0);
+        u = 3; /* soft: V = 3 * 65536 + 65536 + 40000 -> V' = 65536 + 40000 -> u' = 2 */
+        CHECK_EQ(spq_neuron_step(&six_soft, 65536 + 40000, 0, &u), 1);
+        CHECK_EQ(u, 2);
+        u = 0; /* one level below threshold (as for ternary, hi = 1) does not fire */
+        CHECK_EQ(spq_neuron_step(&six, 65536, 0, &u), 0);
+        CHECK_EQ(u, 1);
+    }
 }
 
 static void test_membrane_packing(void)
@@ -283,6 +301,10 @@ static void build_model_a(void)
     l0.mult = a_m0;
     l0.shift = a_s0;
     l0.bias = a_b0;
+    l0.weights_bytes = sizeof a_w0;
+    l0.mult_bytes = sizeof a_m0;
+    l0.shift_bytes = sizeof a_s0;
+    l0.bias_bytes = sizeof a_b0;
     l0.leak = 32768;
     l0.lo = -1;
     l0.hi = 1;
@@ -300,6 +322,8 @@ static void build_model_a(void)
     l1.weight_row_bytes = 1;
     l1.weights = a_w1_packed;
     l1.bias = a_b1;
+    l1.weights_bytes = sizeof a_w1_packed;
+    l1.bias_bytes = sizeof a_b1;
     a_layers[0] = l0;
     a_layers[1] = l1;
     memset(&model_a, 0, sizeof model_a);
@@ -443,6 +467,8 @@ static void test_bad_models(void)
     build_model_a();
     model_a.format_version = SPQ_FORMAT_VERSION + 1u;
     expect_bad("format version");
+    model_a.format_version = 1u; /* the layout before the array sizes */
+    expect_bad("format version 1");
     model_a.num_layers = 0;
     expect_bad("no layers");
     model_a.time_steps = 0;
@@ -485,6 +511,30 @@ static void test_bad_models(void)
     expect_bad("no weights");
     a_layers[0].mult = NULL;
     expect_bad("no multipliers");
+    a_layers[0].hi = 0;
+    a_layers[0].lo = -2;
+    expect_bad("threshold level hi = 0");
+    a_layers[0].type = SPQ_LAYER_SPIKE_READOUT;
+    expect_bad("spike readout first");
+    a_layers[1].type = SPQ_LAYER_SPIKE_READOUT; /* a readout without neuron constants */
+    expect_bad("spike readout without mult/shift");
+    /* arrays shorter than the shapes need (the sizeof the generated tables carry) */
+    a_layers[0].weights_bytes -= 1u;
+    expect_bad("weights one byte short");
+    a_layers[0].mult_bytes = 4u;
+    expect_bad("one multiplier for two channels");
+    a_layers[0].shift_bytes = 1u;
+    expect_bad("one shift for two channels");
+    a_layers[0].bias_bytes = 7u;
+    expect_bad("neuron bias short");
+    a_layers[1].weights_bytes = 0u;
+    expect_bad("readout without weight bytes");
+    a_layers[1].bias_bytes = 4u;
+    expect_bad("readout bias short");
+    a_layers[0].weights_bytes += 1u; /* longer arrays are fine */
+    a_layers[1].bias_bytes = 12u;
+    CHECK_EQ(spq_init(&ctx, &model_a, (uint8_t *)arena_words, sizeof arena_words), SPQ_OK);
+    build_model_a();
     a_layers[0].type = SPQ_LAYER_READOUT;
     expect_bad("readout first");
     a_layers[1].type = SPQ_LAYER_LINEAR;
@@ -552,6 +602,10 @@ static void build_model_b(void)
     l[0].mult = b_m0;
     l[0].shift = b_s0;
     l[0].bias = b_b0;
+    l[0].weights_bytes = sizeof b_w0;
+    l[0].mult_bytes = sizeof b_m0;
+    l[0].shift_bytes = sizeof b_s0;
+    l[0].bias_bytes = sizeof b_b0;
     l[0].leak = 32768;
     l[0].lo = -3;
     l[0].hi = 1;
@@ -575,6 +629,8 @@ static void build_model_b(void)
     l[2].weight_row_bytes = 2;
     l[2].weights = b_w2;
     l[2].bias = b_b2;
+    l[2].weights_bytes = sizeof b_w2;
+    l[2].bias_bytes = sizeof b_b2;
     memset(&model_b, 0, sizeof model_b);
     model_b.format_version = SPQ_FORMAT_VERSION;
     model_b.name = "b";
@@ -656,6 +712,10 @@ static void test_model_c_ties(void)
     layers[0].mult = c_m0;
     layers[0].shift = c_s0;
     layers[0].bias = c_b0;
+    layers[0].weights_bytes = sizeof c_w0;
+    layers[0].mult_bytes = sizeof c_m0;
+    layers[0].shift_bytes = sizeof c_s0;
+    layers[0].bias_bytes = sizeof c_b0;
     layers[0].leak = 32768;
     layers[0].lo = -1;
     layers[0].hi = 1;
@@ -673,6 +733,8 @@ static void test_model_c_ties(void)
     layers[1].weight_row_bytes = 1;
     layers[1].weights = c_w1;
     layers[1].bias = c_b1;
+    layers[1].weights_bytes = sizeof c_w1;
+    layers[1].bias_bytes = sizeof c_b1;
     m.format_version = SPQ_FORMAT_VERSION;
     m.name = "c";
     m.input_kind = SPQ_INPUT_EVENTS;

@@ -15,7 +15,7 @@ import copy
 import numpy as np
 
 from spq.errors import SpqError
-from spq.export.checks import acc_bits_for
+from spq.export.checks import layer_acc_bits
 from spq.ir import LayerIR, ModelIR, NeuronIR
 
 
@@ -64,7 +64,9 @@ def remove_pruned(ir: ModelIR) -> ModelIR:
         if layer.type == "readout":
             rows = np.arange(out_c)
         else:
-            rows = np.asarray(_kept(layer, out_c, where), dtype=np.int64)
+            # classes are never removed: a masked class of a spike readout never spikes
+            rows = (np.arange(out_c) if layer.type == "spike_readout"
+                    else np.asarray(_kept(layer, out_c, where), dtype=np.int64))
             n = layer.neuron
             assert n is not None
             layer.neuron = NeuronIR(
@@ -78,15 +80,7 @@ def remove_pruned(ir: ModelIR) -> ModelIR:
         if layer.type == "conv":
             layer.in_shape = (len(keep), *in_shape[1:])
         layer.out_shape = (len(rows), *tuple(int(d) for d in layer.out_shape)[1:])
-        layer.acc_bits = acc_bits_for(layer)
+        layer.acc_bits = layer_acc_bits(layer)
         keep = rows
         full_c = out_c
     return out
-
-
-def pruned_count(ir_full: ModelIR, ir_pruned: ModelIR) -> list[int]:
-    """Per layer: output channels removed (0 for pools and the readout)."""
-    return [
-        int(a.out_shape[0]) - int(b.out_shape[0]) if a.neuron is not None else 0
-        for a, b in zip(ir_full.layers, ir_pruned.layers, strict=True)
-    ]

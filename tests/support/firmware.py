@@ -1,8 +1,10 @@
 # SPDX-License-Identifier: MIT
-"""Shared fixtures for the firmware, protocol, QEMU and profile tests (no tests here).
+"""Shared fixtures for the runtime, firmware, protocol, QEMU, flash and profile tests (no
+tests here; tests/conftest.py registers the fixtures).
 
-Every firmware built by these tests goes to one temporary cache per test session, so the
-tests compile for real and never depend on what an earlier run left in ~/.cache."""
+Every host library and firmware built by the tests that ask for ``fw_cache`` goes to one
+temporary cache per test session, so the tests compile for real and never depend on what an
+earlier run left in ~/.cache."""
 
 from __future__ import annotations
 

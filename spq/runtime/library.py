@@ -13,7 +13,10 @@ from pathlib import Path
 from spq.errors import SpqError
 from spq.paths import runtime_dir
 
-BASE_FLAGS = ["-std=c99", "-O2", "-fPIC", "-shared", "-Wall", "-Wextra"]
+# The warnings-as-errors flags of every spq C build (host library, firmware, tests): a
+# warning in an export (an array that does not hold its initialisers, say) stops the build.
+WARNING_FLAGS = ("-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic")
+BASE_FLAGS = [*WARNING_FLAGS, "-O2", "-fPIC", "-shared"]
 SANITIZE_FLAGS = ["-O1", "-g", "-fno-omit-frame-pointer", "-fsanitize=address,undefined",
                   "-fno-sanitize-recover=all"]
 
@@ -27,7 +30,6 @@ extern const spq_model_t {name}_model;
 const spq_model_t *spqh_model(void) {{ return &{name}_model; }}
 size_t spqh_ctx_size(void) {{ return sizeof(spq_ctx_t); }}
 int spqh_layer_type(unsigned i) {{ return {name}_model.layers[i].type; }}
-unsigned spqh_num_layers(void) {{ return {name}_model.num_layers; }}
 
 /* n inputs, in_stride bytes apart: logits (n x classes), spikes and synops (n x layers). */
 int spqh_run_batch(spq_ctx_t *ctx, const uint8_t *inputs, size_t n, size_t in_stride,
@@ -105,9 +107,10 @@ def _hash(parts: list[str], files: list[Path]) -> str:
 def _compile(cmd: list[str], what: str, cc: str) -> None:
     proc = subprocess.run(cmd, capture_output=True, text=True, check=False)
     if proc.returncode != 0:
-        lines = proc.stderr.strip().splitlines() or ["(no output)"]
-        first = next((ln for ln in lines if "error" in ln), lines[0])
-        raise SpqError(f"compiling {what} with {Path(cc).name} failed: {first}")
+        lines = (proc.stderr or proc.stdout).strip().splitlines() or ["(no output)"]
+        first = next((ln for ln in lines if "error:" in ln),
+                     next((ln for ln in lines if "error" in ln), lines[0]))
+        raise SpqError(f"compiling {what} with {Path(cc).name} failed: {first.strip()}")
 
 
 def _runtime_objects(cc: str, flags: list[str]) -> list[Path]:

@@ -4,25 +4,30 @@
 * ``random_ir(rng)``: a random integer model (spq.ir.ModelIR) drawn directly in integers,
   covering every layer type, weight width, level count, reset, stride/padding, the
   16/32-bit accumulators, static and event input, and edge cases of the fixed point
-  (shift 0, large shifts, saturating currents and biases).
+  (shift 0, large shifts, saturating currents and biases); ``random_ir_where`` the first
+  one a test can use, ``prune_randomly`` with channels pruned the way spq.nn.fold leaves
+  them. The one random-model generator of the IR-level tests.
 * ``reference(ir, x)``: docs/semantics.md written out again in plain numpy (output-centric
   convolution, Python-int floor division), giving logits, spikes and synops per layer.
 * ``write_export(ir, out_dir)``: NAME.c / NAME.h / manifest.json in the layout spq.h and
-  docs/formats.md describe, packed here by hand, so the runtime can be tested on its own.
+  docs/formats.md describe, packed here by hand, so the runtime can be tested on its own;
+  ``seal(out_dir)`` records the files' sha256 in the manifest again after a test edits one.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 from spq.export import memory, packing, tables
-from spq.ir import LayerIR, ModelIR, NeuronIR
+from spq.ir import FORMAT_VERSION, QMAX, LayerIR, ModelIR, NeuronIR, acc_bits
 
-QMAX = {2: 1, 4: 7, 8: 127}
 LEVELS = (2, 3, 5, 16, 17, 256)
 
 
@@ -51,14 +56,18 @@ def _neuron(rng: np.random.Generator, channels: int, acc_std: float) -> NeuronIR
     bias[edge < 0.05] = 1 << 29
     bias[(edge >= 0.05) & (edge < 0.08)] = -(1 << 29)
     leak = int(rng.choice([0, 1 << 15, 1 << 16, int(rng.integers(0, (1 << 16) + 1))]))
+    # the threshold level D (hi): 1 as in SpQuant, or a finer membrane (imported networks)
+    hi = int(rng.integers(2, levels)) if levels > 2 and rng.random() < 0.3 else 1
+    if hi > 1:  # currents in units of theta / D: scale them up so that neurons still fire
+        mult = np.clip(mult.astype(np.int64) * hi, -(2**31) + 1, 2**31 - 1).astype(np.int32)
     return NeuronIR(
         mult=mult,
         shift=shift,
         bias=bias.astype(np.int32),
         leak=leak,
         levels=levels,
-        lo=2 - levels,
-        hi=1,
+        lo=hi + 1 - levels,
+        hi=hi,
         reset="soft" if rng.random() < 0.4 else "hard",
     )
 
@@ -70,10 +79,6 @@ def _weights(rng: np.random.Generator, shape: tuple[int, ...], bits: int) -> np.
     if shape[0] > 1 and rng.random() < 0.3:  # a pruned (all-zero) output channel
         w[int(rng.integers(0, shape[0]))] = 0
     return w.astype(np.int8)
-
-
-def _acc_bits(fan_in: int, bits: int, max_in: int) -> int:
-    return 16 if fan_in * QMAX[bits] * max_in <= 32767 else 32
 
 
 def random_ir(
@@ -122,7 +127,7 @@ def random_ir(
             kernel=k,
             stride=s,
             padding=p,
-            acc_bits=_acc_bits(fan_in, bits, max_in),
+            acc_bits=acc_bits(fan_in, bits, max_in),
         )
         if typ == "readout":
             limit = (2**31 - 1) // T - bound - 1
@@ -159,10 +164,41 @@ def random_ir(
         if int(np.prod(cur)) > 400:
             break
         synapse("linear", int(rng.integers(1, 40)))
-    synapse("readout", int(rng.integers(1, 11)))
+    # the readout: summed accumulators, or the spike counts of a last neuron layer
+    synapse("spike_readout" if rng.random() < 0.3 else "readout", int(rng.integers(1, 11)))
     return ModelIR(name=name, input_kind=kind, input_shape=shape,  # type: ignore[arg-type]
                    time_steps=T, num_classes=layers[-1].out_shape[0], out_scale=0.125,
                    layers=layers)
+
+
+def random_ir_where(rng: np.random.Generator, accept: Callable[[ModelIR], bool],
+                    **kwargs: Any) -> ModelIR:
+    """The first :func:`random_ir` (``kwargs`` passed on) that ``accept`` takes: a test that
+    needs, say, a conv first states it instead of building its own generator."""
+    for _ in range(1000):
+        ir = random_ir(rng, **kwargs)
+        if accept(ir):
+            return ir
+    raise AssertionError("no random model of the kind asked for in 1000 draws")
+
+
+def prune_randomly(rng: np.random.Generator, ir: ModelIR) -> ModelIR:
+    """Prune random channels of ``ir``'s neuron layers as spq.nn.fold leaves them (zero
+    weight rows, ``M = S = B = 0``, the survivors in ``kept_channels``; never all of them,
+    never a class of a spike readout); ``ir`` itself is changed and returned."""
+    for la in ir.layers:
+        if la.neuron is None or la.type == "spike_readout" or rng.random() < 0.3:
+            continue
+        assert la.weight is not None
+        c = la.out_shape[0]
+        kept = sorted(rng.choice(c, size=int(rng.integers(1, c + 1)), replace=False).tolist())
+        drop = [i for i in range(c) if i not in kept]
+        la.weight[drop] = 0
+        la.neuron.mult[drop] = 0
+        la.neuron.shift[drop] = 0
+        la.neuron.bias[drop] = 0
+        la.kept_channels = kept
+    return ir
 
 
 def random_input(rng: np.random.Generator, ir: ModelIR, n: int) -> np.ndarray:
@@ -218,7 +254,7 @@ def reference(ir: ModelIR, x: np.ndarray) -> dict[str, np.ndarray]:
     for t in range(T):
         a = (x if ir.input_kind == "static" else x[t]).astype(np.int64)
         for i, layer in enumerate(ir.layers):
-            if layer.type in ("conv", "linear", "readout"):
+            if layer.type in ("conv", "linear", "readout", "spike_readout"):
                 assert layer.weight is not None
                 static_layer = layer.in_kind == "u8"
                 if static_layer and t > 0:
@@ -243,11 +279,14 @@ def reference(ir: ModelIR, x: np.ndarray) -> dict[str, np.ndarray]:
                 u = state.get(i, np.zeros(acc.shape, dtype=np.int64))
                 b = n.bias.astype(np.int64).reshape((-1,) + (1,) * (acc.ndim - 1))
                 v = n.leak * u + cur + b
-                spk = v >= (1 << 16)
-                v = np.where(spk, 0 if n.reset == "hard" else v - (1 << 16), v)
+                theta = n.hi * (1 << 16)  # the threshold is the top level
+                spk = v >= theta
+                v = np.where(spk, 0 if n.reset == "hard" else v - theta, v)
                 state[i] = np.clip(np.floor_divide(v + (1 << 15), 1 << 16), n.lo, n.hi)
                 spikes[i] += int(spk.sum())
                 a = spk.astype(np.int64)
+                if layer.type == "spike_readout":
+                    logits += a
             elif layer.type in ("maxpool", "sumpool"):
                 k = layer.pool
                 c, h, w = a.shape
@@ -280,13 +319,18 @@ def _arr(ctype: str, name: str, values: list[int] | list[str]) -> str:
     return f"static const {ctype} {name}[{max(1, len(values))}] = {{{body or '0'}}};\n"
 
 
+def _sizeof(array: str) -> str:
+    """A descriptor's size field for `array`: 0 for NULL (spq.h)."""
+    return "0" if array == "NULL" else f"sizeof {array}"
+
+
 def emit_c(ir: ModelIR, schedule: str = "time") -> str:
     """The generated-model C source for `ir` (test version of what spq-export writes)."""
     name = ir.name
     kinds = {"u8": "SPQ_IN_U8", "spike": "SPQ_IN_SPIKE", "count": "SPQ_IN_COUNT"}
     types = {"conv": "SPQ_LAYER_CONV", "linear": "SPQ_LAYER_LINEAR",
              "maxpool": "SPQ_LAYER_MAXPOOL", "sumpool": "SPQ_LAYER_SUMPOOL",
-             "readout": "SPQ_LAYER_READOUT"}
+             "readout": "SPQ_LAYER_READOUT", "spike_readout": "SPQ_LAYER_SPIKE_READOUT"}
     src = [f'#include "spq.h"\n#include "{name}.h"\n\n']
     entries = []
     for i, L in enumerate(ir.layers):
@@ -316,6 +360,7 @@ def emit_c(ir: ModelIR, schedule: str = "time") -> str:
             src.append(_arr("int32_t", f"{name}_b{i}", L.readout_bias.tolist()))
             b = f"{name}_b{i}"
         tab = "NULL, NULL, 0, 0, {0, 0}, NULL, NULL, NULL"
+        tab_arrays = ["NULL"] * 5  # outcome, outcome_base, lut, weights_x, breaks
         if L.neuron is not None:  # the exporter's kernel tables (spq_init checks them)
             pl = tables.add_tables(packing.pack_layer(L))
             o = ob = lut = "NULL"
@@ -339,13 +384,16 @@ def emit_c(ir: ModelIR, schedule: str = "time") -> str:
                 src.append(_arr("int32_t", f"{name}_br{i}", pl.breaks.tolist()))
                 br = f"{name}_br{i}"
             tab = f"{o}, {ob}, {pl.outcome_bits}, {pl.lut_bits}, {{0, 0}}, {lut}, {wx}, {br}"
+            tab_arrays = [o, ob, lut, wx, br]
         k = L.pool if L.type in ("maxpool", "sumpool") else L.kernel
         st = L.pool if L.type in ("maxpool", "sumpool") else L.stride
         entries.append(
             f"    {{{types[L.type]}, {kinds[L.in_kind]}, {L.weight_bits}, {L.acc_bits}, "
             f"{ic}, {ih}, {iw}, {oc}, {oh}, {ow}, {k}, {st}, {L.padding}, {reset}, "
-            f"{L.max_in}, {row_bytes}, {w}, {m}, {s}, {b}, {leak}, {lo}, {hi}, {lbits}, "
-            f"{{0, 0, 0}}, {tab}}},\n"
+            f"{L.max_in}, {row_bytes}, {w}, {m}, {s}, {b}, "
+            + ", ".join(_sizeof(a) for a in (w, m, s, b))
+            + f", {leak}, {lo}, {hi}, {lbits}, {{0, 0, 0}}, {tab}, "
+            + ", ".join(_sizeof(a) for a in tab_arrays) + "},\n"
         )
     src.append(f"static const spq_layer_t {name}_layers[{len(entries)}] = {{\n")
     src.extend(entries)
@@ -361,8 +409,10 @@ def emit_c(ir: ModelIR, schedule: str = "time") -> str:
     return "".join(src)
 
 
-def write_export(ir: ModelIR, out_dir: Path, schedule: str = "time") -> Path:
-    """NAME.c, NAME.h and a manifest.json for `ir` in out_dir (the layout HostModel reads)."""
+def write_export(ir: ModelIR, out_dir: Path, schedule: str = "time",
+                 firmware: bool = False) -> Path:
+    """NAME.c, NAME.h and a manifest.json for `ir` in out_dir (the layout HostModel reads);
+    with `firmware` NAME.h also has the macros the firmware harness is sized by."""
     out_dir.mkdir(parents=True, exist_ok=True)
     name = ir.name
     in_bytes = int(np.prod(ir.input_shape)) * (ir.time_steps if ir.input_kind == "events" else 1)
@@ -372,12 +422,15 @@ def write_export(ir: ModelIR, out_dir: Path, schedule: str = "time") -> Path:
         f"#ifndef {guard}\n#define {guard}\n#include \"spq.h\"\n"
         f"#define {name.upper()}_ARENA_SIZE {memory.arena_bytes(ir, schedule)}u\n"
         f"#define {name.upper()}_NUM_CLASSES {ir.num_classes}\n"
-        f"#define {name.upper()}_NUM_LAYERS {len(ir.layers)}\n"
-        f"#define {name.upper()}_INPUT_BYTES {in_bytes}u\n"
-        f"extern const spq_model_t {name}_model;\n#endif\n"
+        + (f"#define {name.upper()}_NUM_LAYERS {len(ir.layers)}\n"
+           f"#define {name.upper()}_INPUT_BYTES {in_bytes}u\n" if firmware else "")
+        + f"extern const spq_model_t {name}_model;\n#endif\n"
     )
     manifest = {
+        "format": "spq-export",
+        "manifest_version": 2,
         "name": name,
+        "format_version": FORMAT_VERSION,
         "input": {"kind": ir.input_kind, "shape": list(ir.input_shape)},
         "time_steps": ir.time_steps,
         "num_classes": ir.num_classes,
@@ -389,4 +442,28 @@ def write_export(ir: ModelIR, out_dir: Path, schedule: str = "time") -> Path:
                    for L in ir.layers],
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
+    return seal(out_dir)
+
+
+def seal(out_dir: Path) -> Path:
+    """Record the sha256 of NAME.h, NAME.c and samples.npz (when there) in out_dir's
+    manifest.json and its checksum, as docs/formats.md defines them (written here from the
+    document, not with spq.export.directory)."""
+    path = out_dir / "manifest.json"
+    manifest = json.loads(path.read_text())
+    name = manifest["name"]
+    files = {}
+    for fname in (f"{name}.h", f"{name}.c", "samples.npz"):
+        f = out_dir / fname
+        files[fname] = hashlib.sha256(f.read_bytes()).hexdigest() if f.is_file() else "0" * 64
+    manifest["files"] = files
+    manifest["checksum"] = manifest_checksum(manifest)
+    path.write_text(json.dumps(manifest, indent=2))
     return out_dir
+
+
+def manifest_checksum(manifest: dict[str, object]) -> str:
+    """sha256 of the manifest without "checksum", keys sorted, no spaces (docs/formats.md)."""
+    body = {k: v for k, v in manifest.items() if k != "checksum"}
+    text = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=True)
+    return hashlib.sha256(text.encode()).hexdigest()
