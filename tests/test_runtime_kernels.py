@@ -19,7 +19,7 @@ import spq
 import spq.nn as snn
 from spq.export import export
 from spq.export.directory import open_export
-from spq.ir import LayerIR, ModelIR, NeuronIR
+from spq.ir import LayerIR, ModelIR, NeuronIR, acc_bits
 from spq.runtime import HostModel
 from spq.tools.boards import get_board
 from spq.tools.device import differences, host_reference, run_on_device
@@ -196,7 +196,7 @@ def test_fast_paths_under_sanitizers(exported: dict[str, tuple[Any, Path]],
                                      tmp_path: Path) -> None:
     """The wide models and the threshold-edge models, ASan/UBSan builds, against spq.nn and
     the independent reference."""
-    from test_runtime_c import _driver_inputs, _run_driver, _sanitized_objects
+    from tests.test_runtime_c import _driver_inputs, _run_driver, _sanitized_objects
 
     objs = _sanitized_objects(tmp_path)
     for name, (net, out) in exported.items():
@@ -244,7 +244,7 @@ def _gather_ir(rng: np.random.Generator, name: str) -> ModelIR:
         layer = LayerIR(type="conv", name=f"conv{i}", in_shape=cur, out_shape=(out_c, oh, ow),
                         weight=modelgen._weights(rng, (out_c, ci, k, k), 4), weight_bits=4,
                         in_kind="spike", max_in=1, kernel=k, stride=s, padding=p,
-                        acc_bits=modelgen._acc_bits(fan_in, 4, 1))
+                        acc_bits=acc_bits(fan_in, 4, 1))
         layer.neuron = modelgen._neuron(rng, out_c, max(1.0, (fan_in * 0.3) ** 0.5 * 3.5))
         layers.append(layer)
         cur = (out_c, oh, ow)
@@ -252,7 +252,7 @@ def _gather_ir(rng: np.random.Generator, name: str) -> ModelIR:
     readout = LayerIR(type="readout", name="readout", in_shape=(feats,), out_shape=(5,),
                       weight=modelgen._weights(rng, (5, feats), 8), weight_bits=8,
                       in_kind="spike", max_in=1, kernel=1, stride=1, padding=0,
-                      acc_bits=modelgen._acc_bits(feats, 8, 1))
+                      acc_bits=acc_bits(feats, 8, 1))
     readout.readout_bias = rng.integers(-3000, 3001, size=5).astype(np.int32)
     layers.append(readout)
     return ModelIR(name=name, input_kind="events", input_shape=(c, h, w), time_steps=T,
@@ -261,7 +261,7 @@ def _gather_ir(rng: np.random.Generator, name: str) -> ModelIR:
 
 @pytest.mark.parametrize("min_rows", [0, 1 << 30])
 def test_conv_gather_and_scatter_equal_reference(min_rows: int, tmp_path: Path) -> None:
-    from test_runtime_c import _driver_inputs, _run_driver, _sanitized_objects
+    from tests.test_runtime_c import _driver_inputs, _run_driver, _sanitized_objects
 
     objs = _sanitized_objects(tmp_path, (f"-DSPQ_GATHER_MIN_ROWS={min_rows}u",))
     shapes = set()
