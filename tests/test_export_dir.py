@@ -274,10 +274,10 @@ def test_failure_while_writing_leaves_out_as_it_was(
         fail_at: str) -> None:
     """A disk that fills up (or a rename that fails) half-way: the earlier export comes back
     byte for byte, no temporary file stays; a new OUT is not created."""
-    from test_export import APP
     from typer.testing import CliRunner
 
     from spq.export import directory
+    from tests.test_export import APP
 
     out = tmp_path / "out"
     assert CliRunner().invoke(APP, ["export", str(models["static"]), "-o", str(out),

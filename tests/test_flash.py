@@ -189,7 +189,7 @@ def test_a_firmware_that_does_not_fit_is_refused_before_anything_is_written(
     fw_cache: Path, tmp_path: Path,
 ) -> None:
     # the 600 KB model of test_firmware (constants beyond the AN547's 512 KiB of ITCM)
-    from test_firmware import write_huge_model
+    from tests.test_firmware import write_huge_model
 
     out = write_huge_model(tmp_path)
     board = get_board("mps3-an547")

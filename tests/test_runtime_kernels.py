@@ -19,7 +19,7 @@ import spq
 import spq.nn as snn
 from spq.export import export
 from spq.export.directory import open_export
-from spq.ir import LayerIR, ModelIR, NeuronIR
+from spq.ir import LayerIR, ModelIR, NeuronIR, acc_bits
 from spq.runtime import HostModel
 from spq.tools.boards import get_board
 from spq.tools.device import differences, host_reference, run_on_device
@@ -242,7 +242,7 @@ def _w4_ir(rng: np.random.Generator, name: str) -> ModelIR:
         layer = LayerIR(type="conv", name=f"conv{i}", in_shape=cur, out_shape=(out_c, oh, ow),
                         weight=modelgen._weights(rng, (out_c, ci, k, k), 4), weight_bits=4,
                         in_kind="spike", max_in=1, kernel=k, stride=s, padding=p,
-                        acc_bits=modelgen._acc_bits(fan_in, 4, 1))
+                        acc_bits=acc_bits(fan_in, 4, 1))
         layer.neuron = modelgen._neuron(rng, out_c, max(1.0, (fan_in * 0.3) ** 0.5 * 3.5))
         layers.append(layer)
         cur = (out_c, oh, ow)
@@ -250,7 +250,7 @@ def _w4_ir(rng: np.random.Generator, name: str) -> ModelIR:
     readout = LayerIR(type="readout", name="readout", in_shape=(feats,), out_shape=(5,),
                       weight=modelgen._weights(rng, (5, feats), 8), weight_bits=8,
                       in_kind="spike", max_in=1, kernel=1, stride=1, padding=0,
-                      acc_bits=modelgen._acc_bits(feats, 8, 1))
+                      acc_bits=acc_bits(feats, 8, 1))
     readout.readout_bias = rng.integers(-3000, 3001, size=5).astype(np.int32)
     layers.append(readout)
     return ModelIR(name=name, input_kind="events", input_shape=(c, h, w), time_steps=T,
