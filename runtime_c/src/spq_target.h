@@ -10,7 +10,9 @@
  *    M55), for SIMD-within-a-register instructions (UADD8, USUB8, SEL, ...).
  *  - SPQ_HAVE_MVE: Helium integer vectors (`__ARM_FEATURE_MVE` bit 0: M55, M85).
  *  - SPQ_HAVE_THUMB2: the Armv7-M / Armv8-M Mainline instruction set (M3, M4, M7, M33), for
- *    inline-assembly kernels written in it (UBFX, BFI, register-offset loads); with
+ *    inline-assembly kernels written in it (UBFX, BFI, register-offset loads); never on
+ *    Armv6-M (M0, M0+) or Armv8-M Baseline (M23), where GCC does not define __thumb2__
+ *    (they run the portable C kernels; tests/test_runtime_fast.py runs them on the M0); with
  *    SPQ_HAVE_DSP they may use UXTAB too. Only when optimising (__OPTIMIZE__): their
  *    immediates are the constants of inlined templates.
  *  - SPQ_FAST: the portable optimised kernels (fused output-stationary conv, table neuron
