@@ -3,7 +3,7 @@
 
 For each data set and seed it trains, with the same architecture and epochs:
 
-1. the full-precision SNN baseline: 32-bit float weights, float membrane (spq.train's
+1. the full-precision SNN baseline: 32-bit float weights, float membrane (spq.baseline's
    FloatSequential; it has no integer form);
 2. the quantized SNN (SETTING's weight bits and membrane levels), evaluated as the exact
    integer model;

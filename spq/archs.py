@@ -14,6 +14,8 @@ from typing import Any
 
 from torch import nn
 
+from spq import nn as snn
+from spq.baseline import FloatLIF, FloatSequential
 from spq.data import DatasetInfo
 from spq.errors import SpqError
 
@@ -41,59 +43,38 @@ class _Layers:
     def conv(self, c_in: int, c_out: int) -> Any:
         if self.float:
             return nn.Conv2d(c_in, c_out, 3, padding=1, bias=False)
-        from spq import nn as snn
-
         return snn.QuantConv2d(c_in, c_out, 3, padding=1, bias=False,
                                weight_bits=self.s.weight_bits)
 
     def linear(self, f_in: int, f_out: int, bias: bool) -> Any:
         if self.float:
             return nn.Linear(f_in, f_out, bias=bias)
-        from spq import nn as snn
-
         return snn.QuantLinear(f_in, f_out, bias=bias, weight_bits=self.s.weight_bits)
 
     def bn(self, c: int, dims: int) -> Any:
         if self.float:
             return nn.BatchNorm2d(c) if dims == 2 else nn.BatchNorm1d(c)
-        from spq import nn as snn
-
         return snn.BatchNorm2d(c) if dims == 2 else snn.BatchNorm1d(c)
 
     def lif(self) -> Any:
         if self.float:
-            from spq.train import FloatLIF
-
             return FloatLIF(beta=self.s.beta, threshold=self.s.threshold,
                             spike_surrogate=self.s.spike_surrogate)
-        from spq import nn as snn
-
         return snn.QuantLIF(levels=self.s.levels, beta=self.s.beta, threshold=self.s.threshold,
                             spike_surrogate=self.s.spike_surrogate)
 
     def maxpool(self, k: int) -> Any:
         if self.float:
             return nn.MaxPool2d(k)
-        from spq import nn as snn
-
         return snn.MaxPool2d(k)
 
     def flatten(self) -> Any:
         if self.float:
             return nn.Flatten()
-        from spq import nn as snn
-
         return snn.Flatten()
 
     def sequential(self, layers: list[Any], info: DatasetInfo) -> Any:
-        if self.float:
-            from spq.train import FloatSequential
-
-            seq: type = FloatSequential
-        else:
-            from spq import nn as snn
-
-            seq = snn.Sequential
+        seq: type = FloatSequential if self.float else snn.Sequential
         return seq(*layers, time_steps=self.s.time_steps, input_kind=info.input_kind,
                    input_shape=info.input_shape)
 

@@ -33,9 +33,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import torch
-from torch import nn
 
 from spq.errors import SpqError
+from spq.ir import layer_names
+from spq.nn.layers import QuantConv2d, QuantLIF, QuantLinear
+from spq.nn.sequential import Sequential
 
 SCORES = ("max-relu", "mean-abs")
 
@@ -43,32 +45,26 @@ SCORES = ("max-relu", "mean-abs")
 @dataclass
 class Block:
     index: int  # position of the synapse in net.layers
-    synapse: nn.Module
-    lif: nn.Module
-    name: str
+    synapse: QuantConv2d | QuantLinear
+    lif: QuantLIF
+    name: str  # the layer's name in the manifest (spq.ir.layer_names): conv1, fc1, ...
 
 
-def spiking_blocks(net: nn.Module) -> list[Block]:
+def spiking_blocks(net: Sequential) -> list[Block]:
     """The (synapse, neuron) pairs of a network, in order; the readout is not one (nor the
     last block of a spike-count readout: classes are never pruned)."""
-    layers = list(net.layers)  # type: ignore[arg-type]
+    stages = [st for st in net.stages if st.kind != "flatten"]  # one per IR layer
     out: list[Block] = []
-    n = 0
-    for i, layer in enumerate(layers):
-        if not hasattr(layer, "out_mask"):
-            continue
-        j = i + 1
-        while j < len(layers) and isinstance(layers[j], nn.modules.batchnorm._BatchNorm):
-            j += 1
-        if j < len(layers) - 1 and hasattr(layers[j], "trace"):  # a last QuantLIF: readout
-            kind = "conv" if layers[i].weight.dim() == 4 else "fc"
-            out.append(Block(i, layer, layers[j], f"{kind}{n}"))
-            n += 1
+    for st, name in zip(stages, layer_names([st.kind for st in stages]), strict=True):
+        if st.kind in ("conv", "linear"):
+            synapse, lif = net.layers[st.idx], net.layers[st.lif]  # type: ignore[index]
+            assert isinstance(synapse, (QuantConv2d, QuantLinear)) and isinstance(lif, QuantLIF)
+            out.append(Block(st.idx, synapse, lif, name))
     return out
 
 
 @torch.no_grad()
-def membrane_scores(net: nn.Module, x: torch.Tensor, batch_size: int = 128,
+def membrane_scores(net: Sequential, x: torch.Tensor, batch_size: int = 128,
                     score: str = "max-relu") -> list[torch.Tensor]:
     """Per-channel score (see the module doc) of every spiking block, from the eval-mode
     (integer) model on inputs ``x``. Channels already masked score 0."""
@@ -103,7 +99,7 @@ def membrane_scores(net: nn.Module, x: torch.Tensor, batch_size: int = 128,
             b.lif.record = False
             b.lif.trace = []
         net.train(was_training)
-    T = int(getattr(net, "time_steps", 1))
+    T = net.time_steps
     scores = []
     for k, b in enumerate(blocks):
         s = sums[k] / (count * T)
@@ -134,7 +130,7 @@ def select_channels(score: torch.Tensor, ratio: float, by: str = "mass") -> torc
     return keep
 
 
-def prune_membrane(net: nn.Module, x: torch.Tensor, ratio: float = 0.85, by: str = "mass",
+def prune_membrane(net: Sequential, x: torch.Tensor, ratio: float = 0.85, by: str = "mass",
                    score: str = "max-relu", batch_size: int = 128) -> list[dict[str, Any]]:
     """Score every spiking block on ``x`` and set its ``out_mask``; returns one summary per
     layer (name, channels, kept, kept score share). Channels masked before stay masked."""

@@ -10,9 +10,8 @@ The pieces, usable from Python as well as through ``spq train`` / ``spq eval``:
 * :func:`train`: all of it from a :class:`TrainConfig`, with optional membrane-prior pruning
   and fine-tuning (:mod:`spq.prune`); returns the network and the JSON report.
 
-The full-precision baseline of docs/results.md (32-bit weights, unquantized membrane) is not
-an spq.nn model (it has no integer form): :class:`FloatSequential` and :class:`FloatLIF`
-build it from plain torch layers, only for training and counting.
+The full-precision baseline of docs/results.md (32-bit weights, unquantized membrane) is
+trained and evaluated here too; it is built in :mod:`spq.baseline`.
 """
 
 from __future__ import annotations
@@ -30,8 +29,16 @@ import torch
 import torch.nn.functional as Fn
 from torch import nn
 
-from spq.data import DatasetInfo, TensorDataset, dataset_info
+from spq.archs import DEFAULT_ARCH, ArchSettings, build_arch
+from spq.baseline import FloatSequential, float_counts
+from spq.data import DatasetInfo, TensorDataset, dataset_info, open_dataset
 from spq.errors import SpqError
+from spq.ir import level_bits
+from spq.nn.activity import sites
+from spq.nn.grammar import blocks
+from spq.nn.layers import QuantConv2d, QuantLIF, QuantLinear, _check_bits
+from spq.nn.surrogate import SPIKE_SURROGATES
+from spq.prune import prune_membrane
 
 TET_LAMBDA = 0.05  # weight of the MSE term (the SpQuant-SNN authors' default; TET's paper
 # uses 1e-3; measured in docs/results.md)
@@ -117,8 +124,6 @@ class TrainConfig:
             raise SpqError(f"tet-lambda must be in [0, 1], got {self.tet_lambda}")
         if not (math.isfinite(self.spike_reg) and self.spike_reg >= 0):
             raise SpqError(f"spike-reg must be >= 0, got {self.spike_reg}")
-        from spq.nn.surrogate import SPIKE_SURROGATES
-
         if self.spike_surrogate not in SPIKE_SURROGATES:
             raise SpqError(f"spike-surrogate must be one of {', '.join(SPIKE_SURROGATES)}, "
                            f"not {self.spike_surrogate!r}")
@@ -133,90 +138,6 @@ class TrainConfig:
     @property
     def is_float(self) -> bool:
         return self.weight_bits == 32 or self.levels is None
-
-
-# ------------------------------------------------------------------- float baseline
-
-
-class FloatLIF(nn.Module):
-    """LIF neuron with a float membrane (the 32-bit baseline): no membrane quantization.
-
-    Same equations as ``spq.nn.QuantLIF`` in training mode minus the level rounding:
-    ``v = beta * v_r + c``, spike when ``v >= theta`` (the spike surrogate named by
-    ``spike_surrogate``), hard reset. ``record``/``trace`` hold ``v / theta`` before the
-    reset, as in QuantLIF.
-    """
-
-    levels: int | None = None
-
-    def __init__(self, beta: float = 0.5, threshold: float = 1.0,
-                 spike_surrogate: str = "triangle") -> None:
-        super().__init__()
-        self.beta = float(beta)
-        self.spike_surrogate = spike_surrogate
-        self.threshold = nn.Parameter(torch.tensor(float(threshold)))
-        self.record = False
-        self.trace: list[torch.Tensor] = []
-        self.v: torch.Tensor | None = None
-        self.v_pre: torch.Tensor | None = None  # the last step's membrane before the reset
-
-    def theta(self) -> torch.Tensor:
-        return self.threshold.clamp_min(1e-3)
-
-    def reset_state(self) -> None:
-        self.v = None
-        self.trace = []
-
-    def forward(self, c: torch.Tensor) -> torch.Tensor:
-        from spq.nn.surrogate import spike_fn
-
-        theta = self.theta()
-        v_prev = self.v if self.v is not None else torch.zeros_like(c)
-        v = self.beta * v_prev + c  # leak and integrate
-        s = spike_fn(self.spike_surrogate, (v - theta) / theta)  # fire at v >= theta
-        self.v = v * (1.0 - s)  # hard reset
-        self.v_pre = v.detach()
-        if self.record:
-            self.trace.append((v / theta).detach())
-        return s
-
-
-class FloatSequential(nn.Module):
-    """The full-precision twin of ``spq.nn.Sequential`` (float weights, float membrane)."""
-
-    def __init__(self, *layers: nn.Module, time_steps: int, input_kind: str,
-                 input_shape: tuple[int, int, int]) -> None:
-        super().__init__()
-        self.layers = nn.ModuleList(layers)
-        self.time_steps = int(time_steps)
-        self.input_kind = input_kind
-        self.input_shape = tuple(input_shape)
-
-    def _frame(self, x: torch.Tensor, t: int) -> torch.Tensor:
-        return x.float() if self.input_kind == "static" else x[:, t].float()
-
-    def forward_steps(self, x: torch.Tensor) -> torch.Tensor:
-        """Per-step logits (T, N, classes), layer by layer over all steps as in
-        ``spq.nn.Sequential`` (BN statistics over samples and time steps)."""
-        for layer in self.layers:
-            if isinstance(layer, FloatLIF):
-                layer.reset_state()
-        T, N = self.time_steps, x.shape[0]
-        shared = self.input_kind == "static"
-        h = x.float() if shared else x.float().transpose(0, 1).reshape(T * N, *x.shape[2:])
-        for layer in self.layers:
-            if isinstance(layer, FloatLIF):
-                steps = [h] * T if shared else list(h.view(T, N, *h.shape[1:]))
-                h = torch.cat([layer(ht) for ht in steps])
-                shared = False
-            else:
-                h = layer(h)
-        if shared:
-            return h.unsqueeze(0).expand(T, *h.shape)
-        return h.view(T, N, *h.shape[1:])
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.forward_steps(x).mean(0)
 
 
 # ----------------------------------------------------------------------------- loss
@@ -372,7 +293,7 @@ class _Steps(nn.Module):
 
 
 def _spiking(net: nn.Module) -> list[nn.Module]:
-    return [m for m in net.modules() if hasattr(m, "trace") and hasattr(m, "reset_state")]
+    return [net.layers[st.lif] for st in blocks(net)]  # type: ignore[arg-type, index]
 
 
 DISTILL_TAU = 2.0
@@ -473,149 +394,37 @@ def fit(net: nn.Module, train_ds: torch.utils.data.Dataset, epochs: int,  # type
 # -------------------------------------------------------------------------- counting
 
 
-@dataclass
-class _Entry:
-    """One layer of a walked network with its shapes and active (unpruned) channels."""
-
-    kind: str  # "conv" | "linear" | "neuron" | "pool" | "flatten"
-    module: nn.Module
-    in_shape: tuple[int, ...]
-    out_shape: tuple[int, ...]
-    active_in: int = 0  # active input features per position (channels) or features
-    active_out: int = 0
-
-
-def _active(module: nn.Module, n: int) -> int:
-    mask = getattr(module, "out_mask", None)
-    return n if mask is None else int((mask != 0).sum())
-
-
-def walk(net: nn.Module) -> list[_Entry]:
-    """Shapes and active channels of every layer of an spq.nn or float baseline network."""
-    shape: tuple[int, ...] = tuple(net.input_shape)  # type: ignore[arg-type]
-    act = shape[0]  # active channels (or features) of the data flowing in
-    spatial = 1
-    out: list[_Entry] = []
-    for m in net.layers:  # type: ignore[union-attr]
-        if isinstance(m, nn.Conv2d):
-            k, s, p = m.kernel_size[0], m.stride[0], int(m.padding[0])  # type: ignore[index]
-            o = (m.out_channels, (shape[1] + 2 * p - k) // s + 1, (shape[2] + 2 * p - k) // s + 1)
-            e = _Entry("conv", m, shape, o, act, _active(m, m.out_channels))
-            shape, act, spatial = o, e.active_out, o[1] * o[2]
-        elif isinstance(m, nn.Linear):
-            e = _Entry("linear", m, shape, (m.out_features,), act * spatial,
-                       _active(m, m.out_features))
-            shape, act, spatial = (m.out_features,), e.active_out, 1
-        elif isinstance(m, nn.modules.batchnorm._BatchNorm):
-            continue
-        elif hasattr(m, "trace"):  # QuantLIF / FloatLIF
-            e = _Entry("neuron", m, shape, shape, act, act)
-        elif hasattr(m, "k") or isinstance(m, (nn.MaxPool2d, nn.AvgPool2d)):
-            k = int(getattr(m, "k", None) or m.kernel_size)  # type: ignore[arg-type]
-            o = (shape[0], shape[1] // k, shape[2] // k)
-            e = _Entry("pool", m, shape, o, act, act)
-            shape, spatial = o, o[1] * o[2]
-        else:  # flatten
-            e = _Entry("flatten", m, shape, (math.prod(shape),), act, act)
-        out.append(e)
-    return out
-
-
-def membrane_bits_per_neuron(levels: int | None) -> int:
-    """Stored bits of one membrane level: ceil(log2 L) as the runtime packs it; 32 for float."""
-    return 32 if levels is None else max(1, math.ceil(math.log2(levels)))
-
-
 def memory_report(net: nn.Module) -> dict[str, Any]:
     """Weight and membrane memory in bits, pruned channels (and their fan-out) removed.
 
     Weights: every weight of the active (out, in) channel pairs times the layer's bit width
-    (32 for the float baseline). Membrane: every active neuron times its stored bits.
-    Per-channel constants (folded BN, thresholds, biases) are listed apart.
+    (32 for the float baseline). Membrane: every active neuron times its stored bits
+    (:func:`spq.ir.level_bits`; 32 for a float membrane). Per-channel constants (folded BN,
+    thresholds, biases) are listed apart.
     """
+    synapses, neurons = sites(net)  # type: ignore[arg-type]
     weights = membrane = consts = 0
     layers = []
-    for e in walk(net):
-        m = e.module
-        if e.kind in ("conv", "linear"):
-            bits = int(getattr(m, "weight_bits", 32))
-            k2 = m.kernel_size[0] * m.kernel_size[1] if e.kind == "conv" else 1  # type: ignore[index,operator]
-            n = e.active_out * e.active_in * k2
-            weights += n * bits
-            consts += e.active_out * 32 * (3 if hasattr(m, "out_mask") else 1)
-            layers.append({"layer": e.kind, "weights": n, "weight_bits": bits})
-        elif e.kind == "neuron":
-            spatial = math.prod(e.out_shape[1:]) if len(e.out_shape) == 3 else 1
-            n = e.active_out * spatial
-            bits = membrane_bits_per_neuron(getattr(m, "levels", None))
+    k_neu = 0
+    for st, site in zip([st for st in net.stages if st.is_synapse], synapses, strict=True):  # type: ignore[union-attr]
+        quantized = isinstance(net.layers[st.idx], (QuantConv2d, QuantLinear))  # type: ignore[index]
+        bits = net.layers[st.idx].weight_bits if quantized else 32  # type: ignore[index]
+        n = site.active_out * site.active_in * site.kernel * site.kernel
+        weights += n * bits
+        consts += site.active_out * 32 * (3 if quantized else 1)
+        layers.append({"layer": site.kind, "weights": n, "weight_bits": bits})
+        if st.lif is not None:
+            levels = net.layers[st.lif].levels  # type: ignore[index]
+            bits = 32 if levels is None else level_bits(levels)
+            n = neurons[k_neu].active
+            k_neu += 1
             membrane += n * bits
             layers.append({"layer": "neuron", "neurons": n, "membrane_bits": bits})
     return {"weights_bits": weights, "membrane_bits": membrane,
             "total_bits": weights + membrane, "constants_bits": consts, "layers": layers}
 
 
-@torch.no_grad()
-def float_counts(net: FloatSequential, x: torch.Tensor) -> dict[str, Any]:
-    """Spikes, synops and ops of the float baseline, per sample (the definitions of
-    ``spq.nn.Sequential.run_int``, docs/semantics.md section 9: the first layer scaled by the
-    share of non-zero inputs, the others by the share of the feeding layer's neurons whose
-    membrane before the reset is not exactly 0)."""
-    entries = walk(net)
-    N, T = len(x), net.time_steps
-    neurons = [e for e in entries if e.kind == "neuron"]
-    synapses = [e for e in entries if e.kind in ("conv", "linear")]
-    spikes = torch.zeros(N, len(neurons), dtype=torch.float64)
-    synops = torch.zeros(N, len(synapses), dtype=torch.float64)
-    ops = torch.zeros(N, dtype=torch.float64)
-    for m in net.layers:
-        if isinstance(m, FloatLIF):
-            m.reset_state()
-    static = net.input_kind == "static"
-    by_module = {id(e.module): e for e in entries}
-    for t in range(T):
-        h = net._frame(x, t)
-        z = (h == 0).reshape(N, -1).double().mean(1)  # the input's zeros feed the first layer
-        si = ni = 0
-        for m in net.layers:
-            e = by_module.get(id(m))
-            if e is None:  # BatchNorm
-                h = m(h)
-            elif e.kind in ("conv", "linear"):
-                if not (static and si == 0 and t > 0):  # a static first layer counts once
-                    nz = (h != 0).double()
-                    if e.kind == "conv":
-                        k, s, p = m.kernel_size[0], m.stride[0], int(m.padding[0])  # type: ignore[index]
-                        ones = torch.ones(1, 1, k, k, dtype=torch.float64)
-                        reach = Fn.conv2d(nz.sum(1, keepdim=True), ones, None, s, p)
-                        synops[:, si] += reach.reshape(N, -1).sum(1) * e.active_out
-                        hw = e.out_shape[1] * e.out_shape[2]
-                        ops += e.active_in * e.active_out * k * k * hw * (1.0 - z)
-                    else:
-                        synops[:, si] += nz.reshape(N, -1).sum(1) * e.active_out
-                        ops += e.active_in * e.active_out * (1.0 - z)
-                h = m(h.reshape(N, -1) if e.kind == "linear" else h)
-                si += 1
-            elif e.kind == "neuron":
-                h = m(h)
-                spikes[:, ni] += h.reshape(N, -1).sum(1).double()
-                z = (m.v_pre == 0).reshape(N, -1).double().mean(1)  # type: ignore[union-attr]
-                ni += 1
-            else:
-                h = m(h)
-    return {"spikes": spikes, "synops": synops, "ops": ops}
-
-
 # ------------------------------------------------------------------------ evaluation
-
-
-def _neuron_sizes(net: nn.Module) -> list[int]:
-    """Active neurons of each spiking layer (pruned channels excluded)."""
-    sizes = []
-    for e in walk(net):
-        if e.kind == "neuron":
-            spatial = math.prod(e.out_shape[1:]) if len(e.out_shape) == 3 else 1
-            sizes.append(e.active_out * spatial)
-    return sizes
 
 
 @torch.no_grad()
@@ -630,9 +439,8 @@ def evaluate(net: nn.Module, ds: torch.utils.data.Dataset,  # type: ignore[type-
     """
     dist = current_dist()
     net.eval()
-    entries = walk(net)
-    n_neu = sum(e.kind == "neuron" for e in entries)
-    n_syn = sum(e.kind in ("conv", "linear") for e in entries)
+    synapse_sites, neuron_sites = sites(net)  # type: ignore[arg-type]
+    n_neu, n_syn = len(neuron_sites), len(synapse_sites)
     spikes = torch.zeros(n_neu, dtype=torch.float64)
     synops = torch.zeros(n_syn, dtype=torch.float64)
     n = correct = 0
@@ -672,7 +480,8 @@ def evaluate(net: nn.Module, ds: torch.utils.data.Dataset,  # type: ignore[type-
     if n == 0:
         raise SpqError("the evaluation set is empty")
     T = int(net.time_steps)  # type: ignore[arg-type]
-    rates = [float(spikes[i]) / (n * T * max(sz, 1)) for i, sz in enumerate(_neuron_sizes(net))]
+    rates = [float(spikes[i]) / (n * T * max(site.active, 1))
+             for i, site in enumerate(neuron_sites)]
     out: dict[str, Any] = {
         "accuracy": correct / n,
         "samples": int(n),
@@ -724,9 +533,6 @@ def retarget(net: nn.Module, weight_bits: int | None = None, levels: int | None 
     """Set the weight bits of every synapse and the membrane levels of every neuron of an
     spq.nn model in place (None keeps them); a neuron's threshold level D scales with its
     levels, ``D' = clamp(round(D (L' - 1) / (L - 1)), 1, L' - 1)`` (ternary: D' = 1)."""
-    from spq.nn import QuantConv2d, QuantLIF, QuantLinear
-    from spq.nn.layers import _check_bits
-
     for m in net.modules():
         if weight_bits is not None and isinstance(m, (QuantConv2d, QuantLinear)):
             m.weight_bits = _check_bits(weight_bits)
@@ -774,10 +580,6 @@ def _prune_steps(cfg: TrainConfig) -> list[float]:
 
 def _train(cfg: TrainConfig, progress: bool, start: nn.Module | None,
            dist: Dist, init: nn.Module | None = None) -> tuple[nn.Module, dict[str, Any]]:
-    from spq.archs import DEFAULT_ARCH, ArchSettings, build_arch
-    from spq.data import open_dataset
-    from spq.prune import prune_membrane
-
     info = cfg.check()
     T = cfg.time_steps or info.default_time_steps
     t_start = time.perf_counter()

@@ -12,6 +12,7 @@ import torch
 import spq.nn as snn
 from spq.errors import SpqError
 from spq.nn.testing import random_input, random_model
+from tests.support.oracle import scalar_trace
 
 
 def ref_synops(ir, layer_inputs: dict[int, list[np.ndarray]], static: bool) -> list[int]:
@@ -95,6 +96,86 @@ def test_run_int_consistency_and_synops(seed):
     for i in range(3):
         want = ref_synops(ir, _layer_inputs(net, x[i : i + 1], ir), net.input_kind == "static")
         assert r.synops[i].tolist() == want
+
+
+def _section9_by_loops(net, ir, x1: np.ndarray) -> dict[str, object]:
+    """docs/semantics.md section 9 for one sample, by plain loops over the oracle's run (the
+    input of every synapse, V before and the level after every reset): spike counts, synops,
+    ops, and the zero shares of V and of the stored levels per step and neuron layer."""
+    tr = scalar_trace(ir, x1)
+    T, static = net.time_steps, net.input_kind == "static"
+    syn = [i for i, L in enumerate(ir.layers) if L.weight is not None]
+    neu = [i for i, L in enumerate(ir.layers) if L.neuron is not None]
+    out_masks = [m.out_mask.tolist() for m in net.synapses]
+    active_out = [sum(1 for v in m if v != 0) for m in out_masks]
+    # the unmasked neurons of each neuron layer, as a 0/1 array of its output shape
+    alive = {}
+    for i, mask in zip(syn, out_masks, strict=True):
+        if ir.layers[i].neuron is not None:
+            shape = ir.layers[i].out_shape
+            a = np.zeros(shape, dtype=bool)
+            for c in range(shape[0]):
+                a[c] = mask[c] != 0
+            alive[i] = a
+    zero = [[0.0] * len(neu) for _ in range(T)]
+    level_zero = [[0.0] * len(neu) for _ in range(T)]
+    for t in range(T):
+        for n, i in enumerate(neu):
+            live = int(alive[i].sum())
+            zero[t][n] = sum(1 for idx in np.ndindex(alive[i].shape)
+                             if alive[i][idx] and tr.V[i][t][idx] == 0) / max(live, 1)
+            level_zero[t][n] = sum(1 for idx in np.ndindex(alive[i].shape)
+                                   if alive[i][idx] and tr.levels[i][t][idx] == 0) / max(live, 1)
+    ops = 0.0
+    for t in range(T):
+        for k, i in enumerate(syn):
+            if static and k == 0 and t > 0:
+                continue  # a static first layer counts once per inference
+            L = ir.layers[i]
+            h = tr.inputs[i][t]
+            if k == 0:
+                z = sum(1 for v in h.reshape(-1) if v == 0) / h.size
+                a_in = ir.input_shape[0]
+                spatial = ir.input_shape[1] * ir.input_shape[2]
+            else:
+                feed = max(j for j in neu if j < i)  # the neuron layer that feeds it
+                z = zero[t][neu.index(feed)]
+                a_in = int(alive[feed].reshape(alive[feed].shape[0], -1).any(1).sum())
+                spatial = h.size // ir.layers[feed].out_shape[0]
+            if L.type == "conv":
+                dense = a_in * active_out[k] * L.kernel**2 * L.out_shape[1] * L.out_shape[2]
+            else:
+                dense = a_in * spatial * active_out[k]
+            ops += dense * (1.0 - z)
+    inputs = {i: [h.astype(np.int64) for h in tr.inputs[i]] for i in syn}
+    return {
+        "spike_counts": [int(s.sum()) for s in tr.trains],
+        "synops": ref_synops(ir, inputs, static),
+        "ops": ops,
+        "zero_fraction": zero,
+        "level_zero_fraction": level_zero,
+        "logits": tr.logits,
+    }
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_counts_follow_section_9_by_plain_loops(seed):
+    """run_int's spike counts, synops, ops and zero shares equal a plain loop over the oracle's
+    element-by-element run, on random models (pruned or not, static and events, pools, both
+    readouts, threshold levels above 1)."""
+    net = random_model(seed, prune=seed % 2 == 1, readout="spikes" if seed % 5 == 4 else "linear",
+                       threshold_levels=seed % 3 == 2)
+    x = random_input(net, 2, seed + 11)
+    r = net.run_int(x)
+    ir = snn.fold(net)
+    for i in range(len(x)):
+        want = _section9_by_loops(net, ir, x[i].numpy())
+        assert r.logits_int[i].tolist() == want["logits"]
+        assert r.spike_counts[i].tolist() == want["spike_counts"]
+        assert r.synops[i].tolist() == want["synops"]
+        assert float(r.ops[i]) == pytest.approx(want["ops"], rel=1e-12, abs=1e-9)
+        assert r.zero_fraction[i].tolist() == want["zero_fraction"]
+        assert r.level_zero_fraction[i].tolist() == want["level_zero_fraction"]
 
 
 def test_ops_count_by_hand():

@@ -92,6 +92,20 @@ def test_pruned_channels_are_silent_and_removable(seed: int) -> None:
     assert after["membrane_bits"] < before["membrane_bits"]
 
 
+def test_pruning_report_names_the_layers_as_the_manifest_does() -> None:
+    """conv1, conv2, fc1 (spq.ir.layer_names, as in the manifest and the C comments); the
+    report named them conv0, conv1, fc2 before issue 11."""
+    net = snn.Sequential(
+        snn.QuantConv2d(1, 4, 3, padding=1), snn.QuantLIF(), snn.MaxPool2d(2),
+        snn.QuantConv2d(4, 4, 3, padding=1), snn.QuantLIF(), snn.Flatten(),
+        snn.QuantLinear(4 * 4 * 4, 6), snn.QuantLIF(), snn.QuantLinear(6, 2),
+        time_steps=2, input_kind="static", input_shape=(1, 8, 8))
+    summary = prune_membrane(net, torch.rand(4, 1, 8, 8), 0.5, by="fraction")
+    assert [s["layer"] for s in summary] == ["conv1", "conv2", "fc1"]
+    ir = snn.fold(net)
+    assert [la.name for la in ir.layers] == ["conv1", "pool1", "conv2", "fc1", "readout"]
+
+
 def test_prune_rejects_bad_ratio() -> None:
     net = _two_channel_net()
     with pytest.raises(SpqError):

@@ -13,17 +13,10 @@ import pytest
 import torch
 
 import spq
-from spq.data import TensorDataset, load_dataset
-from spq.train import (
-    FloatLIF,
-    FloatSequential,
-    TrainConfig,
-    evaluate,
-    float_counts,
-    memory_report,
-    tet_loss,
-    train,
-)
+from spq.archs import ArchSettings, build_arch
+from spq.baseline import FloatLIF, FloatSequential, float_counts
+from spq.data import TensorDataset, dataset_info, load_dataset
+from spq.train import TrainConfig, evaluate, memory_report, tet_loss, train
 
 SPQ = [sys.executable, "-m", "spq"]
 
@@ -90,6 +83,19 @@ def test_memory_report_by_hand(trained) -> None:
         net.layers[0].set_out_mask(torch.ones(8))
 
 
+def test_memory_report_of_a_linear_first_model_by_hand() -> None:
+    """A first QuantLinear reads every pixel of every input channel (the grammar's walk:
+    before issue 11 the report counted one weight per input channel here)."""
+    net = spq.nn.Sequential(spq.nn.Flatten(), spq.nn.QuantLinear(2 * 3 * 3, 5, weight_bits=4),
+                            spq.nn.QuantLIF(levels=5), spq.nn.QuantLinear(5, 3, weight_bits=8),
+                            time_steps=2, input_kind="events", input_shape=(2, 3, 3))
+    net.layers[1].set_out_mask([1, 0, 1, 1, 0])
+    mem = memory_report(net)
+    assert mem["weights_bits"] == 18 * 3 * 4 + 3 * 3 * 8
+    assert mem["membrane_bits"] == 3 * 3  # 5 levels stored in 3 bits
+    assert mem["constants_bits"] == 3 * 32 * 3 + 3 * 32 * 3
+
+
 def test_float_baseline_counts_by_hand() -> None:
     torch.manual_seed(0)
     conv = torch.nn.Conv2d(1, 2, 3, padding=1, bias=False)
@@ -118,6 +124,81 @@ def test_float_baseline_counts_by_hand() -> None:
     assert mem["weights_bits"] == (2 * 9 + 32 * 3) * 32 and mem["membrane_bits"] == 32 * 32
     ev = evaluate(net, TensorDataset(x, torch.tensor([0])))
     assert ev["synops"] == 17 and ev["spike_rates"] == [pytest.approx(3 / (32 * 3))]
+
+
+def _reach(y: int, x: int, shape_out: tuple[int, int], k: int, s: int, p: int) -> int:
+    """Output positions of a k x k, stride s, padding p conv that input (y, x) feeds."""
+    return sum(1 for oy in range(shape_out[0]) for ox in range(shape_out[1])
+               if 0 <= y - (oy * s - p) < k and 0 <= x - (ox * s - p) < k)
+
+
+@pytest.mark.parametrize("dataset,arch", [("digits", "cnn-mlp"), ("event-digits", "cnn-tiny")])
+def test_float_counts_follow_section_9_by_plain_loops(dataset: str, arch: str) -> None:
+    """float_counts against docs/semantics.md section 9 written as plain loops over what the
+    baseline's layers saw (forward hooks: each synapse's input, each neuron's membrane before
+    the reset), on a random full-precision network."""
+    info = dataset_info(dataset)
+    torch.manual_seed(3)
+    net = build_arch(info, ArchSettings(weight_bits=32, levels=None, time_steps=3), arch).eval()
+    with torch.no_grad():
+        for m in net.modules():
+            if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear)):
+                m.weight.mul_(3)  # enough current that every layer spikes
+    g = torch.Generator().manual_seed(1)
+    if info.input_kind == "static":
+        x = torch.rand(2, *info.input_shape, generator=g)
+        x[x < 0.3] = 0
+    else:
+        x = (torch.rand(2, 3, *info.input_shape, generator=g) < 0.2).float()
+    seen: dict[torch.nn.Module, list[torch.Tensor]] = {}
+    hooks = []
+    synapses = [m for m in net.layers if isinstance(m, (torch.nn.Conv2d, torch.nn.Linear))]
+    lifs = [m for m in net.layers if isinstance(m, FloatLIF)]
+    for m in synapses:
+        hooks.append(m.register_forward_pre_hook(
+            lambda mod, inp: seen.setdefault(mod, []).append(inp[0].detach().clone())))
+    for m in lifs:
+        hooks.append(m.register_forward_hook(
+            lambda mod, _i, out: seen.setdefault(mod, []).append(mod.v_pre.clone())))
+    try:
+        c = float_counts(net, x)
+    finally:
+        for h in hooks:
+            h.remove()
+    T, static = net.time_steps, info.input_kind == "static"
+    assert all(len(seen[m]) == T for m in synapses + lifs)
+    for n in range(len(x)):
+        synops, ops = [0] * len(synapses), 0.0
+        for t in range(T):
+            for k, m in enumerate(synapses):
+                h = seen[m][t][n]
+                if static and k == 0 and t > 0:
+                    continue
+                if k == 0:
+                    z = float((h == 0).sum()) / h.numel()
+                    a_in = info.input_shape[0]
+                else:
+                    v = seen[lifs[k - 1]][t][n]
+                    z = float((v == 0).sum()) / v.numel()
+                    a_in = v.shape[0]
+                if isinstance(m, torch.nn.Conv2d):
+                    kk, s, p = m.kernel_size[0], m.stride[0], int(m.padding[0])
+                    H, W = h.shape[1:]
+                    Ho, Wo = (H + 2 * p - kk) // s + 1, (W + 2 * p - kk) // s + 1
+                    reach = sum(_reach(yy, xx, (Ho, Wo), kk, s, p)
+                                for ch, yy, xx in (h != 0).nonzero().tolist())
+                    dense = a_in * m.out_channels * kk * kk * Ho * Wo
+                    count = reach * m.out_channels
+                else:
+                    dense = m.in_features * m.out_features
+                    count = int((h != 0).sum()) * m.out_features
+                ops += dense * (1.0 - z)
+                synops[k] += count
+        assert c["synops"][n].tolist() == synops
+        assert float(c["ops"][n]) == pytest.approx(ops, rel=1e-12)
+        spikes = [sum(int((seen[m][t][n] >= m.theta()).sum()) for t in range(T)) for m in lifs]
+        assert c["spikes"][n].tolist() == spikes
+        assert min(spikes) > 0
 
 
 def test_train_config_rejects_bad_numbers() -> None:

@@ -9,6 +9,7 @@ integer semantics, and :func:`fold` it into the integer IR for the exporter.
 from __future__ import annotations
 
 from spq.nn.fold import fold
+from spq.nn.integer import RunResult
 from spq.nn.layers import (
     AvgPool2d,
     BatchNorm1d,
@@ -21,7 +22,7 @@ from spq.nn.layers import (
     QuantLinear,
     lif_step,
 )
-from spq.nn.sequential import RunResult, Sequential, quantize_input
+from spq.nn.sequential import Sequential, quantize_input
 from spq.nn.spec import build
 
 __all__ = [

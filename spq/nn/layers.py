@@ -184,7 +184,23 @@ def lif_step(
     return s, u_new, v / p.theta
 
 
-class QuantLIF(nn.Module):
+class SpikingNeuron(nn.Module):
+    """What the layer grammar (:mod:`spq.nn.grammar`) takes for a neuron: a module that turns
+    one time step's input current into spikes, keeps its membrane between calls until
+    :meth:`reset_state`, and appends its pre-reset membrane ``v / theta`` to ``trace`` while
+    ``record`` is set. :class:`QuantLIF` is the one spq.nn exports; the full-precision
+    baseline's ``spq.baseline.FloatLIF`` is the other."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.record = False
+        self.trace: list[torch.Tensor] = []
+
+    def reset_state(self) -> None:
+        raise NotImplementedError
+
+
+class QuantLIF(SpikingNeuron):
     """Leaky integrate-and-fire neuron with a quantized membrane (docs/semantics.md 5).
 
     Args:
@@ -253,8 +269,6 @@ class QuantLIF(nn.Module):
             self.threshold = nn.Parameter(th)
         else:
             self.register_buffer("threshold", th)
-        self.record = False
-        self.trace: list[torch.Tensor] = []
         self.u: torch.Tensor | None = None
 
     @property

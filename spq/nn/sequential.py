@@ -10,27 +10,19 @@ parameter or buffer changes, or on ``train()``/``eval()``).
 
 from __future__ import annotations
 
-import math
 from collections.abc import Sequence
-from dataclasses import dataclass, field
 from typing import Any
 
 import torch
-import torch.nn.functional as Fn
 from torch import nn
 
 from spq.errors import SpqError
-from spq.ir import LayerIR, ModelIR
-from spq.nn.layers import (
-    AvgPool2d,
-    Flatten,
-    MaxPool2d,
-    QuantConv2d,
-    QuantLIF,
-    QuantLinear,
-    layer_spec,
-)
-from spq.nn.quant import THETA_INT, neuron_current, neuron_update
+from spq.nn import integer
+from spq.nn.activity import Activity, Observer, sites
+from spq.nn.fold import fold
+from spq.nn.grammar import parse
+from spq.nn.integer import IntPlan, RunResult, SpikeTrains, Traces
+from spq.nn.layers import QuantConv2d, QuantLIF, QuantLinear, layer_spec
 
 INPUT_KINDS = ("static", "events")
 
@@ -53,178 +45,6 @@ def quantize_input(x: torch.Tensor) -> torch.Tensor:
             f"{float(xf.max()):g} (pass 0..255 pixels as uint8, or divide them by 255)"
         )
     return torch.clamp(torch.floor(xf * 255.0 + 0.5), 0, 255).to(torch.uint8)
-
-
-@dataclass
-class Stage:
-    """One step of the parsed program: a block, a pool, a flatten or the readout."""
-
-    kind: str  # "conv" | "linear" | "readout" | "spike_readout" | "maxpool" | "sumpool" |
-    # "flatten"
-    idx: int  # index of the synapse / pool / flatten in ``layers``
-    in_shape: tuple[int, ...]
-    out_shape: tuple[int, ...]
-    bn: int | None = None
-    lif: int | None = None
-
-
-@dataclass
-class IntLayer:
-    """Torch view of one LayerIR, ready for the integer interpreter."""
-
-    ir: LayerIR
-    stage: Stage
-    w: torch.Tensor | None = None  # float64 integer-valued weights
-    mult: torch.Tensor | None = None  # int64, broadcastable per channel
-    shift: torch.Tensor | None = None
-    bias: torch.Tensor | None = None
-    readout_bias: torch.Tensor | None = None  # int64 (classes,)
-    active: torch.Tensor | None = None  # bool (out channels,)
-    active_out: int = 0
-
-
-@dataclass
-class IntPlan:
-    ir: ModelIR
-    layers: list[IntLayer]
-    key: tuple[Any, ...]
-
-
-@dataclass
-class RunResult:
-    """Everything one integer inference produces (docs/semantics.md sections 5-9).
-
-    ``logits_int`` int64 (N, classes); ``spikes`` one uint8 tensor per neuron layer, (N, T,
-    C, H, W) or (N, T, F); ``spike_counts`` int64 (N, neuron layers); ``synops`` int64
-    (N, synapse layers incl. readout); ``ops`` float64 (N,), the dense synaptic work left
-    after skipping zero inputs and zero membranes (docs/semantics.md section 9);
-    ``zero_fraction`` float64 (N, T, neuron layers): fraction of the unmasked neurons whose
-    membrane ``V`` is exactly 0 before the reset (the ops count's ``z``);
-    ``level_zero_fraction`` the same shape: fraction whose stored level ``u'`` is 0 after
-    the reset (it includes every neuron that just fired).
-    """
-
-    logits_int: torch.Tensor
-    spikes: list[torch.Tensor]
-    spike_counts: torch.Tensor
-    synops: torch.Tensor
-    ops: torch.Tensor
-    zero_fraction: torch.Tensor
-    level_zero_fraction: torch.Tensor
-    step_logits_int: torch.Tensor | None = field(default=None)  # (T, N, classes) acc_t + bias_q
-
-
-def _is_bn(layer: nn.Module) -> bool:
-    return isinstance(layer, nn.modules.batchnorm._BatchNorm)
-
-
-def _is_flatten(layer: nn.Module) -> bool:
-    return isinstance(layer, (Flatten, nn.Flatten))
-
-
-def _where(i: int, layer: nn.Module) -> str:
-    return f"layer {i} ({type(layer).__name__})"
-
-
-def parse(layers: Sequence[nn.Module], input_shape: tuple[int, ...]) -> list[Stage]:
-    """Check the grammar of docs/semantics.md section 1 and infer shapes."""
-    n = len(layers)
-    if n == 0:
-        raise SpqError("Sequential needs at least a readout QuantLinear")
-    if not isinstance(layers[-1], (QuantLinear, QuantLIF)):
-        raise SpqError(
-            "the last layer must be the QuantLinear readout (or the QuantLIF of a spike-count "
-            f"readout), not {type(layers[-1]).__name__}"
-        )
-    stages: list[Stage] = []
-    shape = tuple(input_shape)
-    i = 0
-    while i < n:
-        L = layers[i]
-        where = _where(i, L)
-        if _is_flatten(L):
-            flat = (math.prod(shape),)
-            stages.append(Stage("flatten", i, shape, flat))
-            shape = flat
-            i += 1
-            continue
-        if isinstance(L, QuantConv2d):
-            if len(shape) != 3:
-                raise SpqError(
-                    f"{where}: conv needs an image input, but the data is already flat "
-                    "(conv blocks must come before linear blocks)"
-                )
-            if L.in_channels != shape[0]:
-                raise SpqError(f"{where}: in_channels={L.in_channels} but the input has {shape[0]}")
-            k, s, p = L.k, int(L.stride[0]), int(L.padding[0])  # type: ignore[index]
-            ho = (shape[1] + 2 * p - k) // s + 1
-            wo = (shape[2] + 2 * p - k) // s + 1
-            if ho < 1 or wo < 1:
-                raise SpqError(f"{where}: kernel {k} does not fit the {shape[1]}x{shape[2]} input")
-            out: tuple[int, ...] = (L.out_channels, ho, wo)
-            kind = "conv"
-        elif isinstance(L, QuantLinear):
-            if len(shape) != 1:
-                raise SpqError(f"{where}: insert Flatten() before the first QuantLinear")
-            if L.in_features != shape[0]:
-                raise SpqError(f"{where}: in_features={L.in_features} but the input has {shape[0]}")
-            out = (L.out_features,)
-            if i == n - 1:
-                stages.append(Stage("readout", i, shape, out))
-                break
-            kind = "linear"
-        elif _is_bn(L):
-            raise SpqError(f"{where}: BatchNorm must directly follow a QuantConv2d/QuantLinear")
-        elif isinstance(L, QuantLIF):
-            raise SpqError(f"{where}: QuantLIF must follow a synapse (and its optional BatchNorm)")
-        elif isinstance(L, (MaxPool2d, AvgPool2d)):
-            raise SpqError(f"{where}: a pool may only follow a QuantLIF")
-        else:
-            raise SpqError(f"{where}: not an spq layer")
-        j = i + 1
-        bn_idx = None
-        if j < n and _is_bn(layers[j]):
-            bn = layers[j]
-            want = nn.BatchNorm2d if kind == "conv" else nn.BatchNorm1d
-            if not isinstance(bn, want):
-                raise SpqError(f"{_where(j, bn)}: use {want.__name__} after this synapse")
-            if bn.num_features != out[0]:  # type: ignore[union-attr]
-                raise SpqError(f"{_where(j, bn)}: num_features must be {out[0]}")
-            if not bn.track_running_stats:  # type: ignore[union-attr]
-                raise SpqError(f"{_where(j, bn)}: track_running_stats=False cannot be folded")
-            bn_idx = j
-            j += 1
-        if j >= n or not isinstance(layers[j], QuantLIF):
-            raise SpqError(
-                f"{where} must be followed by [BatchNorm] QuantLIF "
-                "(only the last QuantLinear is the readout)"
-            )
-        if j == n - 1:  # a block ends the model: its spikes are the logits
-            if kind != "linear":
-                raise SpqError(
-                    f"{where}: a spike-count readout must be a linear block "
-                    "(Flatten, QuantLinear, [BatchNorm1d], QuantLIF)"
-                )
-            kind = "spike_readout"
-        stages.append(Stage(kind, i, shape, out, bn=bn_idx, lif=j))
-        shape = out
-        j += 1
-        if j < n and isinstance(layers[j], (MaxPool2d, AvgPool2d)):
-            P = layers[j]
-            if len(shape) != 3:
-                raise SpqError(f"{_where(j, P)}: pooling needs an image (after a conv block)")
-            k = P.k  # type: ignore[union-attr]
-            if shape[1] // k < 1 or shape[2] // k < 1:
-                raise SpqError(
-                    f"{_where(j, P)}: pool {k} larger than the {shape[1]}x{shape[2]} map"
-                )
-            pout = (shape[0], shape[1] // k, shape[2] // k)
-            kind_p = "maxpool" if isinstance(P, MaxPool2d) else "sumpool"
-            stages.append(Stage(kind_p, j, shape, pout))
-            shape = pout
-            j += 1
-        i = j
-    return stages
 
 
 class Sequential(nn.Module):
@@ -336,28 +156,7 @@ class Sequential(nn.Module):
         key = self._cache_key()
         if self._plan is not None and self._plan.key == key:
             return self._plan
-        from spq.nn.fold import fold
-
-        ir = fold(self)
-        syn_stages = [s for s in self.stages if s.kind not in ("flatten",)]
-        layers: list[IntLayer] = []
-        for L, st in zip(ir.layers, syn_stages, strict=True):
-            il = IntLayer(ir=L, stage=st)
-            if L.weight is not None:
-                il.w = torch.from_numpy(L.weight.astype("float64"))
-                C = L.weight.shape[0]
-                mod = self.layers[st.idx]
-                il.active = (mod.out_mask.detach().cpu() != 0).clone()  # type: ignore[union-attr]
-                il.active_out = int(il.active.sum())
-                view = (C, 1, 1) if L.type == "conv" else (C,)
-                if L.neuron is not None:
-                    il.mult = torch.from_numpy(L.neuron.mult.astype("int64")).view(view)
-                    il.shift = torch.from_numpy(L.neuron.shift.astype("int64")).view(view)
-                    il.bias = torch.from_numpy(L.neuron.bias.astype("int64")).view(view)
-                if L.readout_bias is not None:
-                    il.readout_bias = torch.from_numpy(L.readout_bias.astype("int64"))
-            layers.append(il)
-        self._plan = IntPlan(ir=ir, layers=layers, key=key)
+        self._plan = integer.plan(fold(self), self.stages, self.layers, key)
         return self._plan
 
     # ------------------------------------------------------------------ inputs
@@ -467,135 +266,26 @@ class Sequential(nn.Module):
         stats: bool = False,
         per_step: bool = False,
     ) -> RunResult:
-        plan = self.int_plan()
+        """Run the integer interpreter (:func:`spq.nn.integer.run`) with the observers the
+        flags ask for: spike trains, the counts of docs/semantics.md section 9, and always
+        the traces of the neurons whose ``record`` is set."""
+        p = self.int_plan()
         xi = self._int_input(x)
         N, T = xi.shape[0], self.time_steps
-        static = self.input_kind == "static"
-        neuron_idx = [i for i, L in enumerate(plan.layers) if L.ir.neuron is not None]
-        syn_idx = [i for i, L in enumerate(plan.layers) if L.ir.weight is not None]
-        n_neu, n_syn = len(neuron_idx), len(syn_idx)
-        lifs = self.neurons
-        for m in lifs:
-            m.trace = []
-        u: dict[int, torch.Tensor] = {}
-        spk: list[list[torch.Tensor]] = [[] for _ in range(n_neu)]
-        counts = torch.zeros(N, n_neu, dtype=torch.int64)
-        synops = torch.zeros(N, n_syn, dtype=torch.int64)
-        ops = torch.zeros(N, dtype=torch.float64)
-        zfrac = torch.zeros(N, T, n_neu, dtype=torch.float64)
-        lzfrac = torch.zeros(N, T, n_neu, dtype=torch.float64)
-        logits = torch.zeros(N, self.num_classes, dtype=torch.int64)
-        step_logits = []
-        first_cache: torch.Tensor | None = None
-        for t in range(T):
-            h = xi if static else xi[:, t]
-            z = torch.zeros(N, dtype=torch.float64)  # zero fraction of what feeds the layer
-            act_ch = self.input_shape[0]
-            ni = si = 0
-            for li, L in enumerate(plan.layers):
-                ir = L.ir
-                if ir.type == "maxpool":
-                    h = Fn.max_pool2d(h.to(torch.float64), ir.pool, ir.pool).to(torch.int64)
-                    continue
-                if ir.type == "sumpool":
-                    h = (
-                        Fn.avg_pool2d(h.to(torch.float64), ir.pool, ir.pool, divisor_override=1)
-                        .round()
-                        .to(torch.int64)
-                    )
-                    continue
-                assert L.w is not None
-                reuse = static and li == 0 and t > 0
-                hin = h if ir.type == "conv" else h.reshape(N, -1)
-                if reuse:
-                    assert first_cache is not None
-                    acc_or_I = first_cache
-                else:
-                    if ir.type == "conv":
-                        accf = Fn.conv2d(hin.to(torch.float64), L.w, None, ir.stride, ir.padding)
-                    else:
-                        accf = Fn.linear(hin.to(torch.float64), L.w)
-                    acc = accf.round().to(torch.int64)
-                    if ir.neuron is not None:
-                        assert L.mult is not None and L.shift is not None
-                        acc_or_I = neuron_current(acc, L.mult, L.shift)
-                    else:
-                        acc_or_I = acc
-                    if static and li == 0:
-                        first_cache = acc_or_I
-                    if stats:
-                        synops[:, si] += self._synop_count(hin, ir, L.active_out)
-                        if li == 0:  # the input: a zero pixel or event adds nothing
-                            z = (hin == 0).reshape(N, -1).sum(1).to(torch.float64) / max(
-                                1, hin[0].numel())
-                        if ir.type == "conv":
-                            a_in = act_ch
-                            k2 = ir.kernel * ir.kernel
-                            hw = ir.out_shape[1] * ir.out_shape[2]
-                        else:
-                            a_in = act_ch * (h[0].numel() // h.shape[1]) if h.dim() == 4 else act_ch
-                            k2, hw = 1, 1
-                        ops += float(a_in * L.active_out * k2 * hw) * (1.0 - z)
-                si += 1
-                if ir.neuron is None:  # readout
-                    logits += acc_or_I
-                    if per_step:
-                        assert L.readout_bias is not None
-                        step_logits.append(acc_or_I + L.readout_bias)
-                    continue
-                nr = ir.neuron
-                assert L.bias is not None and L.active is not None
-                uu = u.get(li)
-                if uu is None:
-                    uu = torch.zeros_like(acc_or_I)
-                s, u[li], V = neuron_update(acc_or_I, uu, L.bias, nr.leak, nr.lo, nr.hi, nr.reset)
-                if ir.type == "spike_readout":  # logits are the output spike counts
-                    logits += s
-                    if per_step:
-                        step_logits.append(s.clone())
-                lif = lifs[ni]
-                if lif.record:
-                    lif.trace.append(V.to(torch.float64) / THETA_INT)
-                if want_spikes:
-                    spk[ni].append(s.to(torch.uint8))
-                if stats:
-                    counts[:, ni] += s.reshape(N, -1).sum(1)
-                    act = L.active.view(-1, 1, 1) if ir.type == "conv" else L.active
-                    act_full = act.expand(u[li].shape[1:]).reshape(-1)
-                    n_act = int(act_full.sum())
-                    zero = (V.reshape(N, -1) == 0) & act_full
-                    z = zero.sum(1).to(torch.float64) / max(n_act, 1)
-                    lz = ((u[li].reshape(N, -1) == 0) & act_full).sum(1).to(torch.float64)
-                    lzfrac[:, t, ni] = lz / max(n_act, 1)
-                    if n_act == 0:
-                        z = torch.ones(N, dtype=torch.float64)
-                    zfrac[:, t, ni] = z
-                    act_ch = L.active_out
-                h = s
-                ni += 1
-        ro = plan.layers[-1]
-        if ro.readout_bias is not None:
-            logits += T * ro.readout_bias
+        synapses, neurons = sites(self)
+        counts = Activity(N, T, synapses, neurons)  # zeros unless observed
+        trains = SpikeTrains(len(neurons))
+        observers: list[Observer] = [Traces(self.neurons)]
+        observers += [trains] if want_spikes else []
+        observers += [counts] if stats else []
+        logits, steps = integer.run(p, xi, self.input_kind == "static", observers, per_step)
         return RunResult(
             logits_int=logits,
-            spikes=[torch.stack(s, 1) for s in spk] if want_spikes else [],
-            spike_counts=counts,
-            synops=synops,
-            ops=ops,
-            zero_fraction=zfrac,
-            level_zero_fraction=lzfrac,
-            step_logits_int=torch.stack(step_logits) if per_step else None,
+            spikes=trains.trains() if want_spikes else [],
+            spike_counts=counts.spike_counts,
+            synops=counts.synops,
+            ops=counts.ops,
+            zero_fraction=counts.zero_fraction,
+            level_zero_fraction=counts.level_zero_fraction,
+            step_logits_int=steps,
         )
-
-    @staticmethod
-    def _synop_count(hin: torch.Tensor, ir: LayerIR, active_out: int) -> torch.Tensor:
-        """Per sample: sum over non-zero inputs of the (out channel, position) pairs reached."""
-        N = hin.shape[0]
-        nz = (hin != 0).to(torch.float64)
-        if ir.type == "conv":
-            ones = torch.ones(1, 1, ir.kernel, ir.kernel, dtype=torch.float64)
-            reach = Fn.conv2d(nz.sum(1, keepdim=True), ones, None, ir.stride, ir.padding)
-            per = reach.reshape(N, -1).sum(1)
-        else:
-            per = nz.reshape(N, -1).sum(1)
-        return per.round().to(torch.int64) * active_out

@@ -4,10 +4,14 @@ the tests to check spq.nn's eval mode and the exporter's reference interpreter a
 shares no code with either; only the IR's data layout).
 
 * :func:`current`, :func:`neuron_update`: one neuron's input current and time step;
-* :func:`scalar_run`: a whole :class:`~spq.ir.ModelIR` on one input.
+* :func:`scalar_run`: a whole :class:`~spq.ir.ModelIR` on one input;
+* :func:`scalar_trace`: the same run with what docs/semantics.md section 9 counts from: each
+  synapse's input and each neuron's ``V`` before and stored level after the reset, per step.
 """
 
 from __future__ import annotations
+
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -37,18 +41,42 @@ def neuron_update(I: int, u: int, B: int, K: int, lo: int, hi: int,  # noqa: E74
     return int(spike), max(lo, min(hi, (Vr + (1 << (F - 1))) // ONE)), V
 
 
+@dataclass
+class Trace:
+    """One sample's run, element by element: ``inputs[i][t]`` the input of synapse layer i
+    at step t; ``V[i]``, ``levels[i]`` (T, ...) the membrane before and the stored level
+    after the reset of neuron layer i; ``trains`` the spike trains (T, ...) in order."""
+
+    logits: list[int]
+    trains: list[np.ndarray]
+    inputs: dict[int, list[np.ndarray]] = field(default_factory=dict)
+    V: dict[int, np.ndarray] = field(default_factory=dict)
+    levels: dict[int, np.ndarray] = field(default_factory=dict)
+
+
 def scalar_run(ir: ModelIR, x: np.ndarray) -> tuple[list[int], list[np.ndarray]]:
     """One sample, element by element, straight from docs/semantics.md and the IR's
     PyTorch-layout weights (no packing involved): logits and spike trains (T, ...).
     A static first layer's current is recomputed every step (the same every step)."""
+    tr = scalar_trace(ir, x)
+    return tr.logits, tr.trains
+
+
+def scalar_trace(ir: ModelIR, x: np.ndarray) -> Trace:
+    """:func:`scalar_run` with the inputs, membranes and levels of every layer (:class:`Trace`)."""
     T = ir.time_steps
     u: dict[int, np.ndarray] = {}
     trains: dict[int, np.ndarray] = {}
     logits = [0] * ir.num_classes
+    rec = Trace([], [])
     for i, la in enumerate(ir.layers):
+        if la.weight is not None:
+            rec.inputs[i] = []
         if la.neuron is not None:
             u[i] = np.zeros(la.out_shape, dtype=object)
             trains[i] = np.zeros((T, *la.out_shape), dtype=np.uint8)
+            rec.V[i] = np.zeros((T, *la.out_shape), dtype=object)
+            rec.levels[i] = np.zeros((T, *la.out_shape), dtype=object)
     for t in range(T):
         cur = (x if ir.input_kind == "static" else x[t]).astype(object)
         for i, la in enumerate(ir.layers):
@@ -66,6 +94,7 @@ def scalar_run(ir: ModelIR, x: np.ndarray) -> tuple[list[int], list[np.ndarray]]
                 continue
             w = la.weight
             assert w is not None
+            rec.inputs[i].append(cur.copy())
             if la.type == "conv":
                 o, oh, ow = la.out_shape
                 ci, ih, iw = la.in_shape
@@ -96,8 +125,9 @@ def scalar_run(ir: ModelIR, x: np.ndarray) -> tuple[list[int], list[np.ndarray]]
             for idx in np.ndindex(acc.shape):
                 c = idx[0]
                 cur_i = current(int(acc[idx]), int(n.mult[c]), int(n.shift[c]))
-                out[idx], u[i][idx], _ = neuron_update(cur_i, int(u[i][idx]), int(n.bias[c]),
-                                                       n.leak, n.lo, n.hi, n.reset)
+                out[idx], u[i][idx], rec.V[i][t][idx] = neuron_update(
+                    cur_i, int(u[i][idx]), int(n.bias[c]), n.leak, n.lo, n.hi, n.reset)
+                rec.levels[i][t][idx] = u[i][idx]
             trains[i][t] = out.astype(np.uint8)
             cur = out
             if la.type == "spike_readout":  # logits are the output spike counts
@@ -106,4 +136,5 @@ def scalar_run(ir: ModelIR, x: np.ndarray) -> tuple[list[int], list[np.ndarray]]
     if readout.type == "readout":
         assert readout.readout_bias is not None
         logits = [v + T * int(b) for v, b in zip(logits, readout.readout_bias, strict=True)]
-    return logits, [trains[i] for i in sorted(trains)]
+    rec.logits, rec.trains = logits, [trains[i] for i in sorted(trains)]
+    return rec
