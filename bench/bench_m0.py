@@ -1,8 +1,8 @@
 # SPDX-License-Identifier: MIT
 """Cortex-M0 (QEMU microbit, 16 KiB RAM) against the M3 and M4 on models that fit it: the
-random models of tests/test_qemu.py (seeds 0-3; the bench models of bench_qemu.py overflow
-the micro:bit's RAM), 4 random inputs each, checked bit-exact against the host runtime;
-instructions per inference (QEMU -icount shift=0, SysTick resolution).
+random models of tests/test_qemu.py (seeds 0-3; bench_qemu.py runs its bench models on the
+micro:bit too, next to CMSIS-NN), 4 random inputs each, checked bit-exact against the host
+runtime; instructions per inference (QEMU -icount shift=0, SysTick resolution).
 
     .venv/bin/python bench/bench_m0.py
 """

@@ -30,7 +30,7 @@ from typing import Literal
 import numpy as np
 
 FRAC_BITS = 16
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 
 LayerType = Literal["conv", "linear", "maxpool", "sumpool", "readout", "spike_readout"]
 InKind = Literal["u8", "spike", "count"]

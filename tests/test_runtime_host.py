@@ -264,23 +264,25 @@ def _edited(export_dir: Path, tmp_path: Path, edit: Callable[[str, str], str]) -
     return modelgen.seal(copy)
 
 
-def _largest_weights(source: str) -> re.Match[str]:
-    """The largest weight array of a generated NAME.c, with its size check if it has one."""
-    arrays = list(re.finditer(r"static const uint8_t (\w+_weights)\[\d*\] = \{\n(.*?)\n\};\n"
-                              r"(typedef char \1_must_have_\d+_values\n.*?;\n)?", source, re.S))
-    assert arrays, "no weight arrays in the generated C"
-    return max(arrays, key=lambda m: len(m.group(2)))
+def _largest_weights(source: str, array: str = "weights") -> re.Match[str]:
+    """The largest `array` (weights, or a kernel table: outcome, lut, weights_x, breaks...)
+    of a generated NAME.c, with its size check if it has one."""
+    arrays = list(re.finditer(rf"static const (u?int(?:8|32)_t) (\w+_l\d+_{array})\[\d*\] = "
+                              r"\{\n(.*?)\n\};\n"
+                              r"(typedef char \2_must_have_\d+_values\n.*?;\n)?", source, re.S))
+    assert arrays, f"no {array} arrays in the generated C"
+    return max(arrays, key=lambda m: len(m.group(3)))
 
 
-def _drop_last_row(source: str, keep_check: bool) -> str:
-    """The largest weight array without its last row of values (declared with `[]`, so
-    that the array itself is shorter)."""
-    m = _largest_weights(source)
-    rows = m.group(2).split("\n")
+def _drop_last_row(source: str, keep_check: bool, array: str = "weights") -> str:
+    """The largest `array` without its last row of values (declared with `[]`, so that the
+    array itself is shorter)."""
+    m = _largest_weights(source, array)
+    rows = m.group(3).split("\n")
     assert len(rows) > 1
     body = "\n".join(rows[:-1])
-    check = m.group(3) or "" if keep_check else ""
-    return (source[:m.start()] + f"static const uint8_t {m.group(1)}[] = {{\n{body}\n}};\n"
+    check = m.group(4) or "" if keep_check else ""
+    return (source[:m.start()] + f"static const {m.group(1)} {m.group(2)}[] = {{\n{body}\n}};\n"
             + check + source[m.end():])
 
 
@@ -310,16 +312,20 @@ def test_a_shortened_weight_array_fails_to_compile(exports: dict[str, Path], tmp
     """The last row of values cut from a weight array: the generated size check stops the
     build with one line naming the array (before: zeros or an out-of-bounds read)."""
     out = _edited(exports["events"], tmp_path, lambda s, n: _drop_last_row(s, keep_check=True))
-    sym = _largest_weights((exports["events"] / "events_net.c").read_text()).group(1)
+    sym = _largest_weights((exports["events"] / "events_net.c").read_text()).group(2)
     _assert_error(_spq("run", str(out)), f"{sym}_must_have_")
 
 
+@pytest.mark.parametrize("array", ["weights", "outcome"])  # each table: test_runtime_fast.py
 def test_runtime_refuses_arrays_shorter_than_the_shapes(exports: dict[str, Path],
-                                                         tmp_path: Path, cache: Path) -> None:
+                                                         tmp_path: Path, cache: Path,
+                                                         array: str) -> None:
     """The same cut with the size check removed: the array's sizeof in the layer table is
-    below what the shapes address, and spq_init refuses the model instead of reading past
-    the array (checked under ASan by the descriptor fuzz test, tests/test_fuzz.py)."""
-    out = _edited(exports["events"], tmp_path, lambda s, n: _drop_last_row(s, keep_check=False))
+    below what the shapes (and for a kernel table its table bits) address, and spq_init
+    refuses the model instead of reading past the array (checked under ASan by the
+    descriptor fuzz test, tests/test_fuzz.py)."""
+    out = _edited(exports["events"], tmp_path,
+                  lambda s, n: _drop_last_row(s, keep_check=False, array=array))
     with pytest.raises(spq.SpqFormatError, match="rejects model"):
         HostModel(out).run(np.load(out / "samples.npz")["inputs"])
     _assert_error(_spq("run", str(out)), "rejects model")

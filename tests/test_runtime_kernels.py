@@ -1,10 +1,10 @@
 # SPDX-License-Identifier: MIT
-"""Bit-exactness of the runtime's fast kernels on wide layers (16/32 output channels), which
-the small random models rarely reach: the unrolled 4-bit int16-pair weight rows (8 weights
-per step), the per-channel neuron pass for 1/2/4/8-bit membranes (int16 pair and int32
-accumulators, cached static currents) next to the 3-bit block path, and the 2x2 max pool on
-whole rows (even and odd widths). Host C against eval-mode spq.nn; QEMU M3 (no DSP), M4 and
-M55 against the host."""
+"""Bit-exactness of the runtime's kernels on wide layers (16/32 output channels) of trained
+spq.nn models, which the small random models rarely reach: the window-row and fused 4-bit
+conv kernels, the neuron updates for 1/2/4/8-bit membranes (outcome and rank tables, int16
+pair and int32 accumulators, cached static currents and spike trains) and the 2x2 max pools.
+Host C against eval-mode spq.nn; QEMU M3, M4 and M55 against the host; the fused 4-bit conv
+over random shapes, fast and reference builds, under ASan/UBSan."""
 
 from __future__ import annotations
 
@@ -215,14 +215,12 @@ def test_fast_paths_under_sanitizers(exported: dict[str, tuple[Any, Path]],
         assert _run_driver(objs, out, ir.name, args).splitlines()[-1].startswith("1 inputs")
 
 
-# ----------------------------------------------------------------------------- conv gather
+# ----------------------------------------------------------------------------- conv shapes
 # Spike-input conv layers with 4-bit weights, int16 pair accumulators and out_c a multiple of
-# 8 run either the scatter (per input spike) or the output-stationary gather (per output
-# position), chosen per step from the input spike count. Built with SPQ_GATHER_MIN_ROWS=0
-# every such layer gathers, with a huge value none does; both must give the independent
-# reference's logits, spike counts and synops, under ASan/UBSan, over strides, paddings,
-# kernel sizes and widths up to the gather's 32-bit row limit.
-def _gather_ir(rng: np.random.Generator, name: str) -> ModelIR:
+# 8 run the fused kernel (spq_conv_w4.c) over strides, paddings, kernel sizes and widths up
+# to its ring's limit; built fast and with -DSPQ_REFERENCE (the reference kernels) both must
+# give the independent reference's logits, spike counts and synops, under ASan/UBSan.
+def _w4_ir(rng: np.random.Generator, name: str) -> ModelIR:
     c = int(rng.integers(1, 6))
     h = int(rng.integers(3, 12))
     w = int(rng.choice([int(rng.integers(3, 15)), 30, 32]))
@@ -259,15 +257,15 @@ def _gather_ir(rng: np.random.Generator, name: str) -> ModelIR:
                    num_classes=5, out_scale=0.125, layers=layers)
 
 
-@pytest.mark.parametrize("min_rows", [0, 1 << 30])
-def test_conv_gather_and_scatter_equal_reference(min_rows: int, tmp_path: Path) -> None:
+@pytest.mark.parametrize("defines", [(), ("-DSPQ_REFERENCE",)], ids=["fast", "reference"])
+def test_conv_w4_shapes_equal_reference(defines: tuple[str, ...], tmp_path: Path) -> None:
     from tests.test_runtime_c import _driver_inputs, _run_driver, _sanitized_objects
 
-    objs = _sanitized_objects(tmp_path, (f"-DSPQ_GATHER_MIN_ROWS={min_rows}u",))
+    objs = _sanitized_objects(tmp_path, defines)
     shapes = set()
     for seed in range(10):
         rng = np.random.default_rng(700 + seed)
-        ir = _gather_ir(rng, f"g{seed}")
+        ir = _w4_ir(rng, f"g{seed}")
         convs = [layer for layer in ir.layers if layer.type == "conv"]
         assert convs and all(layer.acc_bits == 16 for layer in convs)
         shapes.update((layer.kernel, layer.stride, layer.padding > 0) for layer in convs)

@@ -71,21 +71,29 @@ def test_arena_formula_by_hand() -> None:
                              readout_bias=np.zeros(5, dtype=np.int32)),
                  ])
     counters = 4 * 3 + 4 * 3 + 4 * 5  # spikes, synops, logits
-    acc = 16 * 2 * 4  # int16, 3 channels -> 2 pair words per position, 16 positions
-    membrane = 12  # 48 neurons x 2 bits = 96 bits
+    acc = 2 * 4  # one output position's scratch: int16, 3 channels -> 2 pair words
+    # 48 neurons x 2 bits = 96 bits; the readout's spike counts: 12 features, counts up to
+    # T = 4 in 3 bit planes of one word
+    membrane = 12 + 3 * 4
     # time-major: region 0 = conv frame 8 bytes (48 bits in 2 words); region 1 = max(pool
     # frame 4, packed input 32 bits = 4)
     assert memory.arena_bytes(ir, "time") == counters + acc + membrane + 8 + 4
-    # layer-major: T frames per region
-    assert memory.arena_bytes(ir, "layer") == counters + acc + membrane + 4 * 8 + 4 * 4
-    assert memory.membrane_bytes(ir) == 12
+    assert memory.membrane_bytes(ir) == 24
+    # layer-major: one layer's state at a time
+    assert memory.arena_bytes(ir, "layer") == counters + acc + 12 + 4 * 8 + 4 * 4
     parts = memory.arena_breakdown(ir, "layer")
-    assert parts == {"counters": 44, "cache": 0, "acc": 128, "membrane": 12, "activations": 48}
-    # static input: a current cache of 48 int32 for the first layer, no packed input frame
+    assert parts == {"counters": 44, "cache": 0, "acc": 8, "membrane": 12, "activations": 48}
+    # static input, ternary: a rank cache of a byte per neuron of the first layer and its
+    # int32 accumulators of one position as scratch, no packed input frame
     ir.input_kind = "static"
     ir.layers[0].in_kind = "u8"
     assert memory.arena_breakdown(ir, "time") == {
-        "counters": 44, "cache": 4 * 48, "acc": 0, "membrane": 12, "activations": 8 + 4}
+        "counters": 44, "cache": 48, "acc": 4 * 3, "membrane": 24, "activations": 8 + 4}
+    # with 5 levels (3 bits): a current cache of 48 int32
+    ir.layers[0].neuron = _neuron(3, 5)
+    assert memory.arena_breakdown(ir, "time") == {
+        "counters": 44, "cache": 4 * 48, "acc": 0, "membrane": 20 + 12,  # 144 bits -> 20
+        "activations": 8 + 4}
 
 
 def test_unknown_schedule_is_refused() -> None:

@@ -1,362 +1,374 @@
 /* SPDX-License-Identifier: MIT */
-/* Conv2d synapse kernels, input driven: every non-zero input element adds its packed weight
- * row (all out_c weights of one (ci, ky, kx)) into the accumulators of each output position
- * it reaches. Work is proportional to the number of non-zero inputs. */
-#include "spq_rows.h"
+/* Conv2d + neuron layers, output stationary: for each output position the accumulators of
+ * its out_c channels are summed from the weight rows of the non-zero inputs of its receptive
+ * field (the rows of (ci, ky, kx) are stored contiguously, [ci][ky][kx][co]), then its
+ * neurons are updated at once. Work per position is proportional to the number of non-zero
+ * inputs in its window; no layer-wide accumulator buffer is needed.
+ *
+ * This file holds the reference kernels (any shape, weight width, accumulator width and
+ * input kind) and the choice of a fast kernel, made here per layer from its shape and the
+ * core's features (spq_target.h). */
+#include "spq_conv.h"
 
-/* Kernel taps t (0..k-1) with o*stride + t = pos + pad for some output 0 <= o < out_n. */
-typedef struct {
-    int32_t first, last; /* first/last valid tap, first > last if none */
-} spq_taps_t;
-
-static spq_taps_t spq_taps(int32_t pos_pad, int32_t k, int32_t stride, int32_t out_n)
+/* Kernel taps t of output position o along one axis whose input o*s - p + t lies in
+ * [0, n_in): t0 <= t < t1 (empty when t0 >= t1). */
+SPQ_INLINE void spq_span(uint32_t o, uint32_t s, uint32_t p, uint32_t k, uint32_t n_in,
+                         uint32_t *t0, uint32_t *t1)
 {
-    spq_taps_t r;
-    int32_t lo = pos_pad - stride * (out_n - 1);
-    if (lo < 0) {
-        lo = 0;
-    }
-    if (stride > 1) {
-        lo += (pos_pad - lo) % stride; /* pos_pad - lo >= 0 here */
-    }
-    r.first = lo;
-    r.last = pos_pad < k - 1 ? pos_pad : k - 1;
-    return r;
-}
-
-typedef struct {
-    const spq_layer_t *l;
-    spq_row_fn_t row_fn;
-    uint8_t *acc;
-    uint32_t pos_bytes; /* bytes of accumulators per output position */
-    uint32_t rows;     /* rows added (synops = rows * out_c) */
-} spq_conv_job_t;
-
-/* Input element (ci, y, x) with value v: taps ty for its row are precomputed. */
-SPQ_TEMPLATE void spq_conv_scatter(spq_conv_job_t *job, spq_row_fn_t row_fn, uint32_t ci,
-                                   int32_t ty0, spq_taps_t ty, int32_t x, int32_t v)
-{
-    const spq_layer_t *l = job->l;
-    int32_t k = l->kernel, s = l->stride;
-    int32_t tx0 = x + l->padding;
-    spq_taps_t tx = spq_taps(tx0, k, s, l->out_w);
-    uint32_t rb = l->weight_row_bytes, oc = l->out_c, pos_bytes = job->pos_bytes;
-    uint32_t nx, i, wstep = (uint32_t)s * rb;
-    uint32_t ox0, oy;
-    int32_t ky;
-    if (tx.first > tx.last) {
+    int32_t i0 = (int32_t)(o * s) - (int32_t)p;
+    *t0 = i0 < 0 ? (uint32_t)(-i0) : 0u;
+    if (i0 >= (int32_t)n_in) { /* the window starts below / right of the input (p >= k) */
+        *t1 = 0u;
         return;
     }
-    /* taps kx = first, first + s, ... reach outputs ox0, ox0 - 1, ... */
-    nx = (uint32_t)((tx.last - tx.first) / s) + 1u;
-    ox0 = (uint32_t)((tx0 - tx.first) / s);
-    oy = (uint32_t)((ty0 - ty.first) / s);
-    for (ky = ty.first; ky <= ty.last; ky += s, oy--) {
-        const uint8_t *w = l->weights +
-                           (((size_t)ci * (uint32_t)k + (uint32_t)ky) * (uint32_t)k +
-                            (uint32_t)tx.first) * rb;
-        uint8_t *a = job->acc + ((size_t)oy * l->out_w + ox0) * pos_bytes;
-        for (i = 0; i < nx; i++) {
-            row_fn(a, w, oc, v);
-            w += wstep;
-            a -= pos_bytes;
-        }
-        job->rows += nx;
-    }
+    *t1 = i0 + (int32_t)k > (int32_t)n_in ? (uint32_t)((int32_t)n_in - i0) : k;
 }
 
-/* Spike input: the nx rows of one kernel row ky go to one multi-row kernel call (its own
- * function, so that its loop keeps everything in registers): rows w, w + s*rb, ... into
- * positions a, a - pos, ... */
-typedef void (*spq_rows_fn_t)(uint8_t *a, const uint8_t *w, uint32_t nrows, uint32_t pos_bytes,
-                              uint32_t wstep, uint32_t n);
-
-SPQ_TEMPLATE void spq_conv_scatter_rows(spq_conv_job_t *job, spq_rows_fn_t rows_fn, uint32_t ci,
-                                        int32_t ty0, spq_taps_t ty, int32_t x)
+/* Add the weight rows of the non-zero inputs in the window of output (oy, ox) into acc;
+ * returns the number of rows added. spike: in is a position-major spike map; else uint8
+ * counts (position-major) or, with pixels set, the caller's (C, H, W) image. */
+static uint32_t spq_conv_window(const spq_layer_t *l, const void *in, int kind, uint32_t oy,
+                                uint32_t ox, void *acc, spq_row_fn_t row)
 {
-    const spq_layer_t *l = job->l;
-    int32_t k = l->kernel, s = l->stride;
-    int32_t tx0 = x + l->padding;
-    spq_taps_t tx = spq_taps(tx0, k, s, l->out_w);
-    uint32_t rb = l->weight_row_bytes, oc = l->out_c, pos_bytes = job->pos_bytes;
-    uint32_t nx, wstep = (uint32_t)s * rb;
-    uint32_t ox0, oy;
-    int32_t ky;
-    if (tx.first > tx.last) {
-        return;
-    }
-    nx = (uint32_t)((tx.last - tx.first) / s) + 1u;
-    ox0 = (uint32_t)((tx0 - tx.first) / s);
-    oy = (uint32_t)((ty0 - ty.first) / s);
-    for (ky = ty.first; ky <= ty.last; ky += s, oy--) {
-        const uint8_t *w = l->weights +
-                           (((size_t)ci * (uint32_t)k + (uint32_t)ky) * (uint32_t)k +
-                            (uint32_t)tx.first) * rb;
-        rows_fn(job->acc + ((size_t)oy * l->out_w + ox0) * pos_bytes, w, nx, pos_bytes, wstep,
-                oc);
-        job->rows += nx;
-    }
-}
-
-SPQ_TEMPLATE uint32_t spq_conv_spike_impl(const spq_layer_t *l, const uint32_t *in_bits,
-                                          void *acc, uint32_t acc_bits, spq_rows_fn_t rows_fn)
-{
-    spq_conv_job_t job;
-    uint32_t ci, y;
-    uint32_t H = l->in_h, W = l->in_w;
-    job.l = l;
-    job.row_fn = NULL;
-    job.acc = (uint8_t *)acc;
-    job.pos_bytes = spq_acc_pos_bytes(l->out_c, acc_bits);
-    job.rows = 0;
-    for (ci = 0; ci < l->in_c; ci++) {
-        for (y = 0; y < H; y++) {
-            int32_t ty0 = (int32_t)y + l->padding;
-            spq_taps_t ty = spq_taps(ty0, l->kernel, l->stride, l->out_h);
-            uint32_t start = (ci * H + y) * W, end = start + W, b = start;
-            if (ty.first > ty.last) {
-                continue;
-            }
-            while (b < end) {
-                uint32_t off = b & 31u;
-                uint32_t word = in_bits[b >> 5] >> off;
-                uint32_t avail = 32u - off;
-                if (avail > end - b) {
-                    avail = end - b;
-                    word &= ((uint32_t)1 << avail) - 1u;
+    uint32_t C = l->in_c, H = l->in_h, W = l->in_w, k = l->kernel, s = l->stride;
+    uint32_t p = l->padding, rb = l->weight_row_bytes, oc = l->out_c, rows = 0;
+    uint32_t y0, y1, x0, x1, ky, kx, ci;
+    spq_span(oy, s, p, k, H, &y0, &y1);
+    spq_span(ox, s, p, k, W, &x0, &x1);
+    for (ky = y0; ky < y1; ky++) {
+        uint32_t iy = oy * s + ky - p;
+        for (kx = x0; kx < x1; kx++) {
+            uint32_t ix = ox * s + kx - p, q = (iy * W + ix) * C;
+            const uint8_t *w = l->weights + ((size_t)ky * k + kx) * rb;
+            size_t wstep = (size_t)k * k * rb; /* next input channel */
+            if (kind == SPQ_IN_SPIKE) {
+                uint32_t c0;
+                for (c0 = 0; c0 < C; c0 += 32u) {
+                    uint32_t m = spq_bits_get((const uint32_t *)in, q + c0,
+                                              C - c0 < 32u ? C - c0 : 32u);
+                    while (m != 0u) {
+                        ci = c0 + SPQ_CTZ(m);
+                        m &= m - 1u;
+                        row(acc, w + ci * wstep, oc, 1);
+                        rows++;
+                    }
                 }
-                while (word != 0u) {
-                    uint32_t t = SPQ_CTZ(word);
-                    word &= word - 1u;
-                    spq_conv_scatter_rows(&job, rows_fn, ci, ty0, ty, (int32_t)(b - start + t));
+            } else {
+                const uint8_t *v = (const uint8_t *)in;
+                for (ci = 0; ci < C; ci++) {
+                    uint32_t x = kind == SPQ_IN_U8 ? v[(ci * H + iy) * W + ix] : v[q + ci];
+                    if (x != 0u) {
+                        row(acc, w + ci * wstep, oc, (int32_t)x);
+                        rows++;
+                    }
                 }
-                b += avail;
             }
         }
     }
-    return job.rows * l->out_c;
+    return rows;
 }
 
-#define SPQ_CONV_SPIKE(VARIANT, BITS)                                                    \
-    SPQ_NOINLINE static void spq_rows_add_##VARIANT(uint8_t *a, const uint8_t *w, uint32_t nrows,       \
-                                       uint32_t pos_bytes, uint32_t wstep, uint32_t n)    \
-    {                                                                                    \
-        do {                                                                             \
-            spq_rowi_add_##VARIANT(a, w, n, 1);                                          \
-            a -= pos_bytes;                                                              \
-            w += wstep;                                                                  \
-        } while (--nrows != 0u);                                                         \
-    }                                                                                    \
-    static uint32_t spq_conv_spike_##VARIANT(const spq_layer_t *l, const uint32_t *in_bits, \
-                                             void *acc)                                   \
-    {                                                                                    \
-        return spq_conv_spike_impl(l, in_bits, acc, BITS, spq_rows_add_##VARIANT);       \
+/* The reference conv layer step: spike or count input. */
+void spq_conv_ref(spq_job_t *job)
+{
+    const spq_layer_t *l = job->l;
+    uint32_t acc_bits = l->acc_bits, oc = l->out_c, oy, ox, pos = 0, rows = 0;
+    uint32_t pos_bytes = spq_acc_pos_bytes(oc, acc_bits);
+    spq_row_fn_t row = spq_row_select(l->weight_bits, acc_bits, l->in_kind != SPQ_IN_SPIKE);
+    for (oy = 0; oy < l->out_h; oy++) {
+        for (ox = 0; ox < l->out_w; ox++, pos++) {
+            memset(job->acc, 0, pos_bytes);
+            rows += spq_conv_window(l, job->in, l->in_kind, oy, ox, job->acc, row);
+            job->spikes += spq_neuron_pos(l, job->acc, acc_bits, job->mem, pos, job->out);
+        }
     }
+    job->synops += rows * oc;
+}
 
-SPQ_CONV_SPIKE(w2_a16, 16u)
-SPQ_CONV_SPIKE(w4_a16, 16u)
-SPQ_CONV_SPIKE(w8_a16, 16u)
-SPQ_CONV_SPIKE(w2_a32, 32u)
-SPQ_CONV_SPIKE(w4_a32, 32u)
-SPQ_CONV_SPIKE(w8_a32, 32u)
-SPQ_CONV_SPIKE(w2_a16_g, 16u)
-SPQ_CONV_SPIKE(w4_a16_g, 16u)
-SPQ_CONV_SPIKE(w8_a16_g, 16u)
-
-/* Output-stationary gather for spike input, 4-bit weights, int16 pair accumulators and
- * out_c a multiple of 8 (one weight word per (ci, ky, kx) and block of 8 channels).
- * For each output position the set input bits of its receptive field are listed as weight
- * row offsets (up to SPQ_GATHER_LIST at a time); for each block of 8 channels the listed
- * weight words are summed in registers: with x = word ^ 0x88888888 every nibble is w + 8
- * (0..15); the even nibbles (x & 0x0F0F0F0F) and x >> 4 are summed, SPQ_GATHER_CHUNK words
- * at a time so that the byte lanes cannot carry (17 * 15 = 255), the odd nibbles recovered
- * from the two sums, and the byte lanes spread into 16-bit lanes (at most 68 * 15). These
- * become the int16 pair words of spq_rows.h, minus 8 per listed word, added to the
- * accumulators once per list: the same integers mod 2^32 as the scatter kernels, so the
- * same results. Synops: one row of out_c per (listed spike, position), as the scatter. */
-#define SPQ_GATHER_CHUNK 17u
-#define SPQ_GATHER_LIST (4u * SPQ_GATHER_CHUNK)
-
-/* n (1..32) bits of a bit-packed map starting at bit b. */
-SPQ_INLINE uint32_t spq_bits_get(const uint32_t *bits, uint32_t b, uint32_t n)
+void spq_conv_step(spq_job_t *job)
 {
-    uint32_t off = b & 31u;
-    uint32_t v = bits[b >> 5] >> off;
-    if (32u - off < n) {
-        v |= bits[(b >> 5) + 1u] << (32u - off);
+#if SPQ_FAST
+    spq_fire8_fn_t fire8 = spq_conv_lut_fire(job->l);
+    if (fire8 != NULL) {
+#if SPQ_HAVE_MVE
+        if (spq_lut_row_mve_ok(job->l)) {
+            spq_conv_lut(job, fire8, spq_lut_row_mve);
+            return;
+        }
+#endif
+#if SPQ_HAVE_THUMB2
+        if (spq_lut_row_thumb2_ok(job->l)) {
+            spq_conv_lut(job, fire8, spq_lut_row_thumb2);
+            return;
+        }
+#endif
+        spq_conv_lut(job, fire8, spq_lut_row_scalar);
+        return;
     }
-    return n < 32u ? v & (((uint32_t)1 << n) - 1u) : v;
+    if (job->l->weights_x != NULL && spq_w4_lanes_ok(job->l)) {
+#if SPQ_HAVE_MVE
+        if (spq_w4_row_mve_ok(job->l)) {
+            spq_conv_w4(job, spq_w4_row_mve);
+            return;
+        }
+#endif
+#if SPQ_HAVE_THUMB2
+        if (spq_w4_row_thumb2_ok(job->l)) {
+            spq_conv_w4(job, spq_w4_row_thumb2);
+            return;
+        }
+#endif
+        spq_conv_w4(job, spq_w4_row_scalar);
+        return;
+    }
+#endif
+    spq_conv_ref(job);
 }
 
-SPQ_NOINLINE static void spq_gather_w4_a16(uint32_t *a, const uint8_t *w, const uint32_t *list,
-                                           uint32_t cnt, uint32_t blocks)
+int spq_lut_applies(const spq_layer_t *l, uint64_t bound)
 {
-    const uint32_t m = 0x0F0F0F0Fu, fl = 0x88888888u, m2 = 0x00FF00FFu;
-    const uint32_t bias = 8u * cnt * 0x10001u;
-    const uint32_t *end = list + cnt;
-    do {
-        const uint32_t *p = list;
-        uint32_t l0 = 0, l1 = 0, l2 = 0, l3 = 0;
-        do {
-            uint32_t n = (uint32_t)(end - p) > SPQ_GATHER_CHUNK ? SPQ_GATHER_CHUNK
-                                                                : (uint32_t)(end - p);
-            const uint32_t *q = p + n;
-            uint32_t e = 0, t = 0, o;
-            do {
-                uint32_t x = spq_load32(w + *p++) ^ fl;
-                e += x & m;
-                t += x >> 4;
-            } while (p != q);
-            /* x >> 4 = ((x >> 4) & m) + ((x & m & ~15) >> 4), so the odd nibbles sum to
-             * t - ((e & ~255) >> 4) (byte 0 of e is the sum of the dropped low nibbles) */
-            o = t - ((e & ~0xFFu) >> 4);
-            l0 += e & m2;        /* channels 0, 4 */
-            l1 += (e >> 8) & m2; /* channels 2, 6 */
-            l2 += o & m2;        /* channels 1, 5 */
-            l3 += (o >> 8) & m2; /* channels 3, 7 */
-        } while (p != end);
-        a[0] += (l0 & 0xFFFFu) + (l2 << 16) - bias;
-        a[1] += (l1 & 0xFFFFu) + (l3 << 16) - bias;
-        a[2] += (l0 >> 16) + (l2 & 0xFFFF0000u) - bias;
-        a[3] += (l1 >> 16) + (l3 & 0xFFFF0000u) - bias;
-        a += 4;
-        w += 4;
-    } while (--blocks != 0u);
+    uint32_t bits = (uint32_t)l->in_c * l->kernel;
+    return l->type == SPQ_LAYER_CONV && l->in_kind == SPQ_IN_SPIKE && bits <= SPQ_LUT_MAX_BITS &&
+           bound <= 127u && l->out_c % 4u == 0u && l->out_c <= SPQ_LUT_MAX_OC &&
+           (uint64_t)l->kernel * ((uint64_t)1 << bits) * l->out_c <= SPQ_LUT_MAX_BYTES;
 }
 
-/* Input rows held per output row: in_c * kernel of them, each shifted left by the padding so
- * that the window of output column ox starts at bit ox * stride (in_w + 2 * padding <= 32). */
-#define SPQ_GATHER_ROWS 96u
-
-static int spq_conv_gather_ok(const spq_layer_t *l, uint32_t acc_bits)
+int spq_lut_valid(const spq_layer_t *l)
 {
-    return acc_bits == 16u && l->weight_bits == 4u && l->out_c % 8u == 0u && l->kernel >= 1 &&
-           l->kernel <= 31 && l->in_w + 2u * (uint32_t)l->padding <= 32u &&
-           l->in_c * (uint32_t)l->kernel <= SPQ_GATHER_ROWS;
+    uint32_t k = l->kernel, C = l->in_c, g = l->lut_bits, oc = l->out_c, ky, v, j, co;
+    uint32_t qmax;
+    spq_row_fn_t row = spq_row_select(l->weight_bits, 32u, 0);
+    const uint32_t *e = l->lut;
+    int32_t sums[SPQ_LUT_MAX_OC];
+    if (l->lut == NULL) {
+        return g == 0u;
+    }
+    qmax = ((uint32_t)1 << (l->weight_bits - 1u)) - 1u; /* weight_bits checked before */
+    if (g != C * k || !spq_lut_applies(l, spq_acc_bound(l))) {
+        return 0;
+    }
+    for (ky = 0; ky < k; ky++) {
+        for (v = 0; v < ((uint32_t)1 << g); v++, e += oc / 4u) {
+            memset(sums, 0, sizeof sums);
+            for (j = 0; j < g; j++) { /* bit j: kx = j / C, ci = j % C */
+                if ((v >> j) & 1u) {
+                    uint32_t ci = j % C, kx = j / C;
+                    row(sums, l->weights + (((size_t)ci * k + ky) * k + kx) * l->weight_row_bytes,
+                        oc, 1);
+                }
+            }
+            for (co = 0; co < oc; co++) { /* byte co of the row: little-endian words */
+                if ((int32_t)((e[co / 4u] >> (8u * (co % 4u))) & 0xFFu) !=
+                    sums[co] + (int32_t)(C * k * qmax)) {
+                    return 0;
+                }
+            }
+        }
+    }
+    return 1;
 }
 
-SPQ_INLINE uint32_t spq_popcount32(uint32_t x)
+/* The accumulators of output position pos of a static layer (int32, into acc); returns the
+ * rows added. */
+static uint32_t spq_static_acc(const spq_layer_t *l, const uint8_t *pixels, uint32_t pos,
+                               int32_t *acc)
 {
-    x = x - ((x >> 1) & 0x55555555u);
-    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
-    x = (x + (x >> 4)) & 0x0F0F0F0Fu;
-    return (x * 0x01010101u) >> 24;
+    spq_row_fn_t row = spq_row_select(l->weight_bits, 32u, 1);
+#if SPQ_FAST
+    if (spq_static_w4_ok(l)) {
+        return spq_static_acc_w4(l, pixels, pos, acc);
+    }
+#endif
+    memset(acc, 0, 4u * l->out_c); /* int32 whatever acc_bits (a static layer's scratch) */
+    if (l->type == SPQ_LAYER_CONV) {
+        return spq_conv_window(l, pixels, SPQ_IN_U8, pos / l->out_w, pos % l->out_w, acc, row);
+    }
+    return spq_linear_gather(l, pixels, SPQ_IN_U8, 1u, acc, row);
 }
 
-/* The gather costs a scan of every receptive field and a store per position and block of 8
- * channels; the scatter costs more per (spike, position) pair. The gather pays once the
- * receptive fields hold on average SPQ_GATHER_MIN_ROWS spikes or more: spikes * k^2 >=
- * SPQ_GATHER_MIN_ROWS * H * W (one popcount pass over the input map per step). */
-#ifndef SPQ_GATHER_MIN_ROWS
-#define SPQ_GATHER_MIN_ROWS 6u
+/* Rank of accumulator a among the R sorted breakpoints br: how many are <= a. */
+SPQ_INLINE uint32_t spq_rank(const int32_t *br, uint32_t R, int32_t a)
+{
+    uint32_t lo = 0, hi = R;
+    if (SPQ_FAST && R == 31u) { /* rank tables (RANK_BITS 5): five unrolled halvings */
+        uint32_t r = br[15] <= a ? 16u : 0u;
+        r += br[r + 7u] <= a ? 8u : 0u;
+        r += br[r + 3u] <= a ? 4u : 0u;
+        r += br[r + 1u] <= a ? 2u : 0u;
+        return r + (br[r] <= a ? 1u : 0u);
+    }
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) >> 1;
+        if (br[mid] <= a) {
+            lo = mid + 1u;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
+int spq_static_trains_ok(const spq_layer_t *l, uint32_t T)
+{
+    size_t n0 = (size_t)l->out_h * l->out_w * l->out_c;
+    return SPQ_FAST && l->breaks != NULL && T <= 8u && l->level_bits >= 1u &&
+           l->level_bits <= 2u &&
+           (n0 * l->level_bits + 7u) / 8u >= ((size_t)l->out_c << l->outcome_bits);
+}
+
+#if SPQ_FAST
+/* A static layer's input current is the same at every step, so each neuron's spikes over the
+ * T steps follow from its rank alone: trains[c][r] (bit t: the spike at step t) by running
+ * the rank table from code 0 (the membrane after a reset), then one byte per neuron. */
+static void spq_static_trains(const spq_layer_t *l, uint8_t *cache, uint8_t *trains, uint32_t T)
+{
+    uint32_t n = l->outcome_bits, oc = l->out_c, b = l->level_bits, mask = (1u << b) - 1u;
+    uint32_t c, r, t, i, n0 = (uint32_t)l->out_h * l->out_w * oc;
+    for (c = 0; c < oc; c++) {
+        const uint8_t *tab = l->outcome + ((size_t)c << (b + n));
+        for (r = 0; r < (1u << n); r++) {
+            uint32_t code = 0, train = 0;
+            for (t = 0; t < T; t++) {
+                uint32_t o = tab[(code << n) + r];
+                train |= (o >> 7) << t;
+                code = o & mask;
+            }
+            trains[(c << n) + r] = (uint8_t)train;
+        }
+    }
+    for (i = 0, c = 0; i < n0; i++) {
+        cache[i] = trains[(c << n) + cache[i]];
+        c = c + 1u == oc ? 0u : c + 1u;
+    }
+}
 #endif
 
-static int spq_conv_gather_pays(const spq_layer_t *l, const uint32_t *in_bits)
+uint32_t spq_static_prepare(const spq_layer_t *l, const uint8_t *pixels, void *cache,
+                            int32_t *acc, uint32_t *mem, uint32_t T)
 {
-    uint32_t n = l->in_c * l->in_h * l->in_w, i, spikes = 0;
-    uint32_t k2 = (uint32_t)l->kernel * (uint32_t)l->kernel;
-    for (i = 0; i < n / 32u; i++) {
-        spikes += spq_popcount32(in_bits[i]);
-    }
-    if (n % 32u != 0u) {
-        spikes += spq_popcount32(in_bits[i] & (((uint32_t)1 << (n % 32u)) - 1u));
-    }
-    return (uint64_t)spikes * k2 >= (uint64_t)SPQ_GATHER_MIN_ROWS * l->in_h * l->in_w;
-}
-
-static uint32_t spq_conv_spike_gather(const spq_layer_t *l, const uint32_t *in_bits, void *acc)
-{
-    uint32_t list[SPQ_GATHER_LIST];
-    uint32_t rowv[SPQ_GATHER_ROWS];
-    uint32_t k = (uint32_t)l->kernel, s = (uint32_t)l->stride, p = (uint32_t)l->padding;
-    uint32_t H = l->in_h, W = l->in_w, nrows = l->in_c * k;
-    uint32_t rb = l->weight_row_bytes, blocks = l->out_c / 8u;
-    uint32_t words = spq_acc_pos_bytes(l->out_c, 16u) / 4u;
-    uint32_t kmask = ((uint32_t)1 << k) - 1u;
-    uint32_t *a = (uint32_t *)acc;
-    uint32_t rows = 0, oy, ox, j;
-    for (oy = 0; oy < l->out_h; oy++) {
-        /* row j = ci * k + ky: input row y = oy * s - p + ky of channel ci, or 0 outside */
-        for (j = 0; j < nrows; j += k) {
-            uint32_t ky, y = oy * s; /* y - p is the input row */
-            for (ky = 0; ky < k; ky++, y++) {
-                rowv[j + ky] = y >= p && y - p < H
-                                   ? spq_bits_get(in_bits, ((j / k) * H + y - p) * W, W) << p
-                                   : 0u;
+    uint32_t oc = l->out_c, n_pos = (uint32_t)l->out_h * l->out_w, pos, c, rows = 0;
+    if (l->breaks != NULL) { /* rank cache: one byte per neuron */
+        uint32_t R = (1u << l->outcome_bits) - 1u;
+        uint8_t *rk = (uint8_t *)cache;
+        for (pos = 0; pos < n_pos; pos++, rk += oc) {
+            rows += spq_static_acc(l, pixels, pos, acc);
+            for (c = 0; c < oc; c++) {
+                rk[c] = (uint8_t)spq_rank(l->breaks + (size_t)c * R, R, acc[c]);
             }
         }
-        for (ox = 0; ox < l->out_w; ox++, a += words) {
-            uint32_t sh = ox * s, cnt = 0;
-            for (j = 0; j < nrows; j++) {
-                uint32_t win = (rowv[j] >> sh) & kmask;
-                if (win == 0u) {
-                    continue;
-                }
-                if (cnt > SPQ_GATHER_LIST - k) {
-                    spq_gather_w4_a16(a, l->weights, list, cnt, blocks);
-                    rows += cnt;
-                    cnt = 0;
-                }
-                do {
-                    list[cnt++] = (j * k + SPQ_CTZ(win)) * rb;
-                    win &= win - 1u;
-                } while (win != 0u);
-            }
-            if (cnt != 0u) {
-                spq_gather_w4_a16(a, l->weights, list, cnt, blocks);
-                rows += cnt;
-            }
+#if SPQ_FAST
+        if (spq_static_trains_ok(l, T)) {
+            spq_static_trains(l, (uint8_t *)cache, (uint8_t *)mem, T);
+        }
+#endif
+        return rows * oc;
+    }
+    (void)mem, (void)T;
+    for (pos = 0; pos < n_pos; pos++) { /* current cache: int32 I per neuron */
+        int32_t *a = (int32_t *)cache + (size_t)pos * oc;
+        rows += spq_static_acc(l, pixels, pos, a);
+        for (c = 0; c < oc; c++) {
+            a[c] = spq_current(a[c], l->mult[c], (uint32_t)l->shift[c]);
         }
     }
-    return rows * l->out_c;
+    return rows * oc;
 }
 
-uint32_t spq_conv_spike(const spq_layer_t *l, const uint32_t *in_bits, void *acc,
-                        uint32_t acc_bits)
+#if SPQ_FAST
+/* Step t of a static layer from its cached trains: bit t of each neuron's byte. Eight
+ * neurons a multiply: with v0, v1 the bits of neurons 0-3 and 4-7 at bits 8k, v0 | v1 << 4
+ * times 2^21 + 2^14 + 2^7 + 1 puts neuron j at bit 21 + j (no other product reaches bits
+ * 21-28, no carries). */
+static uint32_t spq_static_train_step(const uint8_t *trains, uint32_t n0, uint32_t t,
+                                      uint32_t *out)
 {
-    if (spq_conv_gather_ok(l, acc_bits) && spq_conv_gather_pays(l, in_bits)) {
-        return spq_conv_spike_gather(l, in_bits, acc);
+    const uint32_t m = 0x01010101u;
+    uint32_t i, j, spikes = 0;
+    for (i = 0; i + 32u <= n0; i += 32u) {
+        const uint8_t *p = trains + i;
+        uint32_t w = 0;
+        for (j = 0; j < 4u; j++, p += 8) {
+            uint32_t v = ((spq_load32(p) >> t) & m) | (((spq_load32(p + 4) >> t) & m) << 4);
+            w |= ((v * 0x00204081u) >> 21 & 0xFFu) << (8u * j);
+        }
+        out[i >> 5] = w;
+        spikes += spq_popcount(w);
     }
-    if (acc_bits == 16u && spq_row_whole_words(l->out_c, l->weight_bits)) {
-        return l->weight_bits == 2u   ? spq_conv_spike_w2_a16_g(l, in_bits, acc)
-               : l->weight_bits == 4u ? spq_conv_spike_w4_a16_g(l, in_bits, acc)
-                                      : spq_conv_spike_w8_a16_g(l, in_bits, acc);
+    for (; i < n0; i++) {
+        uint32_t s = (trains[i] >> t) & 1u;
+        out[i >> 5] |= s << (i & 31u);
+        spikes += s;
     }
-    if (acc_bits == 16u) {
-        return l->weight_bits == 2u   ? spq_conv_spike_w2_a16(l, in_bits, acc)
-               : l->weight_bits == 4u ? spq_conv_spike_w4_a16(l, in_bits, acc)
-                                      : spq_conv_spike_w8_a16(l, in_bits, acc);
-    }
-    return l->weight_bits == 2u   ? spq_conv_spike_w2_a32(l, in_bits, acc)
-           : l->weight_bits == 4u ? spq_conv_spike_w4_a32(l, in_bits, acc)
-                                  : spq_conv_spike_w8_a32(l, in_bits, acc);
+    return spikes;
 }
+#endif
 
-uint32_t spq_conv_value(const spq_layer_t *l, const uint8_t *in, void *acc, uint32_t acc_bits)
+#if SPQ_FAST
+/* Neurons of position pos from their ranks (a static layer's rank table). */
+static uint32_t spq_neuron_pos_rank(const spq_layer_t *l, const uint8_t *rk, uint32_t *mem,
+                                    uint32_t pos, uint32_t *out)
 {
-    spq_conv_job_t job;
-    uint32_t ci, y, x;
-    uint32_t H = l->in_h, W = l->in_w;
-    job.l = l;
-    job.row_fn = spq_row_select(l->weight_bits, acc_bits, 1);
-    job.acc = (uint8_t *)acc;
-    job.pos_bytes = spq_acc_pos_bytes(l->out_c, acc_bits);
-    job.rows = 0;
-    for (ci = 0; ci < l->in_c; ci++) {
-        for (y = 0; y < H; y++) {
-            int32_t ty0 = (int32_t)y + l->padding;
-            spq_taps_t ty = spq_taps(ty0, l->kernel, l->stride, l->out_h);
-            const uint8_t *row = in + (ci * H + y) * W;
-            if (ty.first > ty.last) {
-                continue;
+    const uint8_t *t = l->outcome;
+    uint32_t c, C = l->out_c, k = pos * C, spikes = 0;
+    uint32_t b = l->level_bits, n = l->outcome_bits, mask = ((uint32_t)1 << b) - 1u;
+    for (c = 0; c < C; c++, k++, t += (size_t)1 << (b + n)) {
+        uint32_t at = k * b, w = mem[at >> 5], sh = at & 31u; /* b <= 2: no straddle */
+        uint32_t o = t[(((w >> sh) & mask) << n) + rk[c]];
+        mem[at >> 5] = (w & ~(mask << sh)) | ((o & mask) << sh);
+        out[k >> 5] |= (o >> 7) << (k & 31u);
+        spikes += o >> 7;
+    }
+    return spikes;
+}
+#endif
+
+void spq_static_step(spq_job_t *job)
+{
+    const spq_layer_t *l = job->l;
+    uint32_t pos, c, oc = l->out_c, n_pos = (uint32_t)l->out_h * l->out_w;
+    if (l->breaks == NULL) {
+        const int32_t *cur = (const int32_t *)job->in;
+        for (pos = 0; pos < n_pos; pos++, cur += oc) {
+            job->spikes += spq_neuron_pos(l, cur, 0u, job->mem, pos, job->out);
+        }
+        return;
+    }
+    if (!SPQ_FAST) { /* reference: the arithmetic of s5 on an accumulator of each rank */
+        const uint8_t *rk = (const uint8_t *)job->in;
+        int32_t *acc = (int32_t *)job->acc, bound = (int32_t)spq_acc_bound(l);
+        uint32_t R = (1u << l->outcome_bits) - 1u;
+        for (pos = 0; pos < n_pos; pos++, rk += oc) {
+            for (c = 0; c < oc; c++) {
+                acc[c] = rk[c] == 0u ? -bound : l->breaks[(size_t)c * R + rk[c] - 1u];
             }
-            for (x = 0; x < W; x++) {
-                if (row[x] != 0u) {
-                    spq_conv_scatter(&job, job.row_fn, ci, ty0, ty, (int32_t)x,
-                                     (int32_t)row[x]);
-                }
-            }
+            job->spikes += spq_neuron_pos_ref(l, acc, 32u, job->mem, pos, job->out);
+        }
+        return;
+    }
+#if SPQ_FAST
+    if (spq_static_trains_ok(l, job->steps)) {
+        job->spikes += spq_static_train_step((const uint8_t *)job->in, n_pos * oc, job->t,
+                                             job->out);
+        return;
+    }
+    {
+        const uint8_t *rk = (const uint8_t *)job->in;
+        spq_fire8_fn_t fire = spq_fire_rank_select(l);
+#if SPQ_HAVE_MVE
+        if (spq_rank_fire_mve_ok(l)) {
+            job->spikes += spq_rank_fire_mve(l, rk, job->mem, job->out, n_pos);
+            return;
+        }
+#endif
+        if (fire != NULL) { /* ranks are the columns; oc % 4 == 0: whole words */
+            fire((const uint32_t *)(const void *)rk, l->outcome, job->mem, job->out, 0u, oc,
+                 n_pos);
+            job->spikes += spq_count_bits(job->out, oc * n_pos);
+            return;
+        }
+        for (pos = 0; pos < n_pos; pos++, rk += oc) {
+            job->spikes += spq_neuron_pos_rank(l, rk, job->mem, pos, job->out);
         }
     }
-    return job.rows * l->out_c;
+#endif
 }

@@ -3,59 +3,23 @@
  * @file spq_internal.h
  * @brief Kernels and integer helpers shared by the runtime sources (not part of the API).
  *
- * Data layouts inside the arena (docs/formats.md, "Arena layout"):
- *  - spike maps: uint32 words, neuron k in bit k % 32 of word k / 32, (C, H, W) order;
- *  - counts (after a sum pool): uint8 per neuron, (C, H, W) order;
- *  - accumulators and the static current cache: position-major (H, W, C), so that one
- *    packed weight row of out_c values lands on consecutive accumulators; int16
- *    accumulators two per uint32 word (spq_rows.h), ceil(C/2) words per position;
- *  - membranes: code (u - lo) ^ (-lo), level_bits per neuron, (C, H, W) order, as a bit
- *    stream in uint32 words (all-zero bits are u = 0, so a reset is a memset).
+ * Data layouts inside the arena (docs/formats.md, "Arena layout"), all position-major
+ * (H, W, C): neuron (c, y, x) of a map with C channels and width W has index
+ * k = (y * W + x) * C + c, so that the C neurons of one position are contiguous:
+ *  - spike maps: uint32 words, neuron k in bit k % 32 of word k / 32;
+ *  - counts (after a sum pool): uint8 per neuron;
+ *  - accumulators of one output position (the kernels' scratch): int32 per channel, or int16
+ *    two per uint32 word (spq_rows.h), ceil(C/2) words; the static current cache: int32 per
+ *    neuron;
+ *  - membranes: code (u - lo) ^ (-lo), level_bits per neuron, as a bit stream in uint32
+ *    words (all-zero bits are u = 0, so a reset is a memset).
  */
 #ifndef SPQ_INTERNAL_H
 #define SPQ_INTERNAL_H
 
-#include "spq.h"
+#include <string.h>
 
-/* Compiler features mapped to the project's own names, for core-specific fast paths. No
- * kernel has one yet: every core runs the portable C below, which is the reference. */
-#if defined(__ARM_FEATURE_DSP) && !defined(SPQ_NO_DSP)
-#define SPQ_HAVE_DSP 1
-#else
-#define SPQ_HAVE_DSP 0
-#endif
-
-#define SPQ_INLINE static inline
-
-/* For kernel templates: a generic body inlined into one wrapper per variant, so that the
- * row function it gets as a constant is inlined too. */
-#if defined(__GNUC__) || defined(__clang__)
-#define SPQ_TEMPLATE static inline __attribute__((always_inline))
-#else
-#define SPQ_TEMPLATE static inline
-#endif
-
-/* A kernel kept out of line so that its loop gets the registers to itself. */
-#if defined(__GNUC__) || defined(__clang__)
-#define SPQ_NOINLINE __attribute__((noinline))
-#else
-#define SPQ_NOINLINE
-#endif
-
-#if defined(__GNUC__) || defined(__clang__)
-#define SPQ_CTZ(x) ((uint32_t)__builtin_ctz(x))
-#else
-SPQ_INLINE uint32_t spq_ctz_portable(uint32_t x)
-{
-    uint32_t n = 0;
-    while ((x & 1u) == 0u) {
-        x >>= 1;
-        n++;
-    }
-    return n;
-}
-#define SPQ_CTZ(x) spq_ctz_portable(x)
-#endif
+#include "spq_bits.h"
 
 #define SPQ_THETA ((int32_t)1 << SPQ_FRAC_BITS)
 #define SPQ_I_MAX ((int32_t)1 << 29)
@@ -100,13 +64,6 @@ SPQ_INLINE spq_scale_t spq_scale(int32_t mult, uint32_t shift)
     q.shift = shift;
     q.round = shift ? (int64_t)1 << (shift - 1u) : 0;
     return q;
-}
-
-/** The int32 whose two's complement representation is u (no implementation-defined
- *  conversion). */
-SPQ_INLINE int32_t spq_from_u32(uint32_t u)
-{
-    return u < 0x80000000u ? (int32_t)u : -(int32_t)(~u) - 1;
 }
 
 /**
@@ -233,30 +190,70 @@ void spq_row_mac_w2_a16(void *acc, const uint8_t *row, uint32_t n, int32_t x);
 /** The row function for a layer: spike input adds, value input (pixels, counts) multiplies. */
 spq_row_fn_t spq_row_select(uint32_t weight_bits, uint32_t acc_bits, int value_input);
 
-/* ---- synapse kernels: add weight rows for each non-zero input; return synops ---- */
-uint32_t spq_conv_spike(const spq_layer_t *l, const uint32_t *in_bits, void *acc,
-                        uint32_t acc_bits);
-uint32_t spq_conv_value(const spq_layer_t *l, const uint8_t *in, void *acc, uint32_t acc_bits);
-uint32_t spq_linear_spike(const spq_layer_t *l, const uint32_t *in_bits, void *acc,
-                          uint32_t acc_bits);
-uint32_t spq_linear_value(const spq_layer_t *l, const uint8_t *in, void *acc,
-                          uint32_t acc_bits);
+/* ---- one layer, one time step ----
+ * A synapse + neuron layer kernel computes, for each output position, the accumulators of
+ * its out_c channels (into the scratch `acc`, or in registers) and updates those neurons at
+ * once: membranes and spikes are written per position, so no layer-wide accumulator buffer
+ * exists. */
+typedef struct {
+    const spq_layer_t *l;
+    const void *in;   /* input frame: spike map or counts (position-major); the static
+                         layer's cached currents */
+    uint32_t *mem;    /* the layer's membranes */
+    uint32_t *out;    /* output spike map, all zero on entry */
+    void *acc;        /* scratch: accumulators of one output position */
+    uint32_t map_c;   /* linear layers: channels of the (C, H, W) map they read, flattened */
+    uint32_t synops;  /* synaptic operations, added by the kernel */
+    uint32_t spikes;  /* spikes written, added by the kernel */
+    uint32_t t;       /* the time step */
+    uint32_t steps;   /* the model's time steps */
+} spq_job_t;
 
-/* ---- neuron update (spq_neuron.c): returns the number of spikes written to out_bits ---- */
-uint32_t spq_neuron_acc_a16(const spq_layer_t *l, const uint32_t *acc, uint32_t *mem,
-                            uint32_t *out_bits);
-uint32_t spq_neuron_acc_a32(const spq_layer_t *l, const int32_t *acc, uint32_t *mem,
-                            uint32_t *out_bits);
-uint32_t spq_neuron_current(const spq_layer_t *l, const int32_t *current, uint32_t *mem,
-                            uint32_t *out_bits);
-/** Turn a static layer's accumulators into input currents I, in place. */
-void spq_neuron_precompute_current(const spq_layer_t *l, int32_t *acc);
+void spq_conv_step(spq_job_t *job);
+void spq_linear_step(spq_job_t *job);
+/** Readout: logits += sum of the weight rows of the non-zero inputs (int32). */
+void spq_readout_step(spq_job_t *job, int32_t *logits);
+/** Bits of a spike count that reaches T: the bit length of T. */
+uint32_t spq_count_planes(uint32_t T);
+/** Readout on spikes, one step: add the input map into the per-feature counts job->mem
+ *  (`planes` bit planes of ceil(in_c / 32) words: plane p holds bit p of every count) and
+ *  count the synops; the logits are weighed once, by spq_readout_finish. */
+void spq_readout_count(spq_job_t *job, uint32_t planes);
+/** logits += sum over the input features of weight row * count (a map of map_c channels). */
+void spq_readout_finish(const spq_layer_t *l, uint32_t map_c, const uint32_t *counts,
+                        uint32_t planes, int32_t *logits);
+/** Static first layer, once per inference: with a rank table (breaks), the rank of every
+ *  neuron's accumulator as a byte (position-major) into `cache`, or (fast path,
+ *  spq_static_trains_ok) the neuron's whole spike train, bit t the spike at step t; else its
+ *  input current I (int32). acc: scratch of out_c int32; mem: the layer's membranes (the
+ *  train path builds its table there). Returns the synops. */
+uint32_t spq_static_prepare(const spq_layer_t *l, const uint8_t *pixels, void *cache,
+                            int32_t *acc, uint32_t *mem, uint32_t T);
+/** 1 if the static layer's spike trains are cached (T <= 8 steps and its membrane region
+ *  holds the table of out_c x 2^outcome_bits trains). */
+int spq_static_trains_ok(const spq_layer_t *l, uint32_t T);
+/** Static first layer, one step: the neurons from the cache (job->in). */
+void spq_static_step(spq_job_t *job);
+/** Static readout: the accumulator per class, once per inference; returns the synops. */
+uint32_t spq_static_readout(const spq_layer_t *l, const uint8_t *pixels, int32_t *cache);
 
-/* ---- pooling (spq_pool.c) ---- */
+/* ---- neuron update of one output position (spq_neuron.c) ----
+ * acc: the position's accumulators, int16 pair words (acc_bits 16), int32 (32) or input
+ * currents I (0); the out_c neurons of position pos are updated, their spikes ORed into out
+ * (which the caller has cleared); returns the number of spikes. */
+uint32_t spq_neuron_pos(const spq_layer_t *l, const void *acc, uint32_t acc_bits,
+                        uint32_t *mem, uint32_t pos, uint32_t *out);
+/** The reference: every neuron by the arithmetic of docs/semantics.md s5. */
+uint32_t spq_neuron_pos_ref(const spq_layer_t *l, const void *acc, uint32_t acc_bits,
+                            uint32_t *mem, uint32_t pos, uint32_t *out);
+/** 1 if the layer's outcome table (if any) is the outcome of the fixed-point neuron step for
+ *  every channel, code and accumulator (checked once by spq_init). */
+int spq_outcome_valid(const spq_layer_t *l);
+
+/* ---- pooling and input (spq_pool.c), position-major maps ---- */
 void spq_maxpool_spike(const spq_layer_t *l, const uint32_t *in_bits, uint32_t *out_bits);
 void spq_sumpool_spike(const spq_layer_t *l, const uint32_t *in_bits, uint8_t *out_counts);
-
-/* ---- bit maps ---- */
-void spq_pack_bits(const uint8_t *in, uint32_t n, uint32_t *out_bits);
+/** Pack one event frame (C, H, W) bytes (non-zero = spike) into a position-major map. */
+void spq_pack_events(const uint8_t *in, uint32_t c, uint32_t hw, uint32_t *out_bits);
 
 #endif /* SPQ_INTERNAL_H */

@@ -1,137 +1,129 @@
 /* SPDX-License-Identifier: MIT */
-/* Pooling of spike maps over k x k windows, stride k, no padding (docs/semantics.md s6):
- * max pool is OR (a spike map), sum pool counts the spikes (uint8 per output). */
+/* Pooling of spike maps over k x k windows, stride k, no padding (docs/semantics.md s6), on
+ * position-major maps: the C channels of a position are C consecutive bits, so a max pool
+ * ORs whole runs of C bits, a sum pool counts them per channel. Also the packing of the
+ * caller's event frames. */
 #include "spq_internal.h"
 
-SPQ_INLINE uint32_t spq_bit(const uint32_t *bits, uint32_t n)
+/* 2x2 max pool, C a multiple of 32: whole words ORed. */
+static void spq_maxpool2_words(const spq_layer_t *l, const uint32_t *in, uint32_t *out)
 {
-    return (bits[n >> 5] >> (n & 31u)) & 1u;
-}
-
-/* The k (1..32) bits of a spike map starting at bit pos, as the low bits of a word. */
-SPQ_INLINE uint32_t spq_bits_run(const uint32_t *bits, uint32_t pos, uint32_t k)
-{
-    uint32_t off = pos & 31u;
-    uint32_t v = bits[pos >> 5] >> off;
-    if (off + k > 32u) { /* off > 0 here */
-        v |= bits[(pos >> 5) + 1u] << (32u - off);
-    }
-    return k == 32u ? v : v & (((uint32_t)1 << k) - 1u);
-}
-
-SPQ_INLINE uint32_t spq_popcount(uint32_t x)
-{
-    x = x - ((x >> 1) & 0x55555555u);
-    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
-    x = (x + (x >> 4)) & 0x0F0F0F0Fu;
-    return (x * 0x01010101u) >> 24;
-}
-
-/* The window of output (c, oy, ox): with k <= 32 one k-bit run per window row, OR-ed
- * (any = 1) or counted (any = 0). */
-SPQ_INLINE uint32_t spq_window(const spq_layer_t *l, const uint32_t *in_bits, uint32_t c,
-                               uint32_t oy, uint32_t ox, int any)
-{
-    uint32_t k = l->kernel, W = l->in_w, dy, dx, sum = 0;
-    uint32_t base = (c * l->in_h + oy * k) * W + ox * k;
-    for (dy = 0; dy < k; dy++, base += W) {
-        if (k <= 32u) {
-            uint32_t run = spq_bits_run(in_bits, base, k);
-            sum += any ? run : spq_popcount(run);
-        } else {
-            for (dx = 0; dx < k; dx++) {
-                sum += spq_bit(in_bits, base + dx);
+    uint32_t m = l->in_c / 32u, row = l->in_w * m, ow = l->out_w, oy, ox, j;
+    for (oy = 0; oy < l->out_h; oy++) {
+        const uint32_t *a = in + 2u * oy * row, *c = a + row;
+        for (ox = 0; ox < ow; ox++, a += 2u * m, c += 2u * m) {
+            for (j = 0; j < m; j++) {
+                *out++ = a[j] | a[j + m] | c[j] | c[j + m];
             }
         }
     }
-    return any ? (sum != 0u ? 1u : 0u) : sum;
 }
 
-/* Bits 0, 2, 4, ... of x (bits 1, 3, ... must be zero) packed down to bits 0, 1, 2, ... */
-SPQ_INLINE uint32_t spq_even_bits(uint32_t x)
+/* 2x2 max pool, C = 16, in_w = 2 out_w, out_w even: an input word holds the two positions
+ * of one window row, an output word two output positions. */
+static void spq_maxpool2_c16(const spq_layer_t *l, const uint32_t *in, uint32_t *out)
 {
-    x = (x | (x >> 1)) & 0x33333333u;
-    x = (x | (x >> 2)) & 0x0F0F0F0Fu;
-    x = (x | (x >> 4)) & 0x00FF00FFu;
-    return (x | (x >> 8)) & 0x0000FFFFu;
-}
-
-/* 2x2 max pool with rows of at most 32 bits: per output row, OR the two input rows, OR
- * neighbouring bits and pack every other bit: out_w output bits appended at once. */
-static void spq_maxpool2_rows(const spq_layer_t *l, const uint32_t *in_bits, uint32_t *out_bits)
-{
-    uint32_t W = l->in_w, ow = l->out_w, rows = (uint32_t)l->out_c * l->out_h, r;
-    uint32_t H = l->in_h, oh = l->out_h, keep = ((uint32_t)1 << ow) - 1u; /* ow <= 16 */
-    uint32_t word = 0, n = 0, c = 0, oy = 0;
-    for (r = 0; r < rows; r++) {
-        uint32_t base = (c * H + 2u * oy) * W;
-        uint32_t o = spq_bits_run(in_bits, base, W) | spq_bits_run(in_bits, base + W, W);
-        uint32_t v = spq_even_bits((o | (o >> 1)) & 0x55555555u) & keep;
-        word |= v << n;
-        n += ow;
-        if (n >= 32u) {
-            *out_bits++ = word;
-            n -= 32u;
-            word = n != 0u ? v >> (ow - n) : 0u;
+    uint32_t row = l->in_w / 2u, ow = l->out_w, oy, ox;
+    for (oy = 0; oy < l->out_h; oy++) {
+        const uint32_t *a = in + 2u * oy * row, *c = a + row;
+        for (ox = 0; ox + 2u <= ow; ox += 2u, a += 2, c += 2) {
+            uint32_t x = a[0] | c[0], y = a[1] | c[1];
+            *out++ = ((x | (x >> 16)) & 0xFFFFu) | ((y | (y << 16)) & 0xFFFF0000u);
         }
-        if (++oy == oh) {
-            oy = 0;
-            c++;
-        }
-    }
-    if (n != 0u) {
-        *out_bits = word;
     }
 }
 
 void spq_maxpool_spike(const spq_layer_t *l, const uint32_t *in_bits, uint32_t *out_bits)
 {
-    uint32_t c, oy, ox, n = 0, word = 0;
-    if (l->kernel == 2u && l->in_w <= 32u) {
-        spq_maxpool2_rows(l, in_bits, out_bits);
+    uint32_t C = l->in_c, W = l->in_w, k = l->kernel, oy, ox, dy, dx, c0, op = 0;
+    if (SPQ_FAST && k == 2u && C % 32u == 0u) {
+        spq_maxpool2_words(l, in_bits, out_bits);
         return;
     }
-    for (c = 0; c < l->out_c; c++) {
-        for (oy = 0; oy < l->out_h; oy++) {
-            for (ox = 0; ox < l->out_w; ox++) {
-                uint32_t s = spq_window(l, in_bits, c, oy, ox, 1);
-                word |= s << (n & 31u);
-                n++;
-                if ((n & 31u) == 0u) {
-                    out_bits[(n >> 5) - 1u] = word;
-                    word = 0;
+    if (SPQ_FAST && k == 2u && C == 16u && W == 2u * l->out_w && l->out_w % 2u == 0u) {
+        spq_maxpool2_c16(l, in_bits, out_bits);
+        return;
+    }
+    for (oy = 0; oy < l->out_h; oy++) {
+        for (ox = 0; ox < l->out_w; ox++, op++) {
+            for (c0 = 0; c0 < C; c0 += 32u) {
+                uint32_t n = C - c0 < 32u ? C - c0 : 32u, v = 0;
+                for (dy = 0; dy < k; dy++) {
+                    uint32_t q = ((oy * k + dy) * W + ox * k) * C + c0;
+                    for (dx = 0; dx < k; dx++, q += C) {
+                        v |= spq_bits_get(in_bits, q, n);
+                    }
                 }
+                spq_bits_or(out_bits, op * C + c0, n, v);
             }
         }
-    }
-    if ((n & 31u) != 0u) {
-        out_bits[n >> 5] = word;
     }
 }
 
 void spq_sumpool_spike(const spq_layer_t *l, const uint32_t *in_bits, uint8_t *out_counts)
 {
-    uint32_t c, oy, ox;
-    for (c = 0; c < l->out_c; c++) {
-        for (oy = 0; oy < l->out_h; oy++) {
-            for (ox = 0; ox < l->out_w; ox++) {
-                *out_counts++ = (uint8_t)spq_window(l, in_bits, c, oy, ox, 0);
+    uint32_t C = l->in_c, W = l->in_w, k = l->kernel, oy, ox, dy, dx, c;
+    for (oy = 0; oy < l->out_h; oy++) {
+        for (ox = 0; ox < l->out_w; ox++, out_counts += C) {
+            memset(out_counts, 0, C);
+            for (dy = 0; dy < k; dy++) {
+                uint32_t q = ((oy * k + dy) * W + ox * k) * C;
+                for (dx = 0; dx < k; dx++) {
+                    for (c = 0; c < C; c++, q++) {
+                        out_counts[c] = (uint8_t)(out_counts[c] + ((in_bits[q >> 5] >> (q & 31u)) & 1u));
+                    }
+                }
             }
         }
     }
 }
 
-void spq_pack_bits(const uint8_t *in, uint32_t n, uint32_t *out_bits)
+/* Bit i of the result: byte i of w (four 0/1... bytes) non-zero. */
+SPQ_INLINE uint32_t spq_nonzero4(uint32_t w)
 {
-    uint32_t i, word = 0;
-    for (i = 0; i < n; i++) {
-        word |= (in[i] != 0u ? 1u : 0u) << (i & 31u);
-        if ((i & 31u) == 31u) {
-            out_bits[i >> 5] = word;
-            word = 0;
+    w = (((w & 0x7F7F7F7Fu) + 0x7F7F7F7Fu) | w) & 0x80808080u; /* bit 7 of each byte */
+    return ((w >> 7) * 0x01020408u) >> 24;
+}
+
+void spq_pack_events(const uint8_t *in, uint32_t c, uint32_t hw, uint32_t *out_bits)
+{
+    uint32_t p, ch, k = 0, word = 0;
+    if (SPQ_FAST && c == 1u) { /* one channel: four bytes at a time */
+        for (p = 0; p + 4u <= hw; p += 4u, k += 4u) {
+            word |= spq_nonzero4(spq_load32(in + p)) << (k & 31u);
+            if ((k & 31u) == 28u) {
+                out_bits[k >> 5] = word;
+                word = 0;
+            }
+        }
+    } else if (SPQ_FAST && c == 2u) { /* two channels: interleave four positions at once */
+        for (p = 0; p + 4u <= hw; p += 4u, k += 8u) {
+            uint32_t a = spq_nonzero4(spq_load32(in + p));
+            uint32_t b = spq_nonzero4(spq_load32(in + hw + p));
+            /* bits a0 a1 a2 a3, b0 b1 b2 b3 -> a0 b0 a1 b1 a2 b2 a3 b3 */
+            a = (a | (a << 2)) & 0x33u;
+            a = (a | (a << 1)) & 0x55u;
+            b = (b | (b << 2)) & 0x33u;
+            b = (b | (b << 1)) & 0x55u;
+            word |= (a | (b << 1)) << (k & 31u);
+            if ((k & 31u) == 24u) {
+                out_bits[k >> 5] = word;
+                word = 0;
+            }
+        }
+    } else {
+        p = 0;
+    }
+    for (; p < hw; p++) {
+        for (ch = 0; ch < c; ch++, k++) {
+            word |= (in[ch * hw + p] != 0u ? 1u : 0u) << (k & 31u);
+            if ((k & 31u) == 31u) {
+                out_bits[k >> 5] = word;
+                word = 0;
+            }
         }
     }
-    if ((n & 31u) != 0u) {
-        out_bits[n >> 5] = word;
+    if ((k & 31u) != 0u) {
+        out_bits[k >> 5] = word;
     }
 }

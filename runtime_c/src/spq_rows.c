@@ -5,62 +5,62 @@
 
 void spq_row_add_w8_a32(void *acc, const uint8_t *row, uint32_t n, int32_t x)
 {
-    spq_rowi_add_w8_a32(acc, row, n, x);
+    spq_rowt_w8_a32(acc, row, n, x, 0);
 }
 
 void spq_row_add_w4_a32(void *acc, const uint8_t *row, uint32_t n, int32_t x)
 {
-    spq_rowi_add_w4_a32(acc, row, n, x);
+    spq_rowt_w4_a32(acc, row, n, x, 0);
 }
 
 void spq_row_add_w2_a32(void *acc, const uint8_t *row, uint32_t n, int32_t x)
 {
-    spq_rowi_add_w2_a32(acc, row, n, x);
+    spq_rowt_w2_a32(acc, row, n, x, 0);
 }
 
 void spq_row_add_w8_a16(void *acc, const uint8_t *row, uint32_t n, int32_t x)
 {
-    spq_rowi_add_w8_a16(acc, row, n, x);
+    spq_rowt_w8_a16(acc, row, n, x, 0);
 }
 
 void spq_row_add_w4_a16(void *acc, const uint8_t *row, uint32_t n, int32_t x)
 {
-    spq_rowi_add_w4_a16(acc, row, n, x);
+    spq_rowt_w4_a16(acc, row, n, x, 0);
 }
 
 void spq_row_add_w2_a16(void *acc, const uint8_t *row, uint32_t n, int32_t x)
 {
-    spq_rowi_add_w2_a16(acc, row, n, x);
+    spq_rowt_w2_a16(acc, row, n, x, 0);
 }
 
 void spq_row_mac_w8_a32(void *acc, const uint8_t *row, uint32_t n, int32_t x)
 {
-    spq_rowi_mac_w8_a32(acc, row, n, x);
+    spq_rowt_w8_a32(acc, row, n, x, 1);
 }
 
 void spq_row_mac_w4_a32(void *acc, const uint8_t *row, uint32_t n, int32_t x)
 {
-    spq_rowi_mac_w4_a32(acc, row, n, x);
+    spq_rowt_w4_a32(acc, row, n, x, 1);
 }
 
 void spq_row_mac_w2_a32(void *acc, const uint8_t *row, uint32_t n, int32_t x)
 {
-    spq_rowi_mac_w2_a32(acc, row, n, x);
+    spq_rowt_w2_a32(acc, row, n, x, 1);
 }
 
 void spq_row_mac_w8_a16(void *acc, const uint8_t *row, uint32_t n, int32_t x)
 {
-    spq_rowi_mac_w8_a16(acc, row, n, x);
+    spq_rowt_w8_a16(acc, row, n, x, 1);
 }
 
 void spq_row_mac_w4_a16(void *acc, const uint8_t *row, uint32_t n, int32_t x)
 {
-    spq_rowi_mac_w4_a16(acc, row, n, x);
+    spq_rowt_w4_a16(acc, row, n, x, 1);
 }
 
 void spq_row_mac_w2_a16(void *acc, const uint8_t *row, uint32_t n, int32_t x)
 {
-    spq_rowi_mac_w2_a16(acc, row, n, x);
+    spq_rowt_w2_a16(acc, row, n, x, 1);
 }
 
 spq_row_fn_t spq_row_select(uint32_t weight_bits, uint32_t acc_bits, int value_input)

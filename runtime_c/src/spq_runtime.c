@@ -1,8 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* The public API: model validation, arena layout, reset, and the two schedules. */
-#include <string.h>
-
-#include "spq_internal.h"
+#include "spq_conv.h"
 
 enum { SPQ_P_CACHE = 0, SPQ_P_ACC, SPQ_P_MEM, SPQ_P_MEM_END, SPQ_P_REGION0, SPQ_P_REGION1 };
 
@@ -46,19 +44,29 @@ static size_t spq_frame_bytes(const spq_layer_t *l)
     return spq_bitmap_bytes(n);
 }
 
-static size_t spq_mem_bytes(const spq_layer_t *l)
+/* A layer's state: the packed membranes of a neuron layer; for a readout that reads spikes,
+ * the spike count of each input feature so far, bit-sliced (spq_readout_count). */
+static size_t spq_mem_bytes(const spq_model_t *m, const spq_layer_t *l)
 {
+    if (l->type == SPQ_LAYER_READOUT && l->in_kind == SPQ_IN_SPIKE) {
+        return 4u * spq_count_planes(m->time_steps) * (((size_t)l->in_c + 31u) / 32u);
+    }
     if (!spq_is_neuron(l)) {
         return 0;
     }
     return SPQ_ALIGN4((spq_layer_neurons(l) * l->level_bits + 7u) / 8u);
 }
 
-/* int32: one word per accumulator; int16: two per word, ceil(C/2) words per position. */
+/* Accumulators of one output position, the kernels' scratch: int32 per channel, or int16
+ * two per word (ceil(C/2) words); int32 for a static layer with a rank cache. */
 static size_t spq_acc_bytes(const spq_layer_t *l)
 {
-    size_t per_pos = l->acc_bits == 16u ? ((size_t)l->out_c + 1u) / 2u : l->out_c;
-    return 4u * per_pos * l->out_h * l->out_w;
+    size_t n = l->in_kind == SPQ_IN_U8 ? 4u * (size_t)l->out_c /* int32 accumulators */
+                                       : spq_acc_pos_bytes(l->out_c, l->acc_bits);
+    if (l->weights_x != NULL) { /* the fused 4-bit conv kernel's input lists */
+        n += spq_w4_list_bytes(l->in_c, l->in_w, l->kernel, l->padding);
+    }
+    return n;
 }
 
 static size_t spq_input_neurons(const spq_model_t *m)
@@ -144,6 +152,33 @@ static int spq_valid_neuron(const spq_layer_t *l)
             return 0;
         }
     }
+    return spq_outcome_valid(l);
+}
+
+/* The kernel tables hold what the layer's shapes and table bits address (their sizes as
+ * compiled, recorded by spq-export beside each pointer); checked before any is read. */
+static int spq_tables_sized(const spq_layer_t *l)
+{
+    uint64_t oc = l->out_c, k = l->kernel, b = l->level_bits, n = l->outcome_bits;
+    uint64_t g = l->lut_bits;
+    if (n > SPQ_OUTCOME_MAX_BITS || b > 8u || g > SPQ_LUT_MAX_BITS) {
+        return 0;
+    }
+    if (l->outcome != NULL && l->outcome_bytes < (oc << (b + n))) {
+        return 0; /* a row of 2^n outcomes per (channel, membrane code) */
+    }
+    if (l->outcome_base != NULL && l->outcome_base_bytes < 4u * oc) {
+        return 0;
+    }
+    if (l->breaks != NULL && (n == 0u || l->breaks_bytes < 4u * oc * ((1u << n) - 1u))) {
+        return 0; /* 2^n - 1 breakpoints per channel */
+    }
+    if (l->lut != NULL && l->lut_bytes < 4u * k * ((uint64_t)1 << g) * (oc / 4u)) {
+        return 0; /* per (kernel row, window-row bits): out_c bytes in words */
+    }
+    if (l->weights_x != NULL && l->weights_x_bytes < (uint64_t)l->in_c * k * k * oc) {
+        return 0; /* a byte per weight */
+    }
     return 1;
 }
 
@@ -154,6 +189,17 @@ static int spq_valid_layer(const spq_model_t *m, uint32_t i, uint32_t c, uint32_
     const spq_layer_t *l = &m->layers[i];
     uint32_t last = (uint32_t)m->num_layers - 1u;
     if (l->in_kind != kind || l->out_c == 0u || l->out_h == 0u || l->out_w == 0u) {
+        return 0;
+    }
+    if (!spq_is_neuron(l) && (l->outcome != NULL || l->outcome_base != NULL ||
+                              l->breaks != NULL || l->outcome_bits != 0u)) {
+        return 0;
+    }
+    if (l->type != SPQ_LAYER_CONV && (l->lut != NULL || l->lut_bits != 0u ||
+                                      l->weights_x != NULL)) {
+        return 0;
+    }
+    if (!spq_tables_sized(l)) {
         return 0;
     }
     if (spq_is_readout(l) != (i == last)) {
@@ -171,7 +217,8 @@ static int spq_valid_layer(const spq_model_t *m, uint32_t i, uint32_t c, uint32_
         if (l->out_h != (h + 2u * p - k) / s + 1u || l->out_w != (w + 2u * p - k) / s + 1u) {
             return 0;
         }
-        return spq_valid_synapse(l, max_in, m->time_steps) && spq_valid_neuron(l);
+        return spq_valid_synapse(l, max_in, m->time_steps) && spq_valid_neuron(l) &&
+               spq_lut_valid(l) && spq_w4_valid(l);
     }
     case SPQ_LAYER_LINEAR:
     case SPQ_LAYER_READOUT:
@@ -255,7 +302,7 @@ static int spq_layout(const spq_model_t *m, spq_schedule_t schedule, spq_layout_
     steps = schedule == SPQ_SCHEDULE_LAYER ? m->time_steps : 1u;
     for (i = 0; i < m->num_layers; i++) {
         const spq_layer_t *l = &m->layers[i];
-        size_t frame = steps * spq_frame_bytes(l), mem = spq_mem_bytes(l);
+        size_t frame = steps * spq_frame_bytes(l), mem = spq_mem_bytes(m, l);
         if (frame > region[i & 1u]) {
             region[i & 1u] = frame;
         }
@@ -263,7 +310,7 @@ static int spq_layout(const spq_model_t *m, spq_schedule_t schedule, spq_layout_
         if (mem > mem_max) {
             mem_max = mem;
         }
-        if (spq_is_neuron(l) && l->in_kind != SPQ_IN_U8) {
+        if (spq_is_neuron(l) && (l->in_kind != SPQ_IN_U8 || l->breaks != NULL)) {
             size_t a = spq_acc_bytes(l);
             if (a > acc) {
                 acc = a;
@@ -274,7 +321,9 @@ static int spq_layout(const spq_model_t *m, spq_schedule_t schedule, spq_layout_
         region[1] = spq_bitmap_bytes(spq_input_neurons(m));
     }
     if (m->layers[0].in_kind == SPQ_IN_U8) {
-        cache = 4u * spq_layer_neurons(&m->layers[0]);
+        const spq_layer_t *l0 = &m->layers[0];
+        cache = l0->breaks != NULL ? SPQ_ALIGN4(spq_layer_neurons(l0)) /* ranks: a byte */
+                                   : 4u * spq_layer_neurons(l0);         /* currents */
     }
     lay->counters = 0;
     lay->cache = 8u * m->num_layers + 4u * m->num_classes;
@@ -369,41 +418,40 @@ static void spq_call_hook(const spq_ctx_t *ctx, uint32_t layer, uint32_t t, uint
 static void spq_layer_step(spq_ctx_t *ctx, uint32_t i, const void *src, void *dst, uint8_t *mem,
                            uint32_t t)
 {
-    const spq_layer_t *l = &ctx->model->layers[i];
+    const spq_model_t *m = ctx->model;
+    const spq_layer_t *l = &m->layers[i];
     int32_t *cache = (int32_t *)ctx->priv[SPQ_P_CACHE];
+    spq_job_t job;
     uint32_t o;
+    job.l = l;
+    job.in = src;
+    job.mem = (uint32_t *)(void *)mem;
+    job.out = (uint32_t *)dst;
+    job.acc = ctx->priv[SPQ_P_ACC];
+    job.map_c = i == 0u ? m->in_c : m->layers[i - 1u].out_c;
+    job.synops = 0;
+    job.spikes = 0;
+    job.t = t;
+    job.steps = m->time_steps;
+    if (l->type != SPQ_LAYER_READOUT && l->type != SPQ_LAYER_SUMPOOL) {
+        spq_zero_words((uint32_t *)dst, spq_frame_bytes(l) / 4u); /* frames: whole words */
+    }
     switch (l->type) {
     case SPQ_LAYER_CONV:
     case SPQ_LAYER_LINEAR:
-    case SPQ_LAYER_SPIKE_READOUT: {
-        int conv = l->type == SPQ_LAYER_CONV;
+    case SPQ_LAYER_SPIKE_READOUT:
         if (l->in_kind == SPQ_IN_U8) {
             /* static first layer: its current is the same at every step */
             if (t == 0u) {
-                memset(cache, 0, 4u * spq_layer_neurons(l));
-                ctx->synops[i] += conv ? spq_conv_value(l, (const uint8_t *)src, cache, 32u)
-                                       : spq_linear_value(l, (const uint8_t *)src, cache, 32u);
-                spq_neuron_precompute_current(l, cache);
+                job.synops = spq_static_prepare(l, (const uint8_t *)src, cache,
+                                                (int32_t *)job.acc, job.mem, m->time_steps);
             }
-            ctx->spike_counts[i] +=
-                spq_neuron_current(l, cache, (uint32_t *)(void *)mem, (uint32_t *)dst);
+            job.in = cache;
+            spq_static_step(&job);
+        } else if (l->type == SPQ_LAYER_CONV) {
+            spq_conv_step(&job);
         } else {
-            void *acc = ctx->priv[SPQ_P_ACC];
-            uint32_t acc_bits = l->acc_bits;
-            memset(acc, 0, spq_acc_bytes(l));
-            if (l->in_kind == SPQ_IN_COUNT) {
-                ctx->synops[i] += conv ? spq_conv_value(l, (const uint8_t *)src, acc, acc_bits)
-                                       : spq_linear_value(l, (const uint8_t *)src, acc, acc_bits);
-            } else {
-                ctx->synops[i] += conv ? spq_conv_spike(l, (const uint32_t *)src, acc, acc_bits)
-                                       : spq_linear_spike(l, (const uint32_t *)src, acc, acc_bits);
-            }
-            ctx->spike_counts[i] +=
-                acc_bits == 16u
-                    ? spq_neuron_acc_a16(l, (const uint32_t *)acc, (uint32_t *)(void *)mem,
-                                         (uint32_t *)dst)
-                    : spq_neuron_acc_a32(l, (const int32_t *)acc, (uint32_t *)(void *)mem,
-                                         (uint32_t *)dst);
+            spq_linear_step(&job);
         }
         if (l->type == SPQ_LAYER_SPIKE_READOUT) { /* logits count the output spikes */
             const uint32_t *bits = (const uint32_t *)dst;
@@ -412,7 +460,6 @@ static void spq_layer_step(spq_ctx_t *ctx, uint32_t i, const void *src, void *ds
             }
         }
         break;
-    }
     case SPQ_LAYER_MAXPOOL:
         spq_maxpool_spike(l, (const uint32_t *)src, (uint32_t *)dst);
         break;
@@ -423,8 +470,7 @@ static void spq_layer_step(spq_ctx_t *ctx, uint32_t i, const void *src, void *ds
         int32_t *logits = ctx->logits;
         if (l->in_kind == SPQ_IN_U8) {
             if (t == 0u) {
-                memset(cache, 0, 4u * l->out_c);
-                ctx->synops[i] += spq_linear_value(l, (const uint8_t *)src, cache, 32u);
+                job.synops = spq_static_readout(l, (const uint8_t *)src, cache);
             }
             for (o = 0; o < l->out_c; o++) {
                 logits[o] += cache[o] + l->bias[o];
@@ -433,13 +479,21 @@ static void spq_layer_step(spq_ctx_t *ctx, uint32_t i, const void *src, void *ds
             for (o = 0; o < l->out_c; o++) {
                 logits[o] += l->bias[o];
             }
-            ctx->synops[i] += l->in_kind == SPQ_IN_COUNT
-                                  ? spq_linear_value(l, (const uint8_t *)src, logits, 32u)
-                                  : spq_linear_spike(l, (const uint32_t *)src, logits, 32u);
+            if (l->in_kind == SPQ_IN_SPIKE) { /* count now, weigh the counts at the end */
+                spq_readout_count(&job, spq_count_planes(m->time_steps));
+                if (t + 1u == m->time_steps) {
+                    spq_readout_finish(l, job.map_c, job.mem, spq_count_planes(m->time_steps),
+                                       logits);
+                }
+            } else {
+                spq_readout_step(&job, logits);
+            }
         }
         break;
     }
     }
+    ctx->synops[i] += job.synops;
+    ctx->spike_counts[i] += job.spikes;
 }
 
 /* One time step of every layer (time-major). */
@@ -453,7 +507,8 @@ static void spq_step_time(spq_ctx_t *ctx, const uint8_t *frame)
     region[0] = (uint8_t *)ctx->priv[SPQ_P_REGION0];
     region[1] = (uint8_t *)ctx->priv[SPQ_P_REGION1];
     if (m->input_kind == SPQ_INPUT_EVENTS) {
-        spq_pack_bits(frame, (uint32_t)spq_input_neurons(m), (uint32_t *)(void *)region[1]);
+        spq_pack_events(frame, m->in_c, (uint32_t)m->in_h * m->in_w,
+                        (uint32_t *)(void *)region[1]);
         src = region[1];
     }
     for (i = 0; i < m->num_layers; i++) {
@@ -461,7 +516,7 @@ static void spq_step_time(spq_ctx_t *ctx, const uint8_t *frame)
         spq_call_hook(ctx, i, t, 0);
         spq_layer_step(ctx, i, src, region[i & 1u], mem, t);
         spq_call_hook(ctx, i, t, 1);
-        mem += spq_mem_bytes(l);
+        mem += spq_mem_bytes(m, l);
         src = region[i & 1u];
     }
     ctx->step++;
@@ -480,14 +535,15 @@ static void spq_run_layers(spq_ctx_t *ctx, const uint8_t *input)
     for (i = 0; i < m->num_layers; i++) {
         const spq_layer_t *l = &m->layers[i];
         size_t out_frame = spq_frame_bytes(l);
-        memset(mem, 0, spq_mem_bytes(l));
+        memset(mem, 0, spq_mem_bytes(m, l));
         spq_call_hook(ctx, i, 0xFFFFu, 0);
         for (t = 0; t < T; t++) {
             const void *src;
             if (i > 0u) {
                 src = region[(i + 1u) & 1u] + t * in_frame;
             } else if (m->input_kind == SPQ_INPUT_EVENTS) {
-                spq_pack_bits(input + t * n_in, (uint32_t)n_in, (uint32_t *)(void *)region[1]);
+                spq_pack_events(input + t * n_in, m->in_c, (uint32_t)m->in_h * m->in_w,
+                                (uint32_t *)(void *)region[1]);
                 src = region[1];
             } else {
                 src = input;
@@ -538,10 +594,26 @@ spq_status_t spq_step(spq_ctx_t *ctx, const uint8_t *frame)
 
 spq_status_t spq_get_logits(const spq_ctx_t *ctx, int32_t *logits)
 {
+    const spq_model_t *m;
+    const spq_layer_t *r;
     if (ctx == NULL || ctx->model == NULL || logits == NULL) {
         return SPQ_ERR_NULL;
     }
-    memcpy(logits, ctx->logits, 4u * ctx->model->num_classes);
+    m = ctx->model;
+    r = &m->layers[m->num_layers - 1u];
+    memcpy(logits, ctx->logits, 4u * m->num_classes);
+    if (ctx->step < m->time_steps && r->in_kind == SPQ_IN_SPIKE) {
+        /* mid-stream: the readout's counts so far are not weighed in yet (time-major only:
+         * a layer-major context has run every step or none) */
+        const uint8_t *mem = (const uint8_t *)ctx->priv[SPQ_P_MEM];
+        uint32_t i;
+        for (i = 0; i + 1u < m->num_layers; i++) {
+            mem += spq_mem_bytes(m, &m->layers[i]);
+        }
+        spq_readout_finish(r, m->num_layers > 1u ? m->layers[m->num_layers - 2u].out_c : m->in_c,
+                           (const uint32_t *)(const void *)mem, spq_count_planes(m->time_steps),
+                           logits);
+    }
     return SPQ_OK;
 }
 

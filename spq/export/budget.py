@@ -18,7 +18,7 @@ SCHEDULE_CHOICES = ("auto", "time", "layer")
 # (docs/formats.md, "Board check"). The constant tables are counted exactly on top of it.
 CODE_BYTES_ESTIMATE = 40 * 1024
 # sizeof(spq_layer_t) and sizeof(spq_model_t) on a 32-bit target
-LAYER_DESC_BYTES = 68
+LAYER_DESC_BYTES = 112
 MODEL_DESC_BYTES = 32
 
 
@@ -51,7 +51,8 @@ def const_bytes(packed: PackedModel) -> int:
     total = MODEL_DESC_BYTES + LAYER_DESC_BYTES * len(packed.layers)
     total += align4(len(packed.name) + 1)
     for la in packed.layers:
-        for arr in (la.weights, la.mult, la.shift, la.bias):
+        for arr in (la.weights, la.mult, la.shift, la.bias, la.outcome, la.outcome_base,
+                    la.lut, la.weights_x, la.breaks):
             if arr is not None:
                 total += align4(int(arr.nbytes))
     return total

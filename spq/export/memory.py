@@ -8,8 +8,9 @@ Every buffer starts on a 4-byte boundary. In order:
 1. counters: ``spike_counts`` and ``synops`` (uint32 per layer), ``logits`` (int32 per class)
 2. static cache: for a static (uint8) first layer, its input current ``I`` per output neuron
    (int32), or its accumulator per class when the first layer is the readout
-3. accumulators: one buffer shared by the conv/linear layers that read spikes or counts,
-   sized for the largest (int32 per output neuron; int16 two per 32-bit word, per position)
+3. accumulators: the scratch of one output position, shared by the conv/linear layers that
+   read spikes or counts, sized for the largest (int32 per output channel; int16 two per
+   32-bit word)
 4. membranes: packed levels, ``level_bits`` per neuron; time-major keeps every neuron
    layer's membrane, layer-major only the largest
 5. two ping-pong activation regions: layer ``i`` writes region ``i % 2`` and reads region
@@ -23,6 +24,7 @@ from __future__ import annotations
 from math import prod
 
 from spq.errors import SpqError
+from spq.export import tables
 from spq.ir import LayerIR, ModelIR, align4, level_bits
 
 SCHEDULES = ("time", "layer")
@@ -32,8 +34,17 @@ def _neurons(shape: tuple[int, ...]) -> int:
     return int(prod(shape))
 
 
-def layer_membrane_bytes(layer: LayerIR) -> int:
-    """Packed membrane of one neuron layer (0 for other layers)."""
+def count_planes(time_steps: int) -> int:
+    """Bits of a spike count that reaches T (spq_count_planes)."""
+    return int(time_steps).bit_length()
+
+
+def layer_membrane_bytes(layer: LayerIR, time_steps: int = 1) -> int:
+    """The state of one layer: the packed membrane of a neuron layer; for a readout that
+    reads spikes, its per-feature spike counts (bit-sliced, one plane of ceil(F/32) words
+    per count bit); 0 for other layers."""
+    if layer.type == "readout" and layer.in_kind == "spike":
+        return 4 * count_planes(time_steps) * ((_neurons(layer.in_shape) + 31) // 32)
     if layer.neuron is None:
         return 0
     return align4((_neurons(layer.out_shape) * level_bits(layer.neuron.levels) + 7) // 8)
@@ -41,7 +52,7 @@ def layer_membrane_bytes(layer: LayerIR) -> int:
 
 def membrane_bytes(ir: ModelIR) -> int:
     """All membranes of the model, packed at ``level_bits`` per neuron (the time-major state)."""
-    return sum(layer_membrane_bytes(layer) for layer in ir.layers)
+    return sum(layer_membrane_bytes(layer, ir.time_steps) for layer in ir.layers)
 
 
 def frame_bytes(layer: LayerIR) -> int:
@@ -63,21 +74,41 @@ def input_frame_bytes(ir: ModelIR) -> int:
 
 
 def acc_bytes(layer: LayerIR) -> int:
-    """Accumulators of a conv/linear layer that reads spikes or counts (0 otherwise): one
-    int32 per output neuron, or int16 kept two per 32-bit word (channels 2j and 2j+1 of a
-    position share word j, so a position takes ceil(C/2) words)."""
-    if layer.type not in ("conv", "linear", "spike_readout") or layer.in_kind == "u8":
+    """The scratch of a conv/linear layer that reads spikes or counts (0 otherwise): the
+    accumulators of one output position (one int32 per output channel, or int16 kept two per
+    32-bit word: channels 2j and 2j+1 share word j, so ceil(C/2) words), and for a layer that
+    runs the fused 4-bit conv kernel its input lists (spq.export.tables.w4_list_bytes)."""
+    if layer.type not in ("conv", "linear", "spike_readout"):
         return 0
     channels = int(layer.out_shape[0])
-    positions = _neurons(layer.out_shape) // channels
-    per_position = (channels + 1) // 2 if layer.acc_bits == 16 else channels
-    return 4 * per_position * positions
+    if layer.in_kind == "u8":  # a static layer with a rank cache: int32 of one position
+        return 4 * channels if _rank_cache(layer) else 0
+    acc = 4 * ((channels + 1) // 2 if layer.acc_bits == 16 else channels)
+    if layer.type == "conv":
+        c, _, w = (int(d) for d in layer.in_shape)
+        fan_in = c * layer.kernel * layer.kernel
+        bound = fan_in * ((1 << (layer.weight_bits - 1)) - 1) * layer.max_in
+        if tables.w4_applies(layer.type, layer.in_kind, layer.weight_bits, layer.acc_bits, c,
+                             w, channels, layer.kernel, layer.padding, bound):
+            acc += tables.w4_list_bytes(c, w, layer.kernel, layer.padding)
+    return acc
+
+
+def _rank_cache(layer: LayerIR) -> bool:
+    """A static layer with at most 4 levels: spq-export gives it a rank table
+    (spq.export.tables.rank_table) and the runtime caches a byte per neuron."""
+    neuron = layer.neuron
+    return layer.in_kind == "u8" and neuron is not None and level_bits(neuron.levels) <= 2
 
 
 def cache_bytes(ir: ModelIR) -> int:
-    """Static first layer: its current (or readout accumulator), computed once per inference."""
+    """Static first layer, computed once per inference: the rank of each neuron's accumulator
+    (a byte) with a rank table, else its input current (int32); the readout accumulator per
+    class when the first layer is the readout."""
     if not ir.layers or ir.layers[0].in_kind != "u8":
         return 0
+    if _rank_cache(ir.layers[0]):
+        return align4(_neurons(ir.layers[0].out_shape))
     return 4 * _neurons(ir.layers[0].out_shape)
 
 
@@ -91,7 +122,7 @@ def arena_breakdown(ir: ModelIR, schedule: str) -> dict[str, int]:
     for i, layer in enumerate(ir.layers):
         regions[i % 2] = max(regions[i % 2], steps * frame_bytes(layer))
     regions[1] = max(regions[1], input_frame_bytes(ir))
-    mems = [layer_membrane_bytes(layer) for layer in ir.layers]
+    mems = [layer_membrane_bytes(layer, ir.time_steps) for layer in ir.layers]
     return {
         "counters": 4 * 2 * n_layers + 4 * ir.num_classes,
         "cache": cache_bytes(ir),

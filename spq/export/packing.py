@@ -104,6 +104,14 @@ class PackedLayer:
     lo: int
     hi: int
     level_bits: int
+    # kernel tables (docs/formats.md "Kernel tables"), None / 0 when not emitted
+    outcome: np.ndarray | None = None  # uint8 [out_c][2^level_bits][2^outcome_bits]
+    outcome_base: np.ndarray | None = None  # int32 (out_c,)
+    outcome_bits: int = 0
+    lut: np.ndarray | None = None  # uint32 words of the bytes [kernel][2^lut_bits][out_c]
+    lut_bits: int = 0
+    weights_x: np.ndarray | None = None  # uint32: 4-bit weights as bytes w + 8
+    breaks: np.ndarray | None = None  # int32 [out_c][2^outcome_bits - 1]: rank breakpoints
 
     @property
     def weight_rows_count(self) -> int:

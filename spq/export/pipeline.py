@@ -25,6 +25,7 @@ from spq.export.manifest import build_manifest, render_files
 from spq.export.packing import PackedModel, pack_model
 from spq.export.reference import run as reference_run
 from spq.export.render import check_name, default_name
+from spq.export.tables import add_tables
 from spq.export.verify import Progress, sample_inputs, verify
 from spq.ir import ModelIR
 
@@ -68,6 +69,7 @@ def export(
     ir = prepare(ir_full, cname)
     mem = plan_memory(ir, schedule)
     packed = pack_model(ir, mem["schedule"], mem["arena_bytes"])
+    packed.layers = [add_tables(la) for la in packed.layers]
     board_info = check_board(board, packed, mem["arena_bytes"]) if board else None
 
     inputs = sample_inputs(ir, verify_n, seed)

@@ -80,15 +80,25 @@ class LayerView:
     arrays: list[tuple[str, str, int, list[str]]]  # (c type, symbol, length, lines)
 
 
+def _sizes(sym: dict[str, str], keys: tuple[str, ...]) -> list[tuple[str, str]]:
+    """The descriptor's ``KEY_bytes`` fields: ``sizeof`` each array as compiled, 0 for NULL."""
+    return [(f"{key}_bytes", "0" if sym[key] == "NULL" else f"sizeof {sym[key]}") for key in keys]
+
+
 def _layer_view(name: str, i: int, layer: PackedLayer, comment: list[str]) -> LayerView:
     arrays: list[tuple[str, str, int, list[str]]] = []
-    sym = {"weights": "NULL", "mult": "NULL", "shift": "NULL", "bias": "NULL"}
+    sym = {"weights": "NULL", "mult": "NULL", "shift": "NULL", "bias": "NULL",
+           "outcome": "NULL", "outcome_base": "NULL", "lut": "NULL",
+           "weights_x": "NULL", "breaks": "NULL"}
     if layer.weights is not None:
         s = f"{name}_l{i}_weights"
         arrays.append(("uint8_t", s, int(layer.weights.size),
                        c_int_list(layer.weights, 12, "0x{:02x}")))
         sym["weights"] = s
-    per_array = (("mult", "int32_t", 6), ("shift", "int8_t", 16), ("bias", "int32_t", 6))
+    per_array = (("mult", "int32_t", 6), ("shift", "int8_t", 16), ("bias", "int32_t", 6),
+                 ("outcome", "uint8_t", 16), ("outcome_base", "int32_t", 6),
+                 ("lut", "uint32_t", 6), ("weights_x", "uint32_t", 6),
+                 ("breaks", "int32_t", 6))
     for key, ctype, per in per_array:
         arr = getattr(layer, key)
         if arr is not None:
@@ -112,10 +122,18 @@ def _layer_view(name: str, i: int, layer: PackedLayer, comment: list[str]) -> La
         ("weights", sym["weights"]), ("mult", sym["mult"]), ("shift", sym["shift"]),
         ("bias", sym["bias"]),
         # each array's size as compiled: spq_init checks it against the shapes
-        *((f"{key}_bytes", "0" if a == "NULL" else f"sizeof {a}") for key, a in sym.items()),
+        *_sizes(sym, ("weights", "mult", "shift", "bias")),
         ("leak", str(layer.leak)), ("lo", str(layer.lo)), ("hi", str(layer.hi)),
         ("level_bits", str(layer.level_bits)),
         ("reserved", "{0, 0, 0}"),
+        ("outcome", sym["outcome"]), ("outcome_base", sym["outcome_base"]),
+        ("outcome_bits", str(layer.outcome_bits)),
+        ("lut_bits", str(layer.lut_bits)),
+        ("reserved2", "{0, 0}"),
+        ("lut", sym["lut"]),
+        ("weights_x", sym["weights_x"]),
+        ("breaks", sym["breaks"]),
+        *_sizes(sym, ("outcome", "outcome_base", "lut", "weights_x", "breaks")),
     ]
     assert layer.type in LAYER_TYPES and layer.in_kind in IN_KINDS and layer.reset in RESETS
     return LayerView(index=i, comment=comment, fields=fields, arrays=arrays)

@@ -107,14 +107,16 @@ def run_on_device(
     port: str | None = None,
     timeout: float = 60.0,
     progress: Progress | None = None,
+    extra_cflags: tuple[str, ...] = (),
 ) -> DeviceRun:
-    """Build the harness for `board`, start it (QEMU unless `port`), check its INFO frame
-    against the export, and run every input (``(N, ...)`` uint8 as spq_run reads them)."""
+    """Build the harness for `board` (with `extra_cflags`, e.g. the runtime's -DSPQ_NO_DSP),
+    start it (QEMU unless `port`), check its INFO frame against the export, and run every
+    input (``(N, ...)`` uint8 as spq_run reads them)."""
     if len(inputs) == 0:
         raise SpqError("no inputs to run")
     if progress:
         progress("build", 0, 1)
-    firmware = build_firmware(board, export, variant="harness")
+    firmware = build_firmware(board, export, variant="harness", extra_cflags=extra_cflags)
     if progress:
         progress("build", 1, 1)
     results: list[InferResult] = []

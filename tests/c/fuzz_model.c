@@ -20,7 +20,7 @@ extern const spq_model_t *const fuzz_models[];
 extern const unsigned fuzz_num_models;
 
 #define MAX_LAYERS 64u
-#define MAX_OWNED (4u * MAX_LAYERS + 8u)
+#define MAX_OWNED (9u * MAX_LAYERS + 8u)
 /* inferences bigger than this (neurons x taps x steps) are not run, to keep runs short */
 #define MAX_WORK 20000000.0
 #define MAX_BYTES (16u << 20)
@@ -93,6 +93,14 @@ static void copy_model(fuzz_copy_t *f, const spq_model_t *src)
         l->mult = (const int32_t *)dup_array(f, l->mult, l->mult_bytes, l->mult_bytes);
         l->shift = (const int8_t *)dup_array(f, l->shift, l->shift_bytes, l->shift_bytes);
         l->bias = (const int32_t *)dup_array(f, l->bias, l->bias_bytes, l->bias_bytes);
+        l->outcome = (const uint8_t *)dup_array(f, l->outcome, l->outcome_bytes,
+                                                l->outcome_bytes);
+        l->outcome_base = (const int32_t *)dup_array(f, l->outcome_base, l->outcome_base_bytes,
+                                                     l->outcome_base_bytes);
+        l->lut = (const uint32_t *)dup_array(f, l->lut, l->lut_bytes, l->lut_bytes);
+        l->weights_x = (const uint32_t *)dup_array(f, l->weights_x, l->weights_x_bytes,
+                                                   l->weights_x_bytes);
+        l->breaks = (const int32_t *)dup_array(f, l->breaks, l->breaks_bytes, l->breaks_bytes);
     }
     f->m.layers = f->layers;
 }
@@ -128,7 +136,7 @@ static long long pick(long long v, long long lo, long long hi)
 /* One scalar field of a layer set to a new value. */
 static void mutate_layer_field(spq_layer_t *l)
 {
-    switch (rnd_below(20)) {
+    switch (rnd_below(22)) {
     case 0: l->type = (uint8_t)pick(l->type, 0, 255); break;
     case 1: l->in_kind = (uint8_t)pick(l->in_kind, 0, 255); break;
     case 2: l->weight_bits = (uint8_t)pick(l->weight_bits, 0, 255); break;
@@ -148,6 +156,8 @@ static void mutate_layer_field(spq_layer_t *l)
     case 16: l->leak = (int32_t)pick(l->leak, -2147483647 - 1, 2147483647); break;
     case 17: l->lo = (int16_t)pick(l->lo, -32768, 32767); break;
     case 18: l->hi = (int16_t)pick(l->hi, -32768, 32767); break;
+    case 19: l->outcome_bits = (uint8_t)pick(l->outcome_bits, 0, 255); break;
+    case 20: l->lut_bits = (uint8_t)pick(l->lut_bits, 0, 255); break;
     default: l->level_bits = (uint8_t)pick(l->level_bits, 0, 255); break;
     }
 }
@@ -177,10 +187,15 @@ static void mutate_array(fuzz_copy_t *f, spq_layer_t *l)
 {
     const void **ptr;
     uint32_t *bytes;
-    switch (rnd_below(4)) {
+    switch (rnd_below(9)) {
     case 0: ptr = (const void **)&l->weights; bytes = &l->weights_bytes; break;
     case 1: ptr = (const void **)&l->mult; bytes = &l->mult_bytes; break;
     case 2: ptr = (const void **)&l->shift; bytes = &l->shift_bytes; break;
+    case 3: ptr = (const void **)&l->outcome; bytes = &l->outcome_bytes; break;
+    case 4: ptr = (const void **)&l->outcome_base; bytes = &l->outcome_base_bytes; break;
+    case 5: ptr = (const void **)&l->lut; bytes = &l->lut_bytes; break;
+    case 6: ptr = (const void **)&l->weights_x; bytes = &l->weights_x_bytes; break;
+    case 7: ptr = (const void **)&l->breaks; bytes = &l->breaks_bytes; break;
     default: ptr = (const void **)&l->bias; bytes = &l->bias_bytes; break;
     }
     switch (rnd_below(4)) {
@@ -381,6 +396,31 @@ static void mutate(fuzz_copy_t *f)
     }
 }
 
+/* Is a kernel table of the layer shorter than its fields address (docs/formats.md, "Kernel
+ * tables": outcome 2^(level_bits + outcome_bits) bytes per channel, outcome_base an int32 per
+ * channel, breaks 2^outcome_bits - 1 int32 per channel, lut out_c bytes per kernel row and
+ * window-row value, weights_x a byte per weight)? Fields too large to address any table
+ * count as short. */
+static int tables_short(const spq_layer_t *l)
+{
+    unsigned long long oc = l->out_c, k = l->kernel, b = l->level_bits, n = l->outcome_bits;
+    unsigned long long g = l->lut_bits;
+    int wide = b > 16u || n > 16u || g > 16u;
+    if (l->outcome != NULL && (wide || l->outcome_bytes < oc * (1ull << (b + n)))) {
+        return 1;
+    }
+    if (l->outcome_base != NULL && l->outcome_base_bytes < 4u * oc) {
+        return 1;
+    }
+    if (l->breaks != NULL && (wide || n == 0u || l->breaks_bytes < 4u * oc * ((1ull << n) - 1u))) {
+        return 1;
+    }
+    if (l->lut != NULL && (wide || l->lut_bytes < 4u * k * (1ull << g) * (oc / 4u))) {
+        return 1;
+    }
+    return l->weights_x != NULL && l->weights_x_bytes < (unsigned long long)l->in_c * k * k * oc;
+}
+
 /* Does some layer point to an array shorter than its own fields say it reads? Then the
  * model must be refused (an oracle written here, apart from the runtime's checks). */
 static int arrays_short(const spq_model_t *m)
@@ -398,6 +438,9 @@ static int arrays_short(const spq_model_t *m)
             }
         }
         if (is_neuron(l) && (l->mult_bytes < 4u * out_c || l->shift_bytes < out_c)) {
+            return 1;
+        }
+        if (tables_short(l)) {
             return 1;
         }
     }

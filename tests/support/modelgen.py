@@ -25,7 +25,7 @@ from typing import Any
 
 import numpy as np
 
-from spq.export import memory
+from spq.export import memory, packing, tables
 from spq.ir import FORMAT_VERSION, QMAX, LayerIR, ModelIR, NeuronIR, acc_bits
 
 LEVELS = (2, 3, 5, 16, 17, 256)
@@ -314,9 +314,14 @@ def pack_rows(rows: np.ndarray, bits: int) -> tuple[list[int], int]:
     return data, row_bytes
 
 
-def _arr(ctype: str, name: str, values: list[int]) -> str:
+def _arr(ctype: str, name: str, values: list[int] | list[str]) -> str:
     body = ", ".join(str(v) if v != -(2**31) else "(-2147483647 - 1)" for v in values)
     return f"static const {ctype} {name}[{max(1, len(values))}] = {{{body or '0'}}};\n"
+
+
+def _sizeof(array: str) -> str:
+    """A descriptor's size field for `array`: 0 for NULL (spq.h)."""
+    return "0" if array == "NULL" else f"sizeof {array}"
 
 
 def emit_c(ir: ModelIR, schedule: str = "time") -> str:
@@ -354,14 +359,41 @@ def emit_c(ir: ModelIR, schedule: str = "time") -> str:
         if L.readout_bias is not None:
             src.append(_arr("int32_t", f"{name}_b{i}", L.readout_bias.tolist()))
             b = f"{name}_b{i}"
+        tab = "NULL, NULL, 0, 0, {0, 0}, NULL, NULL, NULL"
+        tab_arrays = ["NULL"] * 5  # outcome, outcome_base, lut, weights_x, breaks
+        if L.neuron is not None:  # the exporter's kernel tables (spq_init checks them)
+            pl = tables.add_tables(packing.pack_layer(L))
+            o = ob = lut = "NULL"
+            if pl.outcome is not None:
+                src.append(_arr("uint8_t", f"{name}_o{i}", pl.outcome.tolist()))
+                o = f"{name}_o{i}"
+            if pl.outcome_base is not None:
+                src.append(_arr("int32_t", f"{name}_ob{i}", pl.outcome_base.tolist()))
+                ob = f"{name}_ob{i}"
+            if pl.lut is not None:
+                src.append(_arr("uint32_t", f"{name}_lut{i}", [f"{v}u" for v in
+                                                              pl.lut.tolist()]))
+                lut = f"{name}_lut{i}"
+            wx = "NULL"
+            if pl.weights_x is not None:
+                src.append(_arr("uint32_t", f"{name}_wx{i}", [f"{v}u" for v in
+                                                             pl.weights_x.tolist()]))
+                wx = f"{name}_wx{i}"
+            br = "NULL"
+            if pl.breaks is not None:
+                src.append(_arr("int32_t", f"{name}_br{i}", pl.breaks.tolist()))
+                br = f"{name}_br{i}"
+            tab = f"{o}, {ob}, {pl.outcome_bits}, {pl.lut_bits}, {{0, 0}}, {lut}, {wx}, {br}"
+            tab_arrays = [o, ob, lut, wx, br]
         k = L.pool if L.type in ("maxpool", "sumpool") else L.kernel
         st = L.pool if L.type in ("maxpool", "sumpool") else L.stride
         entries.append(
             f"    {{{types[L.type]}, {kinds[L.in_kind]}, {L.weight_bits}, {L.acc_bits}, "
             f"{ic}, {ih}, {iw}, {oc}, {oh}, {ow}, {k}, {st}, {L.padding}, {reset}, "
             f"{L.max_in}, {row_bytes}, {w}, {m}, {s}, {b}, "
-            + ", ".join("0" if a == "NULL" else f"sizeof {a}" for a in (w, m, s, b))
-            + f", {leak}, {lo}, {hi}, {lbits}, {{0, 0, 0}}}},\n"
+            + ", ".join(_sizeof(a) for a in (w, m, s, b))
+            + f", {leak}, {lo}, {hi}, {lbits}, {{0, 0, 0}}, {tab}, "
+            + ", ".join(_sizeof(a) for a in tab_arrays) + "},\n"
         )
     src.append(f"static const spq_layer_t {name}_layers[{len(entries)}] = {{\n")
     src.extend(entries)
@@ -377,17 +409,22 @@ def emit_c(ir: ModelIR, schedule: str = "time") -> str:
     return "".join(src)
 
 
-def write_export(ir: ModelIR, out_dir: Path, schedule: str = "time") -> Path:
-    """NAME.c, NAME.h and a manifest.json for `ir` in out_dir (the layout HostModel reads)."""
+def write_export(ir: ModelIR, out_dir: Path, schedule: str = "time",
+                 firmware: bool = False) -> Path:
+    """NAME.c, NAME.h and a manifest.json for `ir` in out_dir (the layout HostModel reads);
+    with `firmware` NAME.h also has the macros the firmware harness is sized by."""
     out_dir.mkdir(parents=True, exist_ok=True)
     name = ir.name
+    in_bytes = int(np.prod(ir.input_shape)) * (ir.time_steps if ir.input_kind == "events" else 1)
     (out_dir / f"{name}.c").write_text(emit_c(ir, schedule))
     guard = f"{name.upper()}_H"
     (out_dir / f"{name}.h").write_text(
         f"#ifndef {guard}\n#define {guard}\n#include \"spq.h\"\n"
         f"#define {name.upper()}_ARENA_SIZE {memory.arena_bytes(ir, schedule)}u\n"
         f"#define {name.upper()}_NUM_CLASSES {ir.num_classes}\n"
-        f"extern const spq_model_t {name}_model;\n#endif\n"
+        + (f"#define {name.upper()}_NUM_LAYERS {len(ir.layers)}\n"
+           f"#define {name.upper()}_INPUT_BYTES {in_bytes}u\n" if firmware else "")
+        + f"extern const spq_model_t {name}_model;\n#endif\n"
     )
     manifest = {
         "format": "spq-export",
@@ -399,7 +436,10 @@ def write_export(ir: ModelIR, out_dir: Path, schedule: str = "time") -> Path:
         "num_classes": ir.num_classes,
         "out_scale": ir.out_scale,
         "schedule": schedule,
-        "layers": [{"name": L.name, "type": L.type} for L in ir.layers],
+        "layers": [{"name": L.name, "type": L.type,
+                    "levels": L.neuron.levels if L.neuron is not None else None,
+                    "weight_bits": L.weight_bits if L.weight is not None else None}
+                   for L in ir.layers],
     }
     (out_dir / "manifest.json").write_text(json.dumps(manifest, indent=2))
     return seal(out_dir)

@@ -1,0 +1,267 @@
+# SPDX-License-Identifier: MIT
+"""Every optimised kernel of the C runtime against the independent reference (modelgen's
+numpy semantics) on randomized integer models built to reach it, with each kernel choice
+forced on or off by the build flags of runtime_c/src/spq_target.h:
+
+* host, ASan/UBSan: the portable fast kernels and the reference kernels (-DSPQ_REFERENCE);
+* QEMU Cortex-M3 (Thumb-2 assembly, and its portable C with -DSPQ_NO_THUMB2), M4, M7 and
+  M33 (DSP + Thumb-2; -DSPQ_NO_DSP), M55 (Helium; -DSPQ_NO_MVE) and M0 (ARMv6-M: the
+  portable C kernels) against the host runtime.
+
+The cases cover the window-row (lut) first layer (its Thumb-2 and Helium rows, other widths,
+1- and 2-bit membranes), the fused 4-bit conv (the kernel-3 / 32-channel assembly and Helium
+windows, in_c above one byte chunk, other kernels, strides and widths, no outcome table),
+static layers (value conv, ranks, cached spike trains for T <= 8, current cache), the 2x2
+max pools on halfword and word channel runs, sum pools and the readout's plane-wise and
+per-feature finish. spq_init must refuse each kernel table when one entry is wrong."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+
+from spq.export import packing, tables
+from spq.export.directory import open_export
+from spq.ir import QMAX, LayerIR, ModelIR, acc_bits
+from spq.tools.boards import get_board
+from spq.tools.device import differences, host_reference, run_on_device
+from tests.support import modelgen
+
+# conv: (out_c, kernel, stride, padding, weight bits, levels)
+Conv = tuple[int, int, int, int, int, int]
+# (name, input kind, in_c, H, W, T, conv1, pool1, conv2, pool2, readout weight bits)
+CASES: list[tuple[str, str, int, int, int, int, Conv, str | None, Conv, str | None, int]] = [
+    ("lut16", "events", 2, 12, 12, 3, (16, 3, 1, 1, 4, 3), "max", (32, 3, 1, 1, 4, 3), "max", 4),
+    ("lut12", "events", 1, 9, 11, 4, (12, 3, 2, 1, 2, 2), "sum", (8, 1, 1, 0, 4, 4), None, 8),
+    ("w8c1", "events", 2, 10, 10, 2, (8, 3, 1, 1, 8, 16), "max", (40, 3, 1, 1, 4, 3), None, 2),
+    ("in24", "events", 3, 8, 8, 3, (24, 1, 1, 0, 4, 3), None, (32, 3, 2, 1, 4, 2), "max", 4),
+    ("k5", "events", 2, 11, 9, 2, (16, 3, 1, 1, 4, 4), "max", (32, 5, 1, 2, 4, 3), None, 4),
+    ("oc64", "events", 1, 8, 8, 2, (8, 3, 1, 1, 4, 3), None, (64, 3, 1, 1, 4, 4), "max", 4),
+    ("notab", "events", 2, 8, 8, 2, (8, 3, 1, 1, 4, 3), None, (32, 3, 1, 1, 4, 17), "max", 4),
+    ("st16", "static", 3, 10, 10, 8, (16, 3, 1, 1, 4, 3), "max", (32, 3, 1, 1, 4, 3), "max", 4),
+    ("st24", "static", 2, 9, 9, 10, (24, 3, 1, 1, 4, 4), None, (16, 3, 1, 1, 4, 2), None, 4),
+    ("stcur", "static", 1, 7, 7, 3, (8, 3, 1, 1, 4, 16), "max", (8, 3, 1, 1, 4, 3), None, 8),
+]
+
+
+# threshold level D = hi above 1 (docs/semantics.md: spike at V >= hi * 2^F) for some
+# layers, (case, conv index) -> hi: the outcome, rank and lut paths with levels above 3
+THRESHOLD_LEVEL = {("lut16", 0): 2, ("k5", 0): 2, ("oc64", 1): 3, ("st24", 0): 2,
+                   ("st16", 1): 2}
+
+
+def _conv(rng: np.random.Generator, i: int, cur: tuple[int, int, int], spec: Conv,
+          in_kind: str, max_in: int, hi: int = 1) -> LayerIR:
+    out_c, k, s, p, bits, levels = spec
+    c, h, w = cur
+    oh, ow = (h + 2 * p - k) // s + 1, (w + 2 * p - k) // s + 1
+    fan_in = c * k * k
+    layer = LayerIR(type="conv", name=f"conv{i}", in_shape=cur, out_shape=(out_c, oh, ow),
+                    weight=modelgen._weights(rng, (out_c, c, k, k), bits), weight_bits=bits,
+                    in_kind=in_kind, max_in=max_in,  # type: ignore[arg-type]
+                    kernel=k, stride=s, padding=p,
+                    acc_bits=acc_bits(fan_in, bits, max_in))
+    std = max(1.0, (fan_in * 0.3) ** 0.5 * QMAX[bits] * max_in * 0.5)
+    n = modelgen._neuron(rng, out_c, std)
+    if hi > 1:  # currents in units of theta / D: scaled up so that neurons still fire
+        n.mult = np.clip(n.mult.astype(np.int64) * hi, -(2**31) + 1, 2**31 - 1).astype(np.int32)
+    n.levels, n.lo, n.hi = levels, hi + 1 - levels, hi
+    layer.neuron = n
+    return layer
+
+
+def _pool(i: int, cur: tuple[int, int, int], typ: str) -> LayerIR:
+    c, h, w = cur
+    return LayerIR(type="maxpool" if typ == "max" else "sumpool", name=f"pool{i}",
+                   in_shape=cur, out_shape=(c, h // 2, w // 2), pool=2, kernel=2, stride=2,
+                   in_kind="spike")
+
+
+def fast_ir(case: tuple[Any, ...], seed: int) -> ModelIR:
+    name, kind, in_c, H, W, T, c1, p1, c2, p2, rbits = case
+    rng = np.random.default_rng(seed)
+    in_kind, max_in = ("u8", 255) if kind == "static" else ("spike", 1)
+    cur: tuple[int, int, int] = (in_c, H, W)
+    layers: list[LayerIR] = []
+    for j, (spec, pool) in enumerate(((c1, p1), (c2, p2))):
+        layer = _conv(rng, len(layers), cur, spec, in_kind, max_in,
+                      THRESHOLD_LEVEL.get((name, j), 1))
+        layers.append(layer)
+        cur = layer.out_shape  # type: ignore[assignment]
+        in_kind, max_in = "spike", 1
+        if pool is not None:
+            layers.append(_pool(len(layers), cur, pool))
+            cur = layers[-1].out_shape  # type: ignore[assignment]
+            if pool == "sum":
+                in_kind, max_in = "count", 4
+    feats = int(np.prod(cur))
+    readout = LayerIR(type="readout", name="readout", in_shape=(feats,), out_shape=(7,),
+                      weight=modelgen._weights(rng, (7, feats), rbits), weight_bits=rbits,
+                      in_kind=in_kind, max_in=max_in,  # type: ignore[arg-type]
+                      kernel=1, stride=1, padding=0,
+                      acc_bits=acc_bits(feats, rbits, max_in))
+    readout.readout_bias = rng.integers(-3000, 3001, size=7).astype(np.int32)
+    layers.append(readout)
+    return ModelIR(name=name, input_kind=kind, input_shape=(in_c, H, W),  # type: ignore[arg-type]
+                   time_steps=T, num_classes=7, out_scale=0.125, layers=layers)
+
+
+def _inputs(ir: ModelIR, n: int, seed: int) -> np.ndarray:
+    rng = np.random.default_rng(seed)
+    C, H, W = ir.input_shape
+    if ir.input_kind == "static":
+        q = rng.integers(0, 256, size=(n, C, H, W))
+        return (q * (rng.random((n, C, H, W)) > 0.3)).astype(np.uint8)
+    return (rng.random((n, ir.time_steps, C, H, W)) < 0.25).astype(np.uint8)
+
+
+@pytest.fixture(scope="module")
+def cases(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[ModelIR, Path]]:
+    root = tmp_path_factory.mktemp("fast")
+    out = {}
+    for i, case in enumerate(CASES):
+        ir = fast_ir(case, 900 + i)
+        out[ir.name] = (ir, modelgen.write_export(ir, root / ir.name, firmware=True))
+    return out
+
+
+def _packed(ir: ModelIR) -> list[packing.PackedLayer]:
+    return [tables.add_tables(packing.pack_layer(layer)) for layer in ir.layers
+            if layer.neuron is not None]
+
+
+def test_cases_reach_every_kernel(cases: dict[str, tuple[ModelIR, Path]]) -> None:
+    """The exporter's rules (which the runtime checks again) give each kernel a case."""
+    seen = set()
+    for ir, _ in cases.values():
+        for pl in _packed(ir):
+            if pl.lut is not None:
+                seen.add(("lut", pl.out_c, pl.kernel))
+            if pl.weights_x is not None:
+                seen.add(("w4", pl.kernel == 3 and pl.out_c == 32 and pl.in_c <= 17,
+                          pl.outcome is not None))
+                if pl.in_c > 17:
+                    seen.add(("w4", "chunks"))
+                if pl.out_c % 32:
+                    seen.add(("w4", "narrow"))
+            if pl.breaks is not None:
+                seen.add(("rank", ir.time_steps <= 8))
+            if pl.in_kind == "u8" and pl.breaks is None:
+                seen.add(("current",))
+    want = {("lut", 16, 3), ("lut", 12, 3), ("w4", True, True), ("w4", False, True),
+            ("w4", True, False), ("w4", "chunks"), ("w4", "narrow"), ("rank", True),
+            ("rank", False), ("current",)}
+    assert want <= seen, want - seen
+
+
+def _host_check(objs: list[str], ir: ModelIR, out: Path, x: np.ndarray) -> None:
+    from tests.test_runtime_c import _driver_inputs, _run_driver
+
+    refs = [modelgen.reference(ir, xi) for xi in x]
+    assert sum(int(r["spikes"].sum()) for r in refs) > 0, ir.name
+    logits = np.stack([r["logits_int"] for r in refs])
+    neuron = [i for i, layer in enumerate(ir.layers) if layer.neuron is not None]
+    spikes = np.stack([r["spikes"][neuron] for r in refs])
+    stdout = _run_driver(objs, out, ir.name, _driver_inputs(out, x, logits, spikes))
+    got = {(int(f[1]), int(f[2])): int(f[3]) for f in
+           (line.split() for line in stdout.splitlines()) if f and f[0] == "synops"}
+    want = {(k, i): int(r["synops"][i]) for k, r in enumerate(refs)
+            for i in range(len(ir.layers))}
+    assert got == want, ir.name
+
+
+@pytest.mark.parametrize("defines", [(), ("-DSPQ_REFERENCE",)], ids=["fast", "reference"])
+def test_host_builds_equal_reference(defines: tuple[str, ...],
+                                     cases: dict[str, tuple[ModelIR, Path]],
+                                     tmp_path: Path) -> None:
+    """ASan/UBSan builds: logits, spike counts (both schedules, streaming) and synops."""
+    from tests.test_runtime_c import _sanitized_objects
+
+    objs = _sanitized_objects(tmp_path, defines)
+    for i, (ir, out) in enumerate(cases.values()):
+        _host_check(objs, ir, out, _inputs(ir, 3, 40 + i))
+
+
+# every core's kernel families, and each forced off
+VARIANTS = [
+    ("mps2-an385", ()), ("mps2-an385", ("-DSPQ_NO_THUMB2",)),
+    ("mps2-an386", ()), ("mps2-an386", ("-DSPQ_NO_DSP",)), ("mps2-an386", ("-DSPQ_NO_THUMB2",)),
+    ("mps2-an500", ()), ("mps2-an505", ()),
+    ("mps3-an547", ()), ("mps3-an547", ("-DSPQ_NO_MVE",)),
+    ("microbit", ()),  # Cortex-M0 (ARMv6-M): the portable C kernels, no Thumb-2 assembly
+]
+
+
+@pytest.mark.qemu
+@pytest.mark.parametrize("board_name,flags", VARIANTS,
+                         ids=[f"{b}{''.join(f)}" for b, f in VARIANTS])
+def test_qemu_variants_equal_host(board_name: str, flags: tuple[str, ...],
+                                  cases: dict[str, tuple[ModelIR, Path]]) -> None:
+    board = get_board(board_name)
+    for i, (ir, out) in enumerate(cases.values()):
+        x = _inputs(ir, 2, 70 + i)
+        export = open_export(out)
+        run = run_on_device(export, board, x, timeout=120, extra_cflags=flags)
+        assert differences(run.results, host_reference(export, x), export) == [], ir.name
+
+
+# ------------------------------------------------------------------- corrupted tables
+def _tamper(src: str, array: str) -> str:
+    """Change the first element of `array` in a generated C file that differs once changed
+    (its value + 1, or - 1 for the largest values)."""
+    m = re.search(rf"{array}\[\d+\] = \{{([^}}]*)\}}", src)
+    assert m, array
+    vals = m.group(1).split(",")
+    v = vals[0].strip()
+    num = int(v.rstrip("u"))
+    new = str(num - 1 if num > 0 else num + 1) + ("u" if v.endswith("u") else "")
+    vals[0] = " " + new if vals[0].startswith(" ") else new
+    return src[:m.start(1)] + ",".join(vals) + src[m.end(1):]
+
+
+def _short_size(src: str, array: str) -> str:
+    """The descriptor's recorded size of `array` one byte short (sizeof - 1)."""
+    assert src.count(f"sizeof {array},") + src.count(f"sizeof {array}}}") == 1, array
+    return src.replace(f"sizeof {array},", f"sizeof {array} - 1u,").replace(
+        f"sizeof {array}}}", f"sizeof {array} - 1u}}")
+
+
+TABLES = [("lut16", "lut16_o0"), ("lut16", "lut16_ob2"), ("lut16", "lut16_lut0"),
+          ("lut16", "lut16_wx2"), ("st16", "st16_br0"), ("st16", "st16_o0")]
+
+
+@pytest.mark.parametrize("edit", ["entry", "size"])
+@pytest.mark.parametrize("case,array", TABLES)
+def test_init_refuses_a_wrong_table(case: str, array: str, edit: str,
+                                    cases: dict[str, tuple[ModelIR, Path]],
+                                    tmp_path: Path) -> None:
+    """One entry of one kernel table changed, or its recorded size (`<table>_bytes`) one
+    byte short of what the layer addresses: spq_init fails (before any inference)."""
+    import subprocess
+
+    from tests.test_runtime_c import INCLUDES, SOURCES, WARN, _run
+
+    ir, out = cases[case]
+    src = (out / f"{case}.c").read_text()
+    bad = tmp_path / case
+    bad.mkdir()
+    (bad / f"{case}.c").write_text(_tamper(src, array) if edit == "entry"
+                                   else _short_size(src, array))
+    (bad / f"{case}.h").write_text((out / f"{case}.h").read_text())
+    exe = bad / "run_model"
+    _run(["gcc", *WARN, "-O1", *INCLUDES, "-I", str(bad), f"-DSPQ_MODEL={case}_model",
+          str(Path(__file__).resolve().parent / "c" / "run_model.c"), str(bad / f"{case}.c"),
+          *SOURCES, "-o", str(exe)])
+    x = _inputs(ir, 1, 3)
+    (bad / "in.bin").write_bytes(x.tobytes())
+    (bad / "logits.bin").write_bytes(np.zeros((1, ir.num_classes), "<i4").tobytes())
+    neuron = sum(layer.neuron is not None for layer in ir.layers)
+    (bad / "spikes.bin").write_bytes(np.zeros((1, neuron), "<i4").tobytes())
+    proc = subprocess.run([str(exe), str(bad / "in.bin"), str(bad / "logits.bin"),
+                           str(bad / "spikes.bin"), "1"], capture_output=True, text=True,
+                          check=False)
+    assert proc.returncode == 1 and "spq_init failed" in proc.stderr, proc.stdout + proc.stderr
