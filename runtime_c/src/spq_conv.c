@@ -174,7 +174,7 @@ static uint32_t spq_static_acc(const spq_layer_t *l, const uint8_t *pixels, uint
                                int32_t *acc)
 {
     spq_row_fn_t row = spq_row_select(l->weight_bits, 32u, 1);
-#if SPQ_FAST
+#if SPQ_FAST && !SPQ_STATIC_DSP
     if (spq_static_w4_ok(l)) {
         return spq_static_acc_w4(l, pixels, pos, acc);
     }
@@ -270,13 +270,14 @@ static void spq_static_trains(const spq_layer_t *l, uint8_t *cache, uint8_t *tra
     for (c = 0; c < oc; c++) {
         const uint8_t *tab = l->outcome + ((size_t)c << (b + n));
         for (r = 0; r < (1u << n); r++) {
-            uint32_t code = 0, train = 0;
-            for (t = 0; t < T; t++) {
-                uint32_t o = tab[(code << n) + r];
-                train |= (o >> 7) << t;
-                code = o & mask;
+            const uint8_t *row = tab + r;
+            uint32_t cs = 0, train = 0; /* cs: the membrane code << n */
+            for (t = 0; t < T; t++) {   /* the spike of step t into bit 7, then down */
+                uint32_t o = row[cs];
+                train = (train >> 1) | (o & 0x80u);
+                cs = (o & mask) << n;
             }
-            trains[(c << n) + r] = (uint8_t)train;
+            trains[(c << n) + r] = (uint8_t)(train >> (8u - T));
         }
     }
     for (i = 0, c = 0; i < n0; i += 32u) {

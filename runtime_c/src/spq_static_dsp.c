@@ -56,6 +56,10 @@ SPQ_INLINE int32_t spq_smlad(uint32_t a, uint32_t b, int32_t acc)
     return r;
 }
 
+/* Two weight-pair words at w + off bytes in one LDRD (w word aligned). */
+#define SPQ_SD_LDRD(x0, x1, w, off)                                                           \
+    __asm__("ldrd %0, %1, [%2, %3]" : "=r"(x0), "=r"(x1) : "r"(w), "i"(off), "m"(*(w)))
+
 uint32_t spq_static_acc_dsp(const spq_layer_t *l, const uint32_t *wp, const uint8_t *pixels,
                             uint32_t pos, int32_t *acc)
 {
@@ -97,15 +101,19 @@ uint32_t spq_static_acc_dsp(const spq_layer_t *l, const uint32_t *wp, const uint
         const uint32_t *w = wp + c0;
         int32_t a0 = 0, a1 = 0, a2 = 0, a3 = 0, a4 = 0, a5 = 0, a6 = 0, a7 = 0;
         for (j = 0; j < np; j++, w += oc) {
-            uint32_t v = spq_load32((const uint8_t *)h + 4u * j);
-            a0 = spq_smlad(v, w[0], a0);
-            a1 = spq_smlad(v, w[1], a1);
-            a2 = spq_smlad(v, w[2], a2);
-            a3 = spq_smlad(v, w[3], a3);
-            a4 = spq_smlad(v, w[4], a4);
-            a5 = spq_smlad(v, w[5], a5);
-            a6 = spq_smlad(v, w[6], a6);
-            a7 = spq_smlad(v, w[7], a7);
+            uint32_t v = spq_load32((const uint8_t *)h + 4u * j), x0, x1;
+            SPQ_SD_LDRD(x0, x1, w, 0);
+            a0 = spq_smlad(v, x0, a0);
+            a1 = spq_smlad(v, x1, a1);
+            SPQ_SD_LDRD(x0, x1, w, 8);
+            a2 = spq_smlad(v, x0, a2);
+            a3 = spq_smlad(v, x1, a3);
+            SPQ_SD_LDRD(x0, x1, w, 16);
+            a4 = spq_smlad(v, x0, a4);
+            a5 = spq_smlad(v, x1, a5);
+            SPQ_SD_LDRD(x0, x1, w, 24);
+            a6 = spq_smlad(v, x0, a6);
+            a7 = spq_smlad(v, x1, a7);
         }
         acc[c0] = a0, acc[c0 + 1u] = a1, acc[c0 + 2u] = a2, acc[c0 + 3u] = a3;
         acc[c0 + 4u] = a4, acc[c0 + 5u] = a5, acc[c0 + 6u] = a6, acc[c0 + 7u] = a7;
