@@ -70,7 +70,20 @@ uint32_t spq_static_acc_dsp(const spq_layer_t *l, const uint32_t *wp, const uint
     uint16_t h[2u * SPQ_SD_PAIRS];
     kx0 = ix0 < 0 ? (uint32_t)(-ix0) : 0u; /* taps inside the row */
     kx1 = ix0 + (int32_t)k > (int32_t)W ? (uint32_t)((int32_t)W - ix0) : k;
-    for (ci = 0; ci < C; ci++) {
+    int inside = iy0 >= 0 && iy0 + (int32_t)k <= (int32_t)H && kx0 == 0u && kx1 == k;
+    if (inside) {
+        const uint8_t *px = pixels + (size_t)iy0 * W + ix0;
+        for (ci = 0; ci < C; ci++, px += (size_t)(H - k) * W) {
+            for (ky = 0; ky < k; ky++, px += W) {
+                for (kx = 0; kx < k; kx++) {
+                    uint32_t v = px[kx];
+                    h[t++] = (uint16_t)v;
+                    nz += (v + 255u) >> 8;
+                }
+            }
+        }
+    }
+    for (ci = 0; !inside && ci < C; ci++) { /* a window over the border: zeros outside */
         for (ky = 0; ky < k; ky++) {
             int32_t iy = iy0 + (int32_t)ky;
             if (iy < 0 || iy >= (int32_t)H) {
