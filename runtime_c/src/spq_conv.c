@@ -186,55 +186,70 @@ static uint32_t spq_static_acc(const spq_layer_t *l, const uint8_t *pixels, uint
     return spq_linear_gather(l, pixels, SPQ_IN_U8, 1u, acc, row);
 }
 
-/* Rank of accumulator a among the R sorted breakpoints br: how many are <= a. */
-SPQ_INLINE uint32_t spq_rank(const int32_t *br, uint32_t R, int32_t a)
+/* Rank of accumulator a among the 31 sorted breakpoints br (rank tables, RANK_BITS 5): five
+ * unrolled halvings. */
+SPQ_INLINE uint32_t spq_rank31(const int32_t *br, int32_t a)
 {
-    uint32_t lo = 0, hi = R;
-    if (SPQ_FAST && R == 31u) { /* rank tables (RANK_BITS 5): five unrolled halvings */
 #if SPQ_HAVE_THUMB2 /* a load, a compare and a conditional add each */
-        const int32_t *q = br;
-        int32_t x;
-        __asm__("ldr     %[x], [%[q], #60]\n\t"
-                "cmp     %[a], %[x]\n\t"
-                "it      ge\n\t"
-                "addge   %[q], %[q], #64\n\t"
-                "ldr     %[x], [%[q], #28]\n\t"
-                "cmp     %[a], %[x]\n\t"
-                "it      ge\n\t"
-                "addge   %[q], %[q], #32\n\t"
-                "ldr     %[x], [%[q], #12]\n\t"
-                "cmp     %[a], %[x]\n\t"
-                "it      ge\n\t"
-                "addge   %[q], %[q], #16\n\t"
-                "ldr     %[x], [%[q], #4]\n\t"
-                "cmp     %[a], %[x]\n\t"
-                "it      ge\n\t"
-                "addge   %[q], %[q], #8\n\t"
-                "ldr     %[x], [%[q]]\n\t"
-                "cmp     %[a], %[x]\n\t"
-                "it      ge\n\t"
-                "addge   %[q], %[q], #4"
-                : [q] "+r"(q), [x] "=&r"(x)
-                : [a] "r"(a), "m"(*(const int32_t(*)[31])br)
-                : "cc");
-        return (uint32_t)(q - br);
+    const int32_t *q = br;
+    int32_t x;
+    __asm__("ldr     %[x], [%[q], #60]\n\t"
+            "cmp     %[a], %[x]\n\t"
+            "it      ge\n\t"
+            "addge   %[q], %[q], #64\n\t"
+            "ldr     %[x], [%[q], #28]\n\t"
+            "cmp     %[a], %[x]\n\t"
+            "it      ge\n\t"
+            "addge   %[q], %[q], #32\n\t"
+            "ldr     %[x], [%[q], #12]\n\t"
+            "cmp     %[a], %[x]\n\t"
+            "it      ge\n\t"
+            "addge   %[q], %[q], #16\n\t"
+            "ldr     %[x], [%[q], #4]\n\t"
+            "cmp     %[a], %[x]\n\t"
+            "it      ge\n\t"
+            "addge   %[q], %[q], #8\n\t"
+            "ldr     %[x], [%[q]]\n\t"
+            "cmp     %[a], %[x]\n\t"
+            "it      ge\n\t"
+            "addge   %[q], %[q], #4"
+            : [q] "+r"(q), [x] "=&r"(x)
+            : [a] "r"(a), "m"(*(const int32_t(*)[31])br)
+            : "cc");
+    return (uint32_t)(q - br);
 #else
-        uint32_t r = br[15] <= a ? 16u : 0u;
-        r += br[r + 7u] <= a ? 8u : 0u;
-        r += br[r + 3u] <= a ? 4u : 0u;
-        r += br[r + 1u] <= a ? 2u : 0u;
-        return r + (br[r] <= a ? 1u : 0u);
+    uint32_t r = br[15] <= a ? 16u : 0u;
+    r += br[r + 7u] <= a ? 8u : 0u;
+    r += br[r + 3u] <= a ? 4u : 0u;
+    r += br[r + 1u] <= a ? 2u : 0u;
+    return r + (br[r] <= a ? 1u : 0u);
 #endif
-    }
-    while (lo < hi) {
-        uint32_t mid = (lo + hi) >> 1;
-        if (br[mid] <= a) {
-            lo = mid + 1u;
-        } else {
-            hi = mid;
+}
+
+/* The ranks of one position's oc accumulators: rank c is how many of channel c's R sorted
+ * breakpoints (br + c R) are <= acc[c]. */
+static void spq_rank_row(const int32_t *br, uint32_t R, const int32_t *acc, uint8_t *rk,
+                         uint32_t oc)
+{
+    uint32_t c;
+    if (SPQ_FAST && R == 31u) {
+        for (c = 0; c < oc; c++, br += 31) {
+            rk[c] = (uint8_t)spq_rank31(br, acc[c]);
         }
+        return;
     }
-    return lo;
+    for (c = 0; c < oc; c++, br += R) {
+        uint32_t lo = 0, hi = R;
+        while (lo < hi) {
+            uint32_t mid = (lo + hi) >> 1;
+            if (br[mid] <= acc[c]) {
+                lo = mid + 1u;
+            } else {
+                hi = mid;
+            }
+        }
+        rk[c] = (uint8_t)lo;
+    }
 }
 
 int spq_static_trains_ok(const spq_layer_t *l, uint32_t T)
@@ -324,9 +339,7 @@ uint32_t spq_static_prepare(const spq_layer_t *l, const uint8_t *pixels, void *c
 #else
             rows += spq_static_acc(l, pixels, pos, acc);
 #endif
-            for (c = 0; c < oc; c++) {
-                rk[c] = (uint8_t)spq_rank(l->breaks + (size_t)c * R, R, acc[c]);
-            }
+            spq_rank_row(l->breaks, R, acc, rk, oc);
         }
 #if SPQ_FAST
         if (spq_static_trains_ok(l, T)) {

@@ -65,13 +65,12 @@ uint32_t spq_static_acc_dsp(const spq_layer_t *l, const uint32_t *wp, const uint
 {
     uint32_t C = l->in_c, H = l->in_h, W = l->in_w, k = l->kernel, s = l->stride;
     uint32_t p = l->padding, oc = l->out_c, oy = pos / l->out_w, ox = pos % l->out_w;
-    uint32_t ci, ky, kx, kx0, kx1, t = 0, nz = 0, j, np, c0;
+    uint32_t ci, ky, kx, t = 0, nz = 0, j, np, c0;
     int32_t iy0 = (int32_t)(oy * s) - (int32_t)p, ix0 = (int32_t)(ox * s) - (int32_t)p;
+    int inside = iy0 >= 0 && iy0 + (int32_t)k <= (int32_t)H && ix0 >= 0 &&
+                 ix0 + (int32_t)k <= (int32_t)W;
     uint16_t h[2u * SPQ_SD_PAIRS];
-    kx0 = ix0 < 0 ? (uint32_t)(-ix0) : 0u; /* taps inside the row */
-    kx1 = ix0 + (int32_t)k > (int32_t)W ? (uint32_t)((int32_t)W - ix0) : k;
-    int inside = iy0 >= 0 && iy0 + (int32_t)k <= (int32_t)H && kx0 == 0u && kx1 == k;
-    if (inside) {
+    if (inside) { /* the whole window inside the image: rows of k pixels */
         const uint8_t *px = pixels + (size_t)iy0 * W + ix0;
         for (ci = 0; ci < C; ci++, px += (size_t)(H - k) * W) {
             for (ky = 0; ky < k; ky++, px += W) {
@@ -86,25 +85,14 @@ uint32_t spq_static_acc_dsp(const spq_layer_t *l, const uint32_t *wp, const uint
     for (ci = 0; !inside && ci < C; ci++) { /* a window over the border: zeros outside */
         for (ky = 0; ky < k; ky++) {
             int32_t iy = iy0 + (int32_t)ky;
-            if (iy < 0 || iy >= (int32_t)H) {
-                for (kx = 0; kx < k; kx++) {
-                    h[t++] = 0;
+            for (kx = 0; kx < k; kx++) {
+                int32_t ix = ix0 + (int32_t)kx;
+                uint32_t v = 0;
+                if (iy >= 0 && iy < (int32_t)H && ix >= 0 && ix < (int32_t)W) {
+                    v = pixels[((size_t)ci * H + (uint32_t)iy) * W + (uint32_t)ix];
                 }
-                continue;
-            }
-            {
-                const uint8_t *px = pixels + ((size_t)ci * H + (uint32_t)iy) * W + ix0;
-                for (kx = 0; kx < kx0; kx++) {
-                    h[t++] = 0;
-                }
-                for (; kx < kx1; kx++) {
-                    uint32_t v = px[kx];
-                    h[t++] = (uint16_t)v;
-                    nz += (v + 255u) >> 8;
-                }
-                for (; kx < k; kx++) {
-                    h[t++] = 0;
-                }
+                h[t++] = (uint16_t)v;
+                nz += (v + 255u) >> 8;
             }
         }
     }
