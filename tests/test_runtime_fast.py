@@ -45,13 +45,14 @@ CASES: list[tuple[str, str, int, int, int, int, Conv, str | None, Conv, str | No
     ("st16", "static", 3, 10, 10, 8, (16, 3, 1, 1, 4, 3), "max", (32, 3, 1, 1, 4, 3), "max", 4),
     ("st24", "static", 2, 9, 9, 10, (24, 3, 1, 1, 4, 4), None, (16, 3, 1, 1, 4, 2), None, 4),
     ("stcur", "static", 1, 7, 7, 3, (8, 3, 1, 1, 4, 16), "max", (8, 3, 1, 1, 4, 3), None, 8),
+    ("stdsp", "static", 3, 16, 16, 8, (16, 3, 1, 1, 4, 3), "max", (16, 3, 1, 1, 4, 3), None, 4),
 ]
 
 
 # threshold level D = hi above 1 (docs/semantics.md: spike at V >= hi * 2^F) for some
 # layers, (case, conv index) -> hi: the outcome, rank and lut paths with levels above 3
 THRESHOLD_LEVEL = {("lut16", 0): 2, ("k5", 0): 2, ("oc64", 1): 3, ("st24", 0): 2,
-                   ("st16", 1): 2}
+                   ("st16", 1): 2, ("stdsp", 0): 2}
 
 
 def _conv(rng: np.random.Generator, i: int, cur: tuple[int, int, int], spec: Conv,
@@ -134,6 +135,17 @@ def _packed(ir: ModelIR) -> list[packing.PackedLayer]:
             if layer.neuron is not None]
 
 
+def _static_dsp(pl: packing.PackedLayer, T: int) -> bool:
+    """spq_static_dsp_ok (runtime_c/src/spq_static_dsp.c): the SMLAD value conv of a static
+    layer whose trains are cached, its weight pairs fitting in the membrane region."""
+    n0 = pl.out_c * pl.out_h * pl.out_w
+    pairs = (pl.in_c * pl.kernel * pl.kernel + 1) // 2
+    mem = (n0 * pl.level_bits + 7) // 8
+    return (T <= 8 and pl.weight_bits == 4 and pl.out_c % 16 == 0 and n0 % 32 == 0
+            and 1 <= pl.level_bits <= 2 and mem >= pl.out_c << pl.outcome_bits
+            and pairs <= 32 and 4 * pairs * pl.out_c <= mem)
+
+
 def test_cases_reach_every_kernel(cases: dict[str, tuple[ModelIR, Path]]) -> None:
     """The exporter's rules (which the runtime checks again) give each kernel a case."""
     seen = set()
@@ -150,11 +162,13 @@ def test_cases_reach_every_kernel(cases: dict[str, tuple[ModelIR, Path]]) -> Non
                     seen.add(("w4", "narrow"))
             if pl.breaks is not None:
                 seen.add(("rank", ir.time_steps <= 8))
+                if _static_dsp(pl, ir.time_steps):
+                    seen.add(("rank", "dsp"))
             if pl.in_kind == "u8" and pl.breaks is None:
                 seen.add(("current",))
     want = {("lut", 16, 3), ("lut", 12, 3), ("w4", True, True), ("w4", False, True),
             ("w4", True, False), ("w4", "chunks"), ("w4", "narrow"), ("rank", True),
-            ("rank", False), ("current",)}
+            ("rank", False), ("rank", "dsp"), ("current",)}
     assert want <= seen, want - seen
 
 

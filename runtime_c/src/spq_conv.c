@@ -174,7 +174,7 @@ static uint32_t spq_static_acc(const spq_layer_t *l, const uint8_t *pixels, uint
                                int32_t *acc)
 {
     spq_row_fn_t row = spq_row_select(l->weight_bits, 32u, 1);
-#if SPQ_FAST
+#if SPQ_FAST && !SPQ_STATIC_DSP
     if (spq_static_w4_ok(l)) {
         return spq_static_acc_w4(l, pixels, pos, acc);
     }
@@ -186,59 +186,134 @@ static uint32_t spq_static_acc(const spq_layer_t *l, const uint8_t *pixels, uint
     return spq_linear_gather(l, pixels, SPQ_IN_U8, 1u, acc, row);
 }
 
-/* Rank of accumulator a among the R sorted breakpoints br: how many are <= a. */
-SPQ_INLINE uint32_t spq_rank(const int32_t *br, uint32_t R, int32_t a)
+/* Rank of accumulator a among the 31 sorted breakpoints br (rank tables, RANK_BITS 5): five
+ * unrolled halvings. */
+SPQ_INLINE uint32_t spq_rank31(const int32_t *br, int32_t a)
 {
-    uint32_t lo = 0, hi = R;
-    if (SPQ_FAST && R == 31u) { /* rank tables (RANK_BITS 5): five unrolled halvings */
-        uint32_t r = br[15] <= a ? 16u : 0u;
-        r += br[r + 7u] <= a ? 8u : 0u;
-        r += br[r + 3u] <= a ? 4u : 0u;
-        r += br[r + 1u] <= a ? 2u : 0u;
-        return r + (br[r] <= a ? 1u : 0u);
-    }
-    while (lo < hi) {
-        uint32_t mid = (lo + hi) >> 1;
-        if (br[mid] <= a) {
-            lo = mid + 1u;
-        } else {
-            hi = mid;
+#if SPQ_HAVE_THUMB2 /* a load, a compare and a conditional add each */
+    const int32_t *q = br;
+    int32_t x;
+    __asm__("ldr     %[x], [%[q], #60]\n\t"
+            "cmp     %[a], %[x]\n\t"
+            "it      ge\n\t"
+            "addge   %[q], %[q], #64\n\t"
+            "ldr     %[x], [%[q], #28]\n\t"
+            "cmp     %[a], %[x]\n\t"
+            "it      ge\n\t"
+            "addge   %[q], %[q], #32\n\t"
+            "ldr     %[x], [%[q], #12]\n\t"
+            "cmp     %[a], %[x]\n\t"
+            "it      ge\n\t"
+            "addge   %[q], %[q], #16\n\t"
+            "ldr     %[x], [%[q], #4]\n\t"
+            "cmp     %[a], %[x]\n\t"
+            "it      ge\n\t"
+            "addge   %[q], %[q], #8\n\t"
+            "ldr     %[x], [%[q]]\n\t"
+            "cmp     %[a], %[x]\n\t"
+            "it      ge\n\t"
+            "addge   %[q], %[q], #4"
+            : [q] "+r"(q), [x] "=&r"(x)
+            : [a] "r"(a), "m"(*(const int32_t(*)[31])br)
+            : "cc");
+    return (uint32_t)(q - br);
+#else
+    uint32_t r = br[15] <= a ? 16u : 0u;
+    r += br[r + 7u] <= a ? 8u : 0u;
+    r += br[r + 3u] <= a ? 4u : 0u;
+    r += br[r + 1u] <= a ? 2u : 0u;
+    return r + (br[r] <= a ? 1u : 0u);
+#endif
+}
+
+/* The ranks of one position's oc accumulators: rank c is how many of channel c's R sorted
+ * breakpoints (br + c R) are <= acc[c]. */
+static void spq_rank_row(const int32_t *br, uint32_t R, const int32_t *acc, uint8_t *rk,
+                         uint32_t oc)
+{
+    uint32_t c;
+    if (SPQ_FAST && R == 31u) {
+        for (c = 0; c < oc; c++, br += 31) {
+            rk[c] = (uint8_t)spq_rank31(br, acc[c]);
         }
+        return;
     }
-    return lo;
+    for (c = 0; c < oc; c++, br += R) {
+        uint32_t lo = 0, hi = R;
+        while (lo < hi) {
+            uint32_t mid = (lo + hi) >> 1;
+            if (br[mid] <= acc[c]) {
+                lo = mid + 1u;
+            } else {
+                hi = mid;
+            }
+        }
+        rk[c] = (uint8_t)lo;
+    }
 }
 
 int spq_static_trains_ok(const spq_layer_t *l, uint32_t T)
 {
     size_t n0 = (size_t)l->out_h * l->out_w * l->out_c;
-    return SPQ_FAST && l->breaks != NULL && T <= 8u && l->level_bits >= 1u &&
+    return SPQ_FAST && l->breaks != NULL && T <= 8u && n0 % 32u == 0u && l->level_bits >= 1u &&
            l->level_bits <= 2u &&
            (n0 * l->level_bits + 7u) / 8u >= ((size_t)l->out_c << l->outcome_bits);
 }
 
 #if SPQ_FAST
+/* Bits 8j + t of the words at p (bytes p[0..7]) as a byte: bit t of neurons 0-7. With v0, v1
+ * the bits of neurons 0-3 and 4-7 at bits 8k, v0 | v1 << 4 times 2^21 + 2^14 + 2^7 + 1 puts
+ * neuron j at bit 21 + j (no other product reaches bits 21-28, no carries). */
+SPQ_INLINE uint32_t spq_train_bits8(const uint8_t *p, uint32_t t)
+{
+    const uint32_t m = 0x01010101u;
+    uint32_t v = ((spq_load32(p) >> t) & m) | (((spq_load32(p + 4) >> t) & m) << 4);
+    return (v * 0x00204081u) >> 21 & 0xFFu;
+}
+
 /* A static layer's input current is the same at every step, so each neuron's spikes over the
  * T steps follow from its rank alone: trains[c][r] (bit t: the spike at step t) by running
- * the rank table from code 0 (the membrane after a reset), then one byte per neuron. */
+ * the rank table from code 0 (the membrane after a reset). Then, 32 neurons at a time and in
+ * place, their ranks become their trains and the trains become T words: word 8 g + t of the
+ * cache holds the spikes of neurons 32 g .. 32 g + 31 at step t (n0 % 32 == 0), so that a
+ * step copies one word in eight. */
 static void spq_static_trains(const spq_layer_t *l, uint8_t *cache, uint8_t *trains, uint32_t T)
 {
     uint32_t n = l->outcome_bits, oc = l->out_c, b = l->level_bits, mask = (1u << b) - 1u;
-    uint32_t c, r, t, i, n0 = (uint32_t)l->out_h * l->out_w * oc;
+    uint32_t c, r, t, i, j, n0 = (uint32_t)l->out_h * l->out_w * oc;
+    uint8_t tr[32];
     for (c = 0; c < oc; c++) {
         const uint8_t *tab = l->outcome + ((size_t)c << (b + n));
         for (r = 0; r < (1u << n); r++) {
-            uint32_t code = 0, train = 0;
-            for (t = 0; t < T; t++) {
-                uint32_t o = tab[(code << n) + r];
-                train |= (o >> 7) << t;
-                code = o & mask;
+            const uint8_t *row = tab + r;
+            uint32_t cs = 0, train = 0; /* cs: the membrane code << n */
+            for (t = 0; t < T; t++) {   /* the spike of step t into bit 7, then down */
+                uint32_t o = row[cs];
+                train = (train >> 1) | (o & 0x80u);
+                cs = (o & mask) << n;
             }
-            trains[(c << n) + r] = (uint8_t)train;
+            trains[(c << n) + r] = (uint8_t)(train >> (8u - T));
         }
     }
-    for (i = 0, c = 0; i < n0; i++) {
-        cache[i] = trains[(c << n) + cache[i]];
-        c = c + 1u == oc ? 0u : c + 1u;
+    for (i = 0, c = 0; i < n0; i += 32u) {
+        uint32_t *w = (uint32_t *)(void *)(cache + i);
+        if (32u % oc == 0u) { /* whole positions: channel j % oc */
+            for (j = 0; j < 32u; j += oc) {
+                const uint8_t *rk = cache + i + j, *tc = trains;
+                for (c = 0; c < oc; c++, tc += (size_t)1 << n) {
+                    tr[j + c] = tc[rk[c]];
+                }
+            }
+        } else {
+            for (j = 0; j < 32u; j++) {
+                tr[j] = trains[(c << n) + cache[i + j]];
+                c = c + 1u == oc ? 0u : c + 1u;
+            }
+        }
+        for (t = 0; t < T; t++) {
+            w[t] = spq_train_bits8(tr, t) | spq_train_bits8(tr + 8, t) << 8 |
+                   spq_train_bits8(tr + 16, t) << 16 | spq_train_bits8(tr + 24, t) << 24;
+        }
     }
 }
 #endif
@@ -250,11 +325,21 @@ uint32_t spq_static_prepare(const spq_layer_t *l, const uint8_t *pixels, void *c
     if (l->breaks != NULL) { /* rank cache: one byte per neuron */
         uint32_t R = (1u << l->outcome_bits) - 1u;
         uint8_t *rk = (uint8_t *)cache;
+#if SPQ_STATIC_DSP
+        const uint32_t *wp = NULL;
+        if (spq_static_dsp_ok(l, T)) { /* weight pairs in the membrane region (unused) */
+            spq_static_pairs_dsp(l, mem);
+            wp = mem;
+        }
+#endif
         for (pos = 0; pos < n_pos; pos++, rk += oc) {
+#if SPQ_STATIC_DSP
+            rows += wp != NULL ? spq_static_acc_dsp(l, wp, pixels, pos, acc)
+                               : spq_static_acc(l, pixels, pos, acc);
+#else
             rows += spq_static_acc(l, pixels, pos, acc);
-            for (c = 0; c < oc; c++) {
-                rk[c] = (uint8_t)spq_rank(l->breaks + (size_t)c * R, R, acc[c]);
-            }
+#endif
+            spq_rank_row(l->breaks, R, acc, rk, oc);
         }
 #if SPQ_FAST
         if (spq_static_trains_ok(l, T)) {
@@ -275,29 +360,16 @@ uint32_t spq_static_prepare(const spq_layer_t *l, const uint8_t *pixels, void *c
 }
 
 #if SPQ_FAST
-/* Step t of a static layer from its cached trains: bit t of each neuron's byte. Eight
- * neurons a multiply: with v0, v1 the bits of neurons 0-3 and 4-7 at bits 8k, v0 | v1 << 4
- * times 2^21 + 2^14 + 2^7 + 1 puts neuron j at bit 21 + j (no other product reaches bits
- * 21-28, no carries). */
-static uint32_t spq_static_train_step(const uint8_t *trains, uint32_t n0, uint32_t t,
+/* Step t of a static layer from its cached trains: word 8 g + t of the cache is word g of the
+ * output (spq_static_trains). */
+static uint32_t spq_static_train_step(const uint32_t *trains, uint32_t n0, uint32_t t,
                                       uint32_t *out)
 {
-    const uint32_t m = 0x01010101u;
-    uint32_t i, j, spikes = 0;
-    for (i = 0; i + 32u <= n0; i += 32u) {
-        const uint8_t *p = trains + i;
-        uint32_t w = 0;
-        for (j = 0; j < 4u; j++, p += 8) {
-            uint32_t v = ((spq_load32(p) >> t) & m) | (((spq_load32(p + 4) >> t) & m) << 4);
-            w |= ((v * 0x00204081u) >> 21 & 0xFFu) << (8u * j);
-        }
-        out[i >> 5] = w;
+    uint32_t g, spikes = 0;
+    for (g = 0, trains += t; g < n0 / 32u; g++, trains += 8) {
+        uint32_t w = *trains;
+        out[g] = w;
         spikes += spq_popcount(w);
-    }
-    for (; i < n0; i++) {
-        uint32_t s = (trains[i] >> t) & 1u;
-        out[i >> 5] |= s << (i & 31u);
-        spikes += s;
     }
     return spikes;
 }
@@ -347,7 +419,7 @@ void spq_static_step(spq_job_t *job)
     }
 #if SPQ_FAST
     if (spq_static_trains_ok(l, job->steps)) {
-        job->spikes += spq_static_train_step((const uint8_t *)job->in, n_pos * oc, job->t,
+        job->spikes += spq_static_train_step((const uint32_t *)job->in, n_pos * oc, job->t,
                                              job->out);
         return;
     }

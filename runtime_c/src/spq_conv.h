@@ -110,6 +110,19 @@ uint32_t spq_static_acc_w4(const spq_layer_t *l, const uint8_t *pixels, uint32_t
                            int32_t *acc);
 #endif
 
+#if SPQ_HAVE_DSP && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
+/* The static conv layer's accumulators with SMLAD on int16 pairs (spq_static_dsp.c): the
+ * weight pairs (built once per inference into wp, the layer's membrane region) and one
+ * position from them. */
+#define SPQ_STATIC_DSP 1
+int spq_static_dsp_ok(const spq_layer_t *l, uint32_t T);
+void spq_static_pairs_dsp(const spq_layer_t *l, uint32_t *wp);
+uint32_t spq_static_acc_dsp(const spq_layer_t *l, const uint32_t *wp, const uint8_t *pixels,
+                            uint32_t pos, int32_t *acc);
+#else
+#define SPQ_STATIC_DSP 0
+#endif
+
 #if SPQ_HAVE_THUMB2
 /* Thumb-2 kernels (spq_*_thumb2.c). */
 int spq_lut_row_thumb2_ok(const spq_layer_t *l);

@@ -9,7 +9,9 @@
  * p (w + 8) to two channels (no lane carries: p (w + 8) <= 3825 and at most SPQ_SW4_CHUNK
  * taps are summed before the lanes are added into the int32 accumulators, 17 * 3825 <
  * 65536); the eight pair sums of 16 channels stay in registers. The accumulators then lose
- * 8 times the sum of the pixels. */
+ * 8 times the sum of the pixels. Not built on cores with the DSP extension (SPQ_STATIC_DSP),
+ * to keep the code small: there the SMLAD kernel of spq_static_dsp.c runs when its weight
+ * pairs fit, else the generic window (spq_conv_window). */
 #include "spq_conv.h"
 
 #if SPQ_FAST
@@ -21,6 +23,8 @@ int spq_static_w4_ok(const spq_layer_t *l)
     return l->type == SPQ_LAYER_CONV && l->in_kind == SPQ_IN_U8 && l->weight_bits == 4u &&
            l->out_c % 16u == 0u;
 }
+
+#if !SPQ_STATIC_DSP /* cores with the DSP extension run spq_static_dsp.c or the generic window */
 
 /* out_c = 16: the eight pair sums in locals (registers). */
 typedef struct {
@@ -106,6 +110,7 @@ uint32_t spq_static_acc_w4(const spq_layer_t *l, const uint8_t *pixels, uint32_t
     }
     return rows;
 }
+#endif /* !SPQ_STATIC_DSP */
 
 #else
 typedef int spq_static_w4_unused; /* ISO C: a translation unit is not empty */
