@@ -206,8 +206,13 @@ def process_group() -> Iterator[Dist]:
     td.init_process_group("nccl" if gpu else "gloo")
     try:
         yield current_dist()
-    finally:
-        td.destroy_process_group()
+    except BaseException:
+        td.destroy_process_group()  # torchrun stops the other processes
+        raise
+    # every process reaches the end before any tears its connections down: a process that
+    # left first could abort another still talking to it (gloo, seen under load)
+    td.barrier()
+    td.destroy_process_group()
 
 
 def shard_indices(n: int, dist: Dist, generator: torch.Generator | None = None) -> torch.Tensor:
