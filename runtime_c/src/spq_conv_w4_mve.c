@@ -13,7 +13,8 @@
  * code of each channel added at 2^n (the membrane halfwords gathered to the lanes and
  * shifted), the channel's table offset added, and the outcome bytes fetched by one gather
  * load per 8 channels; the new codes and the spikes are packed back by dot products
- * against powers of 16 and of 4 (VMLADAV). */
+ * against powers of 16 and of 4 (VMLADAV). Layers of kernel 3, stride 1, 16 input and 32
+ * output channels take the whole-step kernel further down (spq_conv_w4_k3_mve) instead. */
 #include "spq_conv.h"
 
 #if SPQ_HAVE_MVE
@@ -220,6 +221,28 @@ static uint32_t spq_w4_row_mve8(const spq_w4_row_t *r)
 }
 
 /* ---- kernel 3, stride 1, 16 input and 32 output channels: the whole step ---------------- */
+/* spq_conv_w4_k3_mve: the same sums and outcomes as spq_conv_w4 + the rows above, laid out
+ * for Helium and written in assembly where the compiler's code cost twice as much.
+ *
+ *  - Listing (spq_w4_k3_list): each new input row once, into the ring of spq_conv_w4 (16
+ *    reference slots of 4 bytes per ring column, a count byte per column): per set channel
+ *    CLZ on the bit-reversed mask, MLA, store, clear (six instructions).
+ *  - Rows (spq_w4_k3_row, one output row a call): per position and tap (ky, kx) the count
+ *    n picks by TBB an entry of a chain of reference-pair loads (LDRD) and row adds with the
+ *    tap's byte offset as load immediate: two 16-byte loads and two u8 adds per listed row;
+ *    odd counts add their last row first, n > 8 (rare) runs a generic loop. The byte lanes
+ *    hold at most 17 rows (17 * 15 = 255): a tap that would pass that flushes them first
+ *    (VMOVLB / VMOVLT into four u16 vectors: the even and odd channels of 0-15, of 16-31,
+ *    started from -base per position). The window's rows come from the flushes: the -8 per
+ *    row of the offset-binary bytes is one VSUB per vector.
+ *  - Fire (spq_w4_k3_fire7 / 8, outcome_bits n): per vector of 8 channels the table index
+ *    c << (n + 2) | code << n | column in one VSHL / VSLI / VSRI chain (VQSHLU clamps the
+ *    column), one byte gather (VLDRB.U16); spikes by VMOVNB / VMOVNT and VCMP (bit 7) into
+ *    VPR, new codes back by three VSLI and a narrowing store. The kernel keeps a position's
+ *    32 codes in its own order within the position's 8 membrane bytes (docs/formats.md):
+ *    byte i holds channels 2i, 2i + 1, 16 + 2i, 17 + 2i at bits 0, 2, 4, 6, so that one
+ *    VLDRB.U16 gives every lane its four codes.
+ * Stack: 64 bytes of init and the 56-byte state below; no other scratch than the ring. */
 
 /* The state of the assembly row (offsets used by it). */
 typedef struct {
@@ -241,7 +264,6 @@ void spq_w4_k3_fire8(void);
 void spq_w4_k3_list(const uint16_t *masks, uint32_t W, const uint8_t *ref0, spq_w4_ref_t *refs,
                     uint8_t *counts);
 
-/* <k3-asm> */
 __asm__(
     ".syntax unified\n"
     ".thumb\n"
@@ -523,7 +545,6 @@ __asm__(
     ".purgem spq_k3_row1\n"
     ".purgem spq_k3_row2\n"
     ".popsection\n");
-/* </k3-asm> */
 
 int spq_w4_k3_mve_ok(const spq_layer_t *l)
 {
