@@ -564,7 +564,10 @@ void spq_conv_w4_k3_mve(spq_job_t *job)
 {
     const spq_layer_t *l = job->l;
     uint32_t W = l->in_w, H = l->in_h, p = l->padding, rw = W + 2u * p, oy, ky, h;
-    int16_t init[32]; /* -base: even / odd channels of 0-15, then of 16-31 */
+    union { /* -base: even / odd channels of 0-15, then of 16-31 (words: VLDRW) */
+        uint32_t w[16];
+        int16_t h[32];
+    } init;
     spq_w4_ref_t *refs = (spq_w4_ref_t *)(void *)((uint32_t *)job->acc + 16);
     uint8_t *counts = (uint8_t *)(void *)(refs + (size_t)3u * rw * 16u);
     const uint16_t *masks = (const uint16_t *)job->in;
@@ -573,12 +576,12 @@ void spq_conv_w4_k3_mve(spq_job_t *job)
     memset(counts, 0, (size_t)4u * rw); /* the pads and the empty row stay zero */
     for (h = 0; h < 32u; h += 16u) {
         int32x4x2_t a = vld2q_s32(l->outcome_base + h), b = vld2q_s32(l->outcome_base + h + 8u);
-        vstrhq_s32(init + h, vnegq_s32(a.val[0]));
-        vstrhq_s32(init + h + 4u, vnegq_s32(b.val[0]));
-        vstrhq_s32(init + h + 8u, vnegq_s32(a.val[1]));
-        vstrhq_s32(init + h + 12u, vnegq_s32(b.val[1]));
+        vstrhq_s32(init.h + h, vnegq_s32(a.val[0]));
+        vstrhq_s32(init.h + h + 4u, vnegq_s32(b.val[0]));
+        vstrhq_s32(init.h + h + 8u, vnegq_s32(a.val[1]));
+        vstrhq_s32(init.h + h + 12u, vnegq_s32(b.val[1]));
     }
-    s.init = init;
+    s.init = init.h;
     s.t = l->outcome;
     s.mem = (uint8_t *)(void *)job->mem;
     s.out = job->out;
