@@ -10,10 +10,12 @@ forced on or off by the build flags of runtime_c/src/spq_target.h:
 
 The cases cover the window-row (lut) first layer (its Thumb-2 and Helium rows, other widths,
 1- and 2-bit membranes), the fused 4-bit conv (the kernel-3 / 32-channel assembly and Helium
-windows, in_c above one byte chunk, other kernels, strides and widths, no outcome table),
-static layers (value conv, ranks, cached spike trains for T <= 8, current cache), the 2x2
-max pools on halfword and word channel runs, sum pools and the readout's plane-wise and
-per-feature finish. spq_init must refuse each kernel table when one entry is wrong."""
+windows, in_c above one byte chunk, other kernels, strides and widths, no outcome table; the
+Helium kernel-3 / 16->32 conv also on models of its own: 8-bit outcome window, dense input,
+padding 0), static layers (value conv, ranks, cached spike trains for T <= 8, current
+cache), the 2x2 max pools on halfword and word channel runs (and their Helium versions,
+tails predicated), sum pools and the readout's plane-wise and per-feature finish. spq_init
+must refuse each kernel table when one entry is wrong."""
 
 from __future__ import annotations
 
@@ -146,6 +148,14 @@ def _static_dsp(pl: packing.PackedLayer, T: int) -> bool:
             and pairs <= 32 and 4 * pairs * pl.out_c <= mem)
 
 
+def _mve_k3(pl: packing.PackedLayer) -> bool:
+    """spq_w4_k3_mve_ok (runtime_c/src/spq_conv_w4_mve.c): the Helium conv kernel for kernel
+    3, stride 1, 16 input and 32 output channels, 2-bit membranes and an outcome table."""
+    return (pl.weights_x is not None and pl.outcome is not None and pl.kernel == 3
+            and pl.stride == 1 and pl.in_c == 16 and pl.out_c == 32 and pl.level_bits == 2
+            and 7 <= pl.outcome_bits <= 8)
+
+
 def test_cases_reach_every_kernel(cases: dict[str, tuple[ModelIR, Path]]) -> None:
     """The exporter's rules (which the runtime checks again) give each kernel a case."""
     seen = set()
@@ -156,6 +166,8 @@ def test_cases_reach_every_kernel(cases: dict[str, tuple[ModelIR, Path]]) -> Non
             if pl.weights_x is not None:
                 seen.add(("w4", pl.kernel == 3 and pl.out_c == 32 and pl.in_c <= 17,
                           pl.outcome is not None))
+                if _mve_k3(pl):
+                    seen.add(("w4", "mve k3"))
                 if pl.in_c > 17:
                     seen.add(("w4", "chunks"))
                 if pl.out_c % 32:
@@ -166,9 +178,13 @@ def test_cases_reach_every_kernel(cases: dict[str, tuple[ModelIR, Path]]) -> Non
                     seen.add(("rank", "dsp"))
             if pl.in_kind == "u8" and pl.breaks is None:
                 seen.add(("current",))
+        for layer in ir.layers:  # the Helium 2x2 max pools, a tail-predicated step included
+            if layer.type == "maxpool" and layer.in_shape[0] in (16, 32):
+                seen.add(("maxpool", layer.in_shape[0], layer.out_shape[2] % 4 != 0))
     want = {("lut", 16, 3), ("lut", 12, 3), ("w4", True, True), ("w4", False, True),
             ("w4", True, False), ("w4", "chunks"), ("w4", "narrow"), ("rank", True),
-            ("rank", False), ("rank", "dsp"), ("current",)}
+            ("rank", False), ("rank", "dsp"), ("current",), ("w4", "mve k3"),
+            ("maxpool", 16, True), ("maxpool", 32, True)}
     assert want <= seen, want - seen
 
 
@@ -221,6 +237,52 @@ def test_qemu_variants_equal_host(board_name: str, flags: tuple[str, ...],
         export = open_export(out)
         run = run_on_device(export, board, x, timeout=120, extra_cflags=flags)
         assert differences(run.results, host_reference(export, x), export) == [], ir.name
+
+
+# ------------------------------------------------------- the Helium kernel-3 conv
+# (name, H, W, T, padding, input density, mult divisor (a wider outcome window), outcome bits)
+K3_CASES = [
+    ("k3dense", 8, 8, 3, 1, 0.6, 1, 7),
+    ("k3wide", 7, 9, 3, 1, 0.3, 3, 8),
+    ("k3pad0", 6, 10, 2, 0, 0.45, 1, 7),
+]
+
+
+def k3_ir(case: tuple[object, ...], seed: int) -> ModelIR:
+    name, H, W, T, pad, _, div, _ = case
+    rng = np.random.default_rng(seed)
+    conv = _conv(rng, 0, (16, int(H), int(W)), (32, 3, 1, int(pad), 4, 3), "spike", 1)
+    assert conv.neuron is not None
+    conv.neuron.mult = (conv.neuron.mult.astype(np.int64) // int(div)).astype(np.int32)
+    feats = int(np.prod(conv.out_shape))
+    readout = LayerIR(type="readout", name="readout", in_shape=(feats,), out_shape=(5,),
+                      weight=modelgen._weights(rng, (5, feats), 4), weight_bits=4,
+                      in_kind="spike", max_in=1, kernel=1, stride=1, padding=0,
+                      acc_bits=acc_bits(feats, 4, 1))
+    readout.readout_bias = rng.integers(-3000, 3001, size=5).astype(np.int32)
+    return ModelIR(name=str(name), input_kind="events", input_shape=(16, int(H), int(W)),
+                   time_steps=int(T), num_classes=5, out_scale=0.125, layers=[conv, readout])
+
+
+@pytest.mark.qemu
+def test_mve_k3_kernel_equals_host(tmp_path: Path) -> None:
+    """The Helium kernel-3 conv (spq_conv_w4_k3_mve) on the M55 against the host on models
+    built for its other branches: an outcome window of 8 bits, dense input (more than 8 set
+    channels at a position: the generic row loop, byte lanes flushed inside a window),
+    padding 0, odd map sizes."""
+    board = get_board("mps3-an547")
+    for i, case in enumerate(K3_CASES):
+        ir = k3_ir(case, 300 + i)
+        pl = tables.add_tables(packing.pack_layer(ir.layers[0]))
+        assert _mve_k3(pl) and pl.outcome_bits == case[7], case  # the kernel, both widths
+        out = modelgen.write_export(ir, tmp_path / ir.name, firmware=True)
+        rng = np.random.default_rng(90 + i)
+        x = (rng.random((2, ir.time_steps, *ir.input_shape)) < case[5]).astype(np.uint8)
+        export = open_export(out)
+        run = run_on_device(export, board, x, timeout=120)
+        assert differences(run.results, host_reference(export, x), export) == [], ir.name
+        ref = [modelgen.reference(ir, xi) for xi in x]
+        assert sum(int(r["spikes"].sum()) for r in ref) > 0, ir.name
 
 
 # ------------------------------------------------------------------- corrupted tables

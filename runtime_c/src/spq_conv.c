@@ -105,6 +105,12 @@ void spq_conv_step(spq_job_t *job)
         spq_conv_lut(job, fire8, spq_lut_row_scalar);
         return;
     }
+#if SPQ_HAVE_MVE
+    if (spq_w4_k3_mve_ok(job->l)) {
+        spq_conv_w4_k3_mve(job);
+        return;
+    }
+#endif
     if (job->l->weights_x != NULL && spq_w4_lanes_ok(job->l)) {
 #if SPQ_HAVE_MVE
         if (spq_w4_row_mve_ok(job->l)) {

@@ -140,6 +140,11 @@ int spq_rank_fire_mve_ok(const spq_layer_t *l);
 uint32_t spq_rank_fire_mve(const spq_layer_t *l, const uint8_t *ranks, uint32_t *mem,
                            uint32_t *out, uint32_t n_pos);
 uint32_t spq_w4_row_mve(const spq_w4_row_t *r);
+/* The fused 4-bit conv for kernel 3, stride 1, 16 input and 32 output channels: the whole
+ * step with its own listing and assembly rows (spq_conv_w4_mve.c); its rule includes
+ * weights_x and spq_w4_lanes_ok's. */
+int spq_w4_k3_mve_ok(const spq_layer_t *l);
+void spq_conv_w4_k3_mve(spq_job_t *job);
 #endif
 
 /** Add the weight rows of the non-zero inputs of a linear layer into acc: in is a

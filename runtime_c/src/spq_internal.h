@@ -252,6 +252,10 @@ int spq_outcome_valid(const spq_layer_t *l);
 
 /* ---- pooling and input (spq_pool.c), position-major maps ---- */
 void spq_maxpool_spike(const spq_layer_t *l, const uint32_t *in_bits, uint32_t *out_bits);
+#if SPQ_HAVE_MVE
+/* 2x2 max pools of 16 or 32 channels with Helium (spq_pool_mve.c); 0: not that shape. */
+int spq_maxpool2_mve(const spq_layer_t *l, const uint32_t *in, uint32_t *out);
+#endif
 void spq_sumpool_spike(const spq_layer_t *l, const uint32_t *in_bits, uint8_t *out_counts);
 /** Pack one event frame (C, H, W) bytes (non-zero = spike) into a position-major map. */
 void spq_pack_events(const uint8_t *in, uint32_t c, uint32_t hw, uint32_t *out_bits);

@@ -36,6 +36,11 @@ static void spq_maxpool2_c16(const spq_layer_t *l, const uint32_t *in, uint32_t 
 void spq_maxpool_spike(const spq_layer_t *l, const uint32_t *in_bits, uint32_t *out_bits)
 {
     uint32_t C = l->in_c, W = l->in_w, k = l->kernel, oy, ox, dy, dx, c0, op = 0;
+#if SPQ_HAVE_MVE
+    if (spq_maxpool2_mve(l, in_bits, out_bits)) {
+        return;
+    }
+#endif
     if (SPQ_FAST && k == 2u && C % 32u == 0u) {
         spq_maxpool2_words(l, in_bits, out_bits);
         return;
