@@ -96,6 +96,121 @@ uint32_t spq_lut_row_mve(const spq_lut_row_t *r)
     return spikes;
 }
 
+/* The whole window-row layer for its common shape (spq_conv_lut_mve_ok): 16 channels, 3x3
+ * kernel, stride 1, padding 1, an input row of at most 32 bits (in_w * in_c) and at most
+ * SPQ_LUT_RING_W columns. Instead of the generic ring of spq_conv_lut, each input row's
+ * table byte offsets (16 * v per output column) are made once per step by vector shifts of
+ * the row word, and its synops (3 windows per input bit but at the map's edges) by three
+ * popcounts. Per output position the fire runs on even and odd channels (the byte lanes'
+ * halfword view): the membrane word's nibbles (two 2-bit codes each) are spread to halfword
+ * lanes with one widening load, each lane's table offset (channel * 1024 + code * 256 +
+ * column) is built by shift-inserts, the outcome bytes are fetched by two gather loads
+ * (odd channels from outcome + 1024), the spike bits of the 16 channels come from one
+ * compare of the re-interleaved bytes (the predicate's bits, one per byte lane), and the new
+ * codes are packed back by a shift-insert and one multiply-accumulate across lanes. */
+int spq_conv_lut_mve_ok(const spq_layer_t *l)
+{
+    return l->lut != NULL && l->out_c == 16u && l->level_bits == 2u && l->outcome_bits == 8u &&
+           l->kernel == 3u && l->stride == 1u && l->padding == 1u &&
+           (uint32_t)l->in_w * l->in_c <= 32u && l->in_w <= SPQ_LUT_RING_W &&
+           l->out_w == l->in_w && l->out_h == l->in_h;
+}
+
+/* Input row iy (w columns of C bits) of the step's map: the byte offsets 16 * v of every
+ * output column's window, v(ox) = the row word R >> C * (ox - 1) masked to 3 * C bits
+ * (column -1: zero padding), made 4 columns per vector; returns the row's synops / 16:
+ * its set inputs times the windows that cover them (3 per row and column of the kernel,
+ * fewer at the map's edges; a map of one row or column: 1). */
+static uint32_t spq_lut3_offsets_mve(const uint32_t *in, uint32_t iy, uint32_t h, uint32_t w,
+                                     uint32_t C, uint16_t *off)
+{
+    static const int32_t lane[4] = {0, 1, 2, 3};
+    uint32_t rb = w * C, R = spq_bits_get(in, iy * rb, rb), ox;
+    uint32_t cover = 3u - (iy == 0u) - (iy + 1u == h);
+    uint32_t cols = 3u * spq_popcount(R) - spq_popcount8[R & (((uint32_t)1 << C) - 1u)] -
+                    spq_popcount8[R >> (C * (w - 1u))]; /* C <= 2: the last column's bits */
+    const uint32x4_t vr = vdupq_n_u32(R);
+    const uint32x4_t m = vdupq_n_u32((((uint32_t)1 << (3u * C)) - 1u) << 4);
+    /* column ox: shifted by 4 + C - C * ox (left when positive) */
+    int32x4_t sh = vsubq_s32(vdupq_n_s32((int32_t)(4u + C)),
+                             vmulq_n_s32(vld1q_s32(lane), (int32_t)C));
+    const int32x4_t step = vdupq_n_s32(-4 * (int32_t)C);
+    for (ox = 0; ox < w; ox += 4u, sh = vaddq_s32(sh, step)) { /* the ring has room past w */
+        vstrhq_u32(off + ox, vandq_u32(vshlq_u32(vr, sh), m));
+    }
+    return cover * cols;
+}
+
+/* One output row: t0..t2 the tables of the kernel rows, v0..v2 the offsets of their input
+ * rows, mem the row's first membrane word, spk its first spike halfword; returns the
+ * spikes. */
+static uint32_t spq_lut3_row_mve(const uint8_t *t0, const uint8_t *t1, const uint8_t *t2,
+                                 const uint16_t *v0, const uint16_t *v1, const uint16_t *v2,
+                                 const uint8_t *outcome, uint32_t *mem, uint16_t *spk,
+                                 uint32_t w)
+{
+    static const uint16_t che[8] = {0, 2, 4, 6, 8, 10, 12, 14}; /* lane j: channels 2j, */
+    static const uint16_t cho[8] = {1, 3, 5, 7, 9, 11, 13, 15}; /* 2j + 1 */
+    static const uint32_t wb[4] = {1u, 1u << 8, 1u << 16, 1u << 24};
+    const uint16x8_t vche = vld1q_u16(che), vcho = vld1q_u16(cho);
+    const uint32x4_t vwb = vld1q_u32(wb);
+    uint32_t spikes = 0, ox;
+    for (ox = 0; ox < w; ox++) {
+        uint16x8_t x = vreinterpretq_u16_u8(vaddq_u8(
+            vaddq_u8(vld1q_u8(t0 + v0[ox]), vld1q_u8(t1 + v1[ox])), vld1q_u8(t2 + v2[ox])));
+        /* byte m of the membrane word in u32 lane m, then its high nibble in the lane's
+         * upper half: halfword lane j = nibble j (codes of channels 2j, 2j + 1) */
+        uint32x4_t a = vldrbq_u32((const uint8_t *)(mem + ox));
+        uint16x8_t d = vreinterpretq_u16_u32(vsliq_n_u32(a, vshrq_n_u32(a, 4), 16));
+        /* table offsets (channel * 4 + code) << 8 | the channel's column byte */
+        uint16x8_t io = vsriq_n_u16(vsliq_n_u16(vshlq_n_u16(d, 6), vcho, 10), x, 8);
+        uint16x8_t ie = vsliq_n_u16(x, vsliq_n_u16(d, vche, 2), 8);
+        uint16x8_t oo = vldrbq_gather_offset_u16(outcome, io);
+        uint16x8_t oe = vldrbq_gather_offset_u16(outcome, ie);
+        uint16x8_t z = vsliq_n_u16(oe, oo, 8); /* outcome bytes in channel order */
+        uint32x4_t c;
+        spk[ox] = (uint16_t)vcmpltq_n_s8(vreinterpretq_s8_u16(z), 0); /* bit 7: spike */
+        spikes = vaddvaq_u8(spikes, vshrq_n_u8(vreinterpretq_u8_u16(z), 7));
+        /* nibble j = new codes of 2j, 2j + 1 (the odd spike bit, at 9, cleared); the
+         * nibble pairs of a u32 lane to its low byte, the bytes to the membrane word */
+        c = vreinterpretq_u32_u16(vbicq_n_u16(vsliq_n_u16(z, oo, 2), 0x200));
+        mem[ox] = vmladavq_u32(vsliq_n_u32(c, vshrq_n_u32(c, 16), 4), vwb);
+    }
+    return spikes;
+}
+
+void spq_conv_lut_mve(spq_job_t *job)
+{
+    const spq_layer_t *l = job->l;
+    const uint32_t *in = (const uint32_t *)job->in;
+    static const uint16_t zeros[SPQ_LUT_RING_W]; /* rows outside the map: v = 0 */
+    uint16_t ring[3][SPQ_LUT_RING_W];
+    const uint16_t *row[3]; /* offsets of input rows oy - 1, oy, oy + 1 */
+    uint32_t C = l->in_c, H = l->in_h, W = l->in_w;
+    uint32_t krow = (uint32_t)16u << l->lut_bits; /* bytes per kernel row's table */
+    const uint8_t *t = (const uint8_t *)l->lut;
+    uint32_t oy, n, spikes = 0, slot = 0;
+    row[0] = zeros;
+    n = spq_lut3_offsets_mve(in, 0, H, W, C, ring[0]);
+    row[1] = ring[0];
+    for (oy = 0; oy < H; oy++) {
+        if (oy + 1u < H) {
+            slot = slot == 2u ? 0u : slot + 1u;
+            n += spq_lut3_offsets_mve(in, oy + 1u, H, W, C, ring[slot]);
+            row[2] = ring[slot];
+        } else {
+            row[2] = zeros;
+        }
+        spikes += spq_lut3_row_mve(t, t + krow, t + 2u * krow, row[0], row[1], row[2],
+                                   l->outcome, job->mem + oy * W,
+                                   (uint16_t *)(void *)job->out + oy * W, W);
+        row[0] = row[1];
+        row[1] = row[2];
+    }
+    job->spikes += spikes;
+    job->synops += n * 16u;
+}
+
 int spq_rank_fire_mve_ok(const spq_layer_t *l)
 {
     return l->breaks != NULL && l->out_c % 16u == 0u && l->level_bits == 2u &&
