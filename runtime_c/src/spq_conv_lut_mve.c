@@ -116,94 +116,145 @@ int spq_conv_lut_mve_ok(const spq_layer_t *l)
            l->out_w == l->in_w && l->out_h == l->in_h;
 }
 
-/* Input row iy (w columns of C bits) of the step's map: the byte offsets 16 * v of every
- * output column's window, v(ox) = the row word R >> C * (ox - 1) masked to 3 * C bits
- * (column -1: zero padding), made 4 columns per vector; returns the row's synops / 16:
- * its set inputs times the windows that cover them (3 per row and column of the kernel,
- * fewer at the map's edges; a map of one row or column: 1). */
-static uint32_t spq_lut3_offsets_mve(const uint32_t *in, uint32_t iy, uint32_t h, uint32_t w,
-                                     uint32_t C, uint16_t *off)
+/* Input row iy (w columns of C bits) of the step's map: its set inputs times the windows
+ * that cover them (3 per row and column of the kernel, fewer at the map's edges; a map of
+ * one row or column: 1), the row's synops / 16; *R: the row's bits. */
+SPQ_INLINE uint32_t spq_lut3_row_bits(const uint32_t *in, uint32_t iy, uint32_t h, uint32_t w,
+                                      uint32_t C, uint32_t *R)
 {
-    static const int32_t lane[4] = {0, 1, 2, 3};
-    uint32_t rb = w * C, R = spq_bits_get(in, iy * rb, rb), ox;
+    uint32_t r = spq_bits_get(in, iy * w * C, w * C);
     uint32_t cover = 3u - (iy == 0u) - (iy + 1u == h);
-    uint32_t cols = 3u * spq_popcount(R) - spq_popcount8[R & (((uint32_t)1 << C) - 1u)] -
-                    spq_popcount8[R >> (C * (w - 1u))]; /* C <= 2: the last column's bits */
+    *R = r; /* C <= 2 (lut_bits = 3 * C <= 8): a column's bits index spq_popcount8 */
+    return cover * (3u * spq_popcount(r) - spq_popcount8[r & (((uint32_t)1 << C) - 1u)] -
+                    spq_popcount8[r >> (C * (w - 1u))]);
+}
+
+/* The byte offsets 16 * v of every output column's window in input row word R: v(ox) =
+ * R >> C * (ox - 1) masked to 3 * C bits (column -1: zero padding), 4 columns a vector,
+ * shifted by sh = 4 + C - C * ox (left when positive; step: -4 * C), masked by m. The ring
+ * has room for whole vectors past w. */
+SPQ_INLINE void spq_lut3_offsets_mve(uint32_t R, uint32_t w, int32x4_t sh, int32x4_t step,
+                                     uint32x4_t m, uint16_t *off)
+{
     const uint32x4_t vr = vdupq_n_u32(R);
-    const uint32x4_t m = vdupq_n_u32((((uint32_t)1 << (3u * C)) - 1u) << 4);
-    /* column ox: shifted by 4 + C - C * ox (left when positive) */
-    int32x4_t sh = vsubq_s32(vdupq_n_s32((int32_t)(4u + C)),
-                             vmulq_n_s32(vld1q_s32(lane), (int32_t)C));
-    const int32x4_t step = vdupq_n_s32(-4 * (int32_t)C);
-    for (ox = 0; ox < w; ox += 4u, sh = vaddq_s32(sh, step)) { /* the ring has room past w */
+    uint32_t ox;
+    for (ox = 0; ox < w; ox += 4u, sh = vaddq_s32(sh, step)) {
         vstrhq_u32(off + ox, vandq_u32(vshlq_u32(vr, sh), m));
     }
-    return cover * cols;
 }
 
 /* One output row: t0..t2 the tables of the kernel rows, v0..v2 the offsets of their input
- * rows, mem the row's first membrane word, spk its first spike halfword; returns the
- * spikes. */
-static uint32_t spq_lut3_row_mve(const uint8_t *t0, const uint8_t *t1, const uint8_t *t2,
-                                 const uint16_t *v0, const uint16_t *v1, const uint16_t *v2,
-                                 const uint8_t *outcome, uint32_t *mem, uint16_t *spk,
-                                 uint32_t w)
+ * rows, mem the row's first membrane word, spk its first spike halfword, w >= 1 positions;
+ * returns the spikes. In assembly: the same steps written with intrinsics compile to a
+ * third more instructions (register copies around the shift-inserts, which overwrite their
+ * first operand); out of line, as the loop holds 13 core registers.
+ *
+ * Per position: x = the three table rows added as u8 lanes (acc + bound per channel); the
+ * membrane word's byte m in u32 lane m, its high nibble shifted into the lane's upper half:
+ * halfword lane j = nibble j (the codes of channels 2j, 2j + 1 at bits 0-1, 2-3). The
+ * outcome offsets (2j * 4 + code) << 8 | column, from `outcome` for channel 2j and from
+ * `odd` (1024 bytes on: channel 2j + 1's table) for 2j + 1: even lanes insert 2j above the
+ * nibble's bits 0-1, then keep x's low byte below that shifted to bit 8; odd lanes shift the
+ * nibble by 6 (code at bits 8-9), insert 2j above bit 10 and x's high byte below bit 8.
+ * Two gathers fetch the outcome bytes; the odd ones inserted above the even ones give the
+ * 16 bytes in channel order, whose sign bits (the spike bits) are the predicate of one
+ * compare (VPT: its block adds 1 per spiking lane to the count) and the spike halfword.
+ * The new codes: the odd bytes inserted above bit 2 of the even (the odd spike bit, now bit
+ * 9, cleared) give nibble j = codes 2j, 2j + 1; each u32 lane's upper nibble joins its
+ * lower one in the low byte, and the four bytes go to the membrane word by one
+ * multiply-accumulate across lanes with weights 2^(8m). */
+static SPQ_NOINLINE uint32_t spq_lut3_row_mve(const uint8_t *t0, const uint8_t *t1,
+                                              const uint8_t *t2, const uint16_t *v0,
+                                              const uint16_t *v1, const uint16_t *v2,
+                                              const uint8_t *outcome, uint32_t *mem,
+                                              uint16_t *spk, uint32_t w)
 {
-    static const uint16_t che[8] = {0, 2, 4, 6, 8, 10, 12, 14}; /* lane j: channels 2j, */
-    static const uint16_t cho[8] = {1, 3, 5, 7, 9, 11, 13, 15}; /* 2j + 1 */
+    static const uint16_t che[8] = {0, 2, 4, 6, 8, 10, 12, 14}; /* lane j: channel 2j */
     static const uint32_t wb[4] = {1u, 1u << 8, 1u << 16, 1u << 24};
-    const uint16x8_t vche = vld1q_u16(che), vcho = vld1q_u16(cho);
+    const uint16x8_t vche = vld1q_u16(che);
     const uint32x4_t vwb = vld1q_u32(wb);
-    uint32_t spikes = 0, ox;
-    for (ox = 0; ox < w; ox++) {
-        uint16x8_t x = vreinterpretq_u16_u8(vaddq_u8(
-            vaddq_u8(vld1q_u8(t0 + v0[ox]), vld1q_u8(t1 + v1[ox])), vld1q_u8(t2 + v2[ox])));
-        /* byte m of the membrane word in u32 lane m, then its high nibble in the lane's
-         * upper half: halfword lane j = nibble j (codes of channels 2j, 2j + 1) */
-        uint32x4_t a = vldrbq_u32((const uint8_t *)(mem + ox));
-        uint16x8_t d = vreinterpretq_u16_u32(vsliq_n_u32(a, vshrq_n_u32(a, 4), 16));
-        /* table offsets (channel * 4 + code) << 8 | the channel's column byte */
-        uint16x8_t io = vsriq_n_u16(vsliq_n_u16(vshlq_n_u16(d, 6), vcho, 10), x, 8);
-        uint16x8_t ie = vsliq_n_u16(x, vsliq_n_u16(d, vche, 2), 8);
-        uint16x8_t oo = vldrbq_gather_offset_u16(outcome, io);
-        uint16x8_t oe = vldrbq_gather_offset_u16(outcome, ie);
-        uint16x8_t z = vsliq_n_u16(oe, oo, 8); /* outcome bytes in channel order */
-        uint32x4_t c;
-        spk[ox] = (uint16_t)vcmpltq_n_s8(vreinterpretq_s8_u16(z), 0); /* bit 7: spike */
-        spikes = vaddvaq_u8(spikes, vshrq_n_u8(vreinterpretq_u8_u16(z), 7));
-        /* nibble j = new codes of 2j, 2j + 1 (the odd spike bit, at 9, cleared); the
-         * nibble pairs of a u32 lane to its low byte, the bytes to the membrane word */
-        c = vreinterpretq_u32_u16(vbicq_n_u16(vsliq_n_u16(z, oo, 2), 0x200));
-        mem[ox] = vmladavq_u32(vsliq_n_u32(c, vshrq_n_u32(c, 16), 4), vwb);
-    }
+    const uint8x16_t ones = vdupq_n_u8(1);
+    const uint8_t *odd = outcome + 1024; /* channel 2j + 1's table: 1024 bytes after 2j's */
+    uint32_t spikes = 0, r;
+    uint8x16_t x, e, f, g, h;
+    __asm__ volatile(
+        "dls     lr, %[n]\n"
+        "1:\n\t"
+        "ldrh    %[r], [%[v0]], #2\n\t"
+        "add     %[r], %[t0], %[r]\n\t"
+        "vldrb.u8 %q[x], [%[r]]\n\t"
+        "ldrh    %[r], [%[v1]], #2\n\t"
+        "add     %[r], %[t1], %[r]\n\t"
+        "vldrb.u8 %q[e], [%[r]]\n\t"
+        "vadd.i8 %q[x], %q[x], %q[e]\n\t"
+        "ldrh    %[r], [%[v2]], #2\n\t"
+        "add     %[r], %[t2], %[r]\n\t"
+        "vldrb.u8 %q[e], [%[r]]\n\t"
+        "vadd.i8 %q[x], %q[x], %q[e]\n\t"
+        "vldrb.u32 %q[e], [%[mem]]\n\t"
+        "vshr.u32 %q[f], %q[e], #4\n\t"
+        "vsli.32 %q[e], %q[f], #16\n\t"
+        "vshl.i16 %q[f], %q[e], #6\n\t"
+        "vsli.16 %q[f], %q[che], #10\n\t"
+        "vsri.16 %q[f], %q[x], #8\n\t"
+        "vsli.16 %q[e], %q[che], #2\n\t"
+        "vsli.16 %q[x], %q[e], #8\n\t"
+        "vldrb.u16 %q[g], [%[odd], %q[f]]\n\t"
+        "vldrb.u16 %q[h], [%[o], %q[x]]\n\t"
+        "vsli.16 %q[h], %q[g], #8\n\t"
+        "vpt.s8  lt, %q[h], zr\n\t"
+        "vaddvat.u8 %[s], %q[one]\n\t"
+        "vmrs    %[r], p0\n\t"
+        "strh    %[r], [%[spk]], #2\n\t"
+        "vsli.16 %q[h], %q[g], #2\n\t"
+        "vbic.i16 %q[h], #0x200\n\t"
+        "vshr.u32 %q[e], %q[h], #16\n\t"
+        "vsli.32 %q[h], %q[e], #4\n\t"
+        "vmladav.u32 %[r], %q[h], %q[wb]\n\t"
+        "str     %[r], [%[mem]], #4\n\t"
+        "le      lr, 1b\n"
+        : [v0] "+r"(v0), [v1] "+r"(v1), [v2] "+r"(v2), [mem] "+r"(mem), [spk] "+r"(spk),
+          [s] "+Te"(spikes), [r] "=&Te"(r), [x] "=&w"(x), [e] "=&w"(e), [f] "=&w"(f),
+          [g] "=&w"(g), [h] "=&w"(h)
+        : [t0] "r"(t0), [t1] "r"(t1), [t2] "r"(t2), [o] "r"(outcome), [odd] "r"(odd),
+          [n] "r"(w), [che] "w"(vche), [wb] "w"(vwb), [one] "w"(ones)
+        : "lr", "p0", "memory");
     return spikes;
 }
 
 void spq_conv_lut_mve(spq_job_t *job)
 {
+    static const int32_t lane[4] = {0, 1, 2, 3};
+    static const uint16_t zeros[SPQ_LUT_RING_W]; /* rows outside the map: v = 0 */
     const spq_layer_t *l = job->l;
     const uint32_t *in = (const uint32_t *)job->in;
-    static const uint16_t zeros[SPQ_LUT_RING_W]; /* rows outside the map: v = 0 */
     uint16_t ring[3][SPQ_LUT_RING_W];
     const uint16_t *row[3]; /* offsets of input rows oy - 1, oy, oy + 1 */
     uint32_t C = l->in_c, H = l->in_h, W = l->in_w;
     uint32_t krow = (uint32_t)16u << l->lut_bits; /* bytes per kernel row's table */
     const uint8_t *t = (const uint8_t *)l->lut;
-    uint32_t oy, n, spikes = 0, slot = 0;
+    uint32_t *mem = job->mem;
+    uint16_t *spk = (uint16_t *)(void *)job->out; /* 16 channels a halfword */
+    uint32_t oy, n, R, spikes = 0;
+    const int32x4_t sh = vsubq_s32(vdupq_n_s32((int32_t)(4u + C)),
+                                   vmulq_n_s32(vld1q_s32(lane), (int32_t)C));
+    const int32x4_t step = vdupq_n_s32(-4 * (int32_t)C);
+    const uint32x4_t m = vdupq_n_u32((((uint32_t)1 << (3u * C)) - 1u) << 4);
+    uint16_t *next = ring[1];
     row[0] = zeros;
-    n = spq_lut3_offsets_mve(in, 0, H, W, C, ring[0]);
     row[1] = ring[0];
-    for (oy = 0; oy < H; oy++) {
+    n = spq_lut3_row_bits(in, 0, H, W, C, &R);
+    spq_lut3_offsets_mve(R, W, sh, step, m, ring[0]);
+    for (oy = 0; oy < H; oy++, mem += W, spk += W) {
+        row[2] = zeros;
         if (oy + 1u < H) {
-            slot = slot == 2u ? 0u : slot + 1u;
-            n += spq_lut3_offsets_mve(in, oy + 1u, H, W, C, ring[slot]);
-            row[2] = ring[slot];
-        } else {
-            row[2] = zeros;
+            n += spq_lut3_row_bits(in, oy + 1u, H, W, C, &R);
+            spq_lut3_offsets_mve(R, W, sh, step, m, next);
+            row[2] = next;
+            next = next == ring[2] ? ring[0] : next + SPQ_LUT_RING_W;
         }
         spikes += spq_lut3_row_mve(t, t + krow, t + 2u * krow, row[0], row[1], row[2],
-                                   l->outcome, job->mem + oy * W,
-                                   (uint16_t *)(void *)job->out + oy * W, W);
+                                   l->outcome, mem, spk, W);
         row[0] = row[1];
         row[1] = row[2];
     }
