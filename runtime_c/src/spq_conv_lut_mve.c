@@ -98,16 +98,13 @@ uint32_t spq_lut_row_mve(const spq_lut_row_t *r)
 
 /* The whole window-row layer for its common shape (spq_conv_lut_mve_ok): 16 channels, 3x3
  * kernel, stride 1, padding 1, an input row of at most 32 bits (in_w * in_c) and at most
- * SPQ_LUT_RING_W columns. Instead of the generic ring of spq_conv_lut, each input row's
- * table byte offsets (16 * v per output column) are made once per step by vector shifts of
- * the row word, and its synops (3 windows per input bit but at the map's edges) by three
- * popcounts. Per output position the fire runs on even and odd channels (the byte lanes'
- * halfword view): the membrane word's nibbles (two 2-bit codes each) are spread to halfword
- * lanes with one widening load, each lane's table offset (channel * 1024 + code * 256 +
- * column) is built by shift-inserts, the outcome bytes are fetched by two gather loads
- * (odd channels from outcome + 1024), the spike bits of the 16 channels come from one
- * compare of the re-interleaved bytes (the predicate's bits, one per byte lane), and the new
- * codes are packed back by a shift-insert and one multiply-accumulate across lanes. */
+ * SPQ_LUT_RING_W columns. Instead of the generic ring of spq_conv_lut, the addresses of
+ * each position's three table rows are kept for the three input rows of an output row (a
+ * ring of 3 x SPQ_LUT_RING_W words on the stack, 384 B): the entering input row's are made
+ * by vector shifts of its row word, the other two move to the next kernel row's table by a
+ * vector subtract; its synops (3 windows per input bit but at the map's edges) come from
+ * three popcounts. Per output position spq_lut3_row_mve fires the 16 neurons with two gather
+ * loads. */
 int spq_conv_lut_mve_ok(const spq_layer_t *l)
 {
     return l->lut != NULL && l->out_c == 16u && l->level_bits == 2u && l->outcome_bits == 8u &&
@@ -129,25 +126,34 @@ SPQ_INLINE uint32_t spq_lut3_row_bits(const uint32_t *in, uint32_t iy, uint32_t 
                     spq_popcount8[r >> (C * (w - 1u))]);
 }
 
-/* The byte offsets 16 * v of every output column's window in input row word R: v(ox) =
- * R >> C * (ox - 1) masked to 3 * C bits (column -1: zero padding), 4 columns a vector,
- * shifted by sh = 4 + C - C * ox (left when positive; step: -4 * C), masked by m. The ring
- * has room for whole vectors past w. */
-SPQ_INLINE void spq_lut3_offsets_mve(uint32_t R, uint32_t w, int32x4_t sh, int32x4_t step,
-                                     uint32x4_t m, uint16_t *off)
+/* The table-row addresses t + 16 * v of every output column's window in input row word R
+ * into a (g vectors of 4 columns; the ring has room for them past w): v(ox) = R >> C *
+ * (ox - 1) masked to 3 * C bits (column -1: zero padding; R = 0: a row outside the map),
+ * shifted by sh = 4 + C - C * ox (left when positive; step: -4 * C), masked by m. With up
+ * (not NULL): the address rows up[0], up[1] move to the previous kernel row's table, krow
+ * bytes before, in the same pass. */
+SPQ_INLINE void spq_lut3_addr_mve(uint32_t R, uint32_t t, uint32_t g, int32x4_t sh,
+                                  int32x4_t step, uint32x4_t m, uint32_t *a,
+                                  uint32_t *const *up, uint32_t krow)
 {
     const uint32x4_t vr = vdupq_n_u32(R);
-    uint32_t ox;
-    for (ox = 0; ox < w; ox += 4u, sh = vaddq_s32(sh, step)) {
-        vstrhq_u32(off + ox, vandq_u32(vshlq_u32(vr, sh), m));
+    uint32_t *b = up != NULL ? up[0] : NULL, *c = up != NULL ? up[1] : NULL;
+    for (; g != 0u; g--, a += 4, sh = vaddq_s32(sh, step)) {
+        vstrwq_u32(a, vaddq_n_u32(vandq_u32(vshlq_u32(vr, sh), m), t));
+        if (up != NULL) {
+            vstrwq_u32(b, vsubq_n_u32(vld1q_u32(b), krow));
+            vstrwq_u32(c, vsubq_n_u32(vld1q_u32(c), krow));
+            b += 4;
+            c += 4;
+        }
     }
 }
 
-/* One output row: t0..t2 the tables of the kernel rows, v0..v2 the offsets of their input
- * rows, mem the row's first membrane word, spk its first spike halfword, w >= 1 positions;
- * returns the spikes. In assembly: the same steps written with intrinsics compile to a
+/* One output row: a0..a2 the addresses of each position's table row in the tables of
+ * kernel rows 0..2, mem the row's first membrane word, spk its first spike halfword, w >= 1
+ * positions; returns the spikes. In assembly: the same steps written with intrinsics compile to a
  * third more instructions (register copies around the shift-inserts, which overwrite their
- * first operand); out of line, as the loop holds 13 core registers.
+ * first operand); out of line, as the loop holds 10 core registers.
  *
  * Per position: x = the three table rows added as u8 lanes (acc + bound per channel); the
  * membrane word's byte m in u32 lane m, its high nibble shifted into the lane's upper half:
@@ -163,11 +169,9 @@ SPQ_INLINE void spq_lut3_offsets_mve(uint32_t R, uint32_t w, int32x4_t sh, int32
  * 9, cleared) give nibble j = codes 2j, 2j + 1; each u32 lane's upper nibble joins its
  * lower one in the low byte, and the four bytes go to the membrane word by one
  * multiply-accumulate across lanes with weights 2^(8m). */
-static SPQ_NOINLINE uint32_t spq_lut3_row_mve(const uint8_t *t0, const uint8_t *t1,
-                                              const uint8_t *t2, const uint16_t *v0,
-                                              const uint16_t *v1, const uint16_t *v2,
-                                              const uint8_t *outcome, uint32_t *mem,
-                                              uint16_t *spk, uint32_t w)
+static SPQ_NOINLINE uint32_t spq_lut3_row_mve(const uint32_t *a0, const uint32_t *a1,
+                                              const uint32_t *a2, const uint8_t *outcome,
+                                              uint32_t *mem, uint16_t *spk, uint32_t w)
 {
     static const uint16_t che[8] = {0, 2, 4, 6, 8, 10, 12, 14}; /* lane j: channel 2j */
     static const uint32_t wb[4] = {1u, 1u << 8, 1u << 16, 1u << 24};
@@ -180,15 +184,12 @@ static SPQ_NOINLINE uint32_t spq_lut3_row_mve(const uint8_t *t0, const uint8_t *
     __asm__ volatile(
         "dls     lr, %[n]\n"
         "1:\n\t"
-        "ldrh    %[r], [%[v0]], #2\n\t"
-        "add     %[r], %[t0], %[r]\n\t"
+        "ldr     %[r], [%[a0]], #4\n\t"
         "vldrb.u8 %q[x], [%[r]]\n\t"
-        "ldrh    %[r], [%[v1]], #2\n\t"
-        "add     %[r], %[t1], %[r]\n\t"
+        "ldr     %[r], [%[a1]], #4\n\t"
         "vldrb.u8 %q[e], [%[r]]\n\t"
         "vadd.i8 %q[x], %q[x], %q[e]\n\t"
-        "ldrh    %[r], [%[v2]], #2\n\t"
-        "add     %[r], %[t2], %[r]\n\t"
+        "ldr     %[r], [%[a2]], #4\n\t"
         "vldrb.u8 %q[e], [%[r]]\n\t"
         "vadd.i8 %q[x], %q[x], %q[e]\n\t"
         "vldrb.u32 %q[e], [%[mem]]\n\t"
@@ -213,10 +214,10 @@ static SPQ_NOINLINE uint32_t spq_lut3_row_mve(const uint8_t *t0, const uint8_t *
         "vmladav.u32 %[r], %q[h], %q[wb]\n\t"
         "str     %[r], [%[mem]], #4\n\t"
         "le      lr, 1b\n"
-        : [v0] "+r"(v0), [v1] "+r"(v1), [v2] "+r"(v2), [mem] "+r"(mem), [spk] "+r"(spk),
+        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [mem] "+r"(mem), [spk] "+r"(spk),
           [s] "+Te"(spikes), [r] "=&Te"(r), [x] "=&w"(x), [e] "=&w"(e), [f] "=&w"(f),
           [g] "=&w"(g), [h] "=&w"(h)
-        : [t0] "r"(t0), [t1] "r"(t1), [t2] "r"(t2), [o] "r"(outcome), [odd] "r"(odd),
+        : [o] "r"(outcome), [odd] "r"(odd),
           [n] "r"(w), [che] "w"(vche), [wb] "w"(vwb), [one] "w"(ones)
         : "lr", "p0", "memory");
     return spikes;
@@ -225,14 +226,13 @@ static SPQ_NOINLINE uint32_t spq_lut3_row_mve(const uint8_t *t0, const uint8_t *
 void spq_conv_lut_mve(spq_job_t *job)
 {
     static const int32_t lane[4] = {0, 1, 2, 3};
-    static const uint16_t zeros[SPQ_LUT_RING_W]; /* rows outside the map: v = 0 */
     const spq_layer_t *l = job->l;
     const uint32_t *in = (const uint32_t *)job->in;
-    uint16_t ring[3][SPQ_LUT_RING_W];
-    const uint16_t *row[3]; /* offsets of input rows oy - 1, oy, oy + 1 */
-    uint32_t C = l->in_c, H = l->in_h, W = l->in_w;
+    uint32_t ring[3][SPQ_LUT_RING_W]; /* table-row addresses of three input rows: 384 B */
+    uint32_t *a[3], *up[2];
+    uint32_t C = l->in_c, H = l->in_h, W = l->in_w, g = (W + 3u) / 4u;
     uint32_t krow = (uint32_t)16u << l->lut_bits; /* bytes per kernel row's table */
-    const uint8_t *t = (const uint8_t *)l->lut;
+    uint32_t t = (uint32_t)(uintptr_t)l->lut;     /* Helium cores: 32-bit addresses */
     uint32_t *mem = job->mem;
     uint16_t *spk = (uint16_t *)(void *)job->out; /* 16 channels a halfword */
     uint32_t oy, n, R, spikes = 0;
@@ -240,23 +240,36 @@ void spq_conv_lut_mve(spq_job_t *job)
                                    vmulq_n_s32(vld1q_s32(lane), (int32_t)C));
     const int32x4_t step = vdupq_n_s32(-4 * (int32_t)C);
     const uint32x4_t m = vdupq_n_u32((((uint32_t)1 << (3u * C)) - 1u) << 4);
-    uint16_t *next = ring[1];
-    row[0] = zeros;
-    row[1] = ring[0];
+    /* output row oy reads input rows oy - 1, oy, oy + 1 through kernel rows 0, 1, 2:
+     * a[ky] the addresses of each position's table row */
+    a[0] = ring[0];
+    a[1] = ring[1];
+    a[2] = ring[2];
+    spq_lut3_addr_mve(0u, t, g, sh, step, m, a[0], NULL, 0u);
     n = spq_lut3_row_bits(in, 0, H, W, C, &R);
-    spq_lut3_offsets_mve(R, W, sh, step, m, ring[0]);
-    for (oy = 0; oy < H; oy++, mem += W, spk += W) {
-        row[2] = zeros;
+    spq_lut3_addr_mve(R, t + krow, g, sh, step, m, a[1], NULL, 0u);
+    R = 0u;
+    if (H > 1u) {
+        n += spq_lut3_row_bits(in, 1, H, W, C, &R);
+    }
+    spq_lut3_addr_mve(R, t + 2u * krow, g, sh, step, m, a[2], NULL, 0u);
+    for (oy = 0;;) {
+        uint32_t *free = a[0];
+        spikes += spq_lut3_row_mve(a[0], a[1], a[2], (const uint8_t *)l->outcome, mem, spk, W);
+        if (++oy == H) {
+            break;
+        }
+        mem += W;
+        spk += W;
+        /* rows oy, oy + 1 move up a kernel row; row oy + 2 (or none) enters at the bottom */
+        up[0] = a[0] = a[1];
+        up[1] = a[1] = a[2];
+        a[2] = free;
+        R = 0u;
         if (oy + 1u < H) {
             n += spq_lut3_row_bits(in, oy + 1u, H, W, C, &R);
-            spq_lut3_offsets_mve(R, W, sh, step, m, next);
-            row[2] = next;
-            next = next == ring[2] ? ring[0] : next + SPQ_LUT_RING_W;
         }
-        spikes += spq_lut3_row_mve(t, t + krow, t + 2u * krow, row[0], row[1], row[2],
-                                   l->outcome, mem, spk, W);
-        row[0] = row[1];
-        row[1] = row[2];
+        spq_lut3_addr_mve(R, t + 2u * krow, g, sh, step, m, a[2], up, krow);
     }
     job->spikes += spikes;
     job->synops += n * 16u;
