@@ -8,10 +8,11 @@ forced on or off by the build flags of runtime_c/src/spq_target.h:
   M33 (DSP + Thumb-2; -DSPQ_NO_DSP), M55 (Helium; -DSPQ_NO_MVE) and M0 (ARMv6-M: the
   portable C kernels) against the host runtime.
 
-The cases cover the window-row (lut) first layer (its Thumb-2 and Helium rows, other widths,
-1- and 2-bit membranes), the fused 4-bit conv (the kernel-3 / 32-channel assembly and Helium
-windows, in_c above one byte chunk, other kernels, strides and widths, no outcome table; the
-Helium kernel-3 / 16->32 conv also on models of its own: 8-bit outcome window, dense input,
+The cases cover the window-row (lut) first layer (its Thumb-2 rows, the Helium layer on
+rows of up to 32 bits and the Helium rows for 32 channels, other widths, 1- and 2-bit
+membranes), the fused 4-bit conv (the kernel-3 / 32-channel assembly and Helium windows,
+in_c above one byte chunk, other kernels, strides and widths, no outcome table; the Helium
+kernel-3 / 16->32 conv also on models of its own: 8-bit outcome window, dense input,
 padding 0), static layers (value conv, ranks, cached spike trains for T <= 8, current
 cache), the 2x2 max pools on halfword and word channel runs (and their Helium versions,
 tails predicated), sum pools and the readout's plane-wise and per-feature finish. spq_init
@@ -48,6 +49,11 @@ CASES: list[tuple[str, str, int, int, int, int, Conv, str | None, Conv, str | No
     ("st24", "static", 2, 9, 9, 10, (24, 3, 1, 1, 4, 4), None, (16, 3, 1, 1, 4, 2), None, 4),
     ("stcur", "static", 1, 7, 7, 3, (8, 3, 1, 1, 4, 16), "max", (8, 3, 1, 1, 4, 3), None, 8),
     ("stdsp", "static", 3, 16, 16, 8, (16, 3, 1, 1, 4, 3), "max", (16, 3, 1, 1, 4, 3), None, 4),
+    # the Helium window-row layer on rows of exactly 32 bits (1 and 2 input channels), and
+    # 32 channels (Helium rows of spq_conv_lut)
+    ("lutc1", "events", 1, 5, 32, 2, (16, 3, 1, 1, 2, 3), None, (8, 1, 1, 0, 4, 3), None, 4),
+    ("lutw16", "events", 2, 3, 16, 3, (16, 3, 1, 1, 4, 3), None, (8, 1, 1, 0, 4, 3), None, 4),
+    ("lut32", "events", 2, 6, 7, 2, (32, 3, 1, 1, 2, 3), "max", (16, 3, 1, 1, 4, 3), None, 4),
 ]
 
 
@@ -156,6 +162,13 @@ def _mve_k3(pl: packing.PackedLayer) -> bool:
             and 7 <= pl.outcome_bits <= 8)
 
 
+def _lut_mve(pl: packing.PackedLayer) -> bool:
+    """spq_conv_lut_mve_ok (runtime_c/src/spq_conv_lut_mve.c): the Helium window-row layer."""
+    return (pl.out_c == 16 and pl.level_bits == 2 and pl.outcome_bits == 8
+            and (pl.kernel, pl.stride, pl.padding) == (3, 1, 1) and pl.in_c * pl.in_w <= 32
+            and pl.in_w <= 32 and (pl.out_h, pl.out_w) == (pl.in_h, pl.in_w))
+
+
 def test_cases_reach_every_kernel(cases: dict[str, tuple[ModelIR, Path]]) -> None:
     """The exporter's rules (which the runtime checks again) give each kernel a case."""
     seen = set()
@@ -163,6 +176,8 @@ def test_cases_reach_every_kernel(cases: dict[str, tuple[ModelIR, Path]]) -> Non
         for pl in _packed(ir):
             if pl.lut is not None:
                 seen.add(("lut", pl.out_c, pl.kernel))
+                if _lut_mve(pl):
+                    seen.add(("lut", "mve", pl.in_c, pl.in_c * pl.in_w == 32))
             if pl.weights_x is not None:
                 seen.add(("w4", pl.kernel == 3 and pl.out_c == 32 and pl.in_c <= 17,
                           pl.outcome is not None))
@@ -181,7 +196,9 @@ def test_cases_reach_every_kernel(cases: dict[str, tuple[ModelIR, Path]]) -> Non
         for layer in ir.layers:  # the Helium 2x2 max pools, a tail-predicated step included
             if layer.type == "maxpool" and layer.in_shape[0] in (16, 32):
                 seen.add(("maxpool", layer.in_shape[0], layer.out_shape[2] % 4 != 0))
-    want = {("lut", 16, 3), ("lut", 12, 3), ("w4", True, True), ("w4", False, True),
+    want = {("lut", 16, 3), ("lut", 12, 3), ("lut", 32, 3), ("lut", "mve", 1, True),
+            ("lut", "mve", 2, True), ("lut", "mve", 2, False), ("w4", True, True),
+            ("w4", False, True),
             ("w4", True, False), ("w4", "chunks"), ("w4", "narrow"), ("rank", True),
             ("rank", False), ("rank", "dsp"), ("current",), ("w4", "mve k3"),
             ("maxpool", 16, True), ("maxpool", 32, True)}

@@ -91,6 +91,10 @@ void spq_conv_step(spq_job_t *job)
     spq_fire8_fn_t fire8 = spq_conv_lut_fire(job->l);
     if (fire8 != NULL) {
 #if SPQ_HAVE_MVE
+        if (spq_conv_lut_mve_ok(job->l)) {
+            spq_conv_lut_mve(job);
+            return;
+        }
         if (spq_lut_row_mve_ok(job->l)) {
             spq_conv_lut(job, fire8, spq_lut_row_mve);
             return;

@@ -135,6 +135,8 @@ uint32_t spq_w4_row_thumb2(const spq_w4_row_t *r);
 /* Helium kernels (spq_*_mve.c). */
 int spq_lut_row_mve_ok(const spq_layer_t *l);
 uint32_t spq_lut_row_mve(const spq_lut_row_t *r);
+int spq_conv_lut_mve_ok(const spq_layer_t *l);
+void spq_conv_lut_mve(spq_job_t *job);
 int spq_w4_row_mve_ok(const spq_layer_t *l);
 int spq_rank_fire_mve_ok(const spq_layer_t *l);
 uint32_t spq_rank_fire_mve(const spq_layer_t *l, const uint8_t *ranks, uint32_t *mem,

@@ -96,6 +96,185 @@ uint32_t spq_lut_row_mve(const spq_lut_row_t *r)
     return spikes;
 }
 
+/* The whole window-row layer for its common shape (spq_conv_lut_mve_ok): 16 channels, 3x3
+ * kernel, stride 1, padding 1, an input row of at most 32 bits (in_w * in_c) and at most
+ * SPQ_LUT_RING_W columns. Instead of the generic ring of spq_conv_lut, the addresses of
+ * each position's three table rows are kept for the three input rows of an output row (a
+ * ring of 3 x SPQ_LUT_RING_W words on the stack, 384 B): the entering input row's are made
+ * by vector shifts of its row word, the other two move to the next kernel row's table by a
+ * vector subtract; its synops (3 windows per input bit but at the map's edges) come from
+ * three popcounts. Per output position spq_lut3_row_mve fires the 16 neurons with two gather
+ * loads. */
+int spq_conv_lut_mve_ok(const spq_layer_t *l)
+{
+    return l->lut != NULL && l->out_c == 16u && l->level_bits == 2u && l->outcome_bits == 8u &&
+           l->kernel == 3u && l->stride == 1u && l->padding == 1u &&
+           (uint32_t)l->in_w * l->in_c <= 32u && l->in_w <= SPQ_LUT_RING_W &&
+           l->out_w == l->in_w && l->out_h == l->in_h;
+}
+
+/* Input row iy (w columns of C bits) of the step's map: its set inputs times the windows
+ * that cover them (3 per row and column of the kernel, fewer at the map's edges; a map of
+ * one row or column: 1), the row's synops / 16; *R: the row's bits. */
+SPQ_INLINE uint32_t spq_lut3_row_bits(const uint32_t *in, uint32_t iy, uint32_t h, uint32_t w,
+                                      uint32_t C, uint32_t *R)
+{
+    uint32_t r = spq_bits_get(in, iy * w * C, w * C);
+    uint32_t cover = 3u - (iy == 0u) - (iy + 1u == h);
+    *R = r; /* C <= 2 (lut_bits = 3 * C <= 8): a column's bits index spq_popcount8 */
+    return cover * (3u * spq_popcount(r) - spq_popcount8[r & (((uint32_t)1 << C) - 1u)] -
+                    spq_popcount8[r >> (C * (w - 1u))]);
+}
+
+/* The table-row addresses t + 16 * v of every output column's window in input row word R
+ * into a (g vectors of 4 columns; the ring has room for them past w): v(ox) = R >> C *
+ * (ox - 1) masked to 3 * C bits (column -1: zero padding; R = 0: a row outside the map),
+ * shifted by sh = 4 + C - C * ox (left when positive; step: -4 * C), masked by m. With up
+ * (not NULL): the address rows up[0], up[1] move to the previous kernel row's table, krow
+ * bytes before, in the same pass. */
+SPQ_INLINE void spq_lut3_addr_mve(uint32_t R, uint32_t t, uint32_t g, int32x4_t sh,
+                                  int32x4_t step, uint32x4_t m, uint32_t *a,
+                                  uint32_t *const *up, uint32_t krow)
+{
+    const uint32x4_t vr = vdupq_n_u32(R);
+    uint32_t *b = up != NULL ? up[0] : NULL, *c = up != NULL ? up[1] : NULL;
+    for (; g != 0u; g--, a += 4, sh = vaddq_s32(sh, step)) {
+        vstrwq_u32(a, vaddq_n_u32(vandq_u32(vshlq_u32(vr, sh), m), t));
+        if (up != NULL) {
+            vstrwq_u32(b, vsubq_n_u32(vld1q_u32(b), krow));
+            vstrwq_u32(c, vsubq_n_u32(vld1q_u32(c), krow));
+            b += 4;
+            c += 4;
+        }
+    }
+}
+
+/* One output row: a0..a2 the addresses of each position's table row in the tables of
+ * kernel rows 0..2, mem the row's first membrane word, spk its first spike halfword, w >= 1
+ * positions; returns the spikes. In assembly: the same steps written with intrinsics compile to a
+ * third more instructions (register copies around the shift-inserts, which overwrite their
+ * first operand); out of line, as the loop holds 10 core registers.
+ *
+ * Per position: x = the three table rows added as u8 lanes (acc + bound per channel); the
+ * membrane word's byte m in u32 lane m, its high nibble shifted into the lane's upper half:
+ * halfword lane j = nibble j (the codes of channels 2j, 2j + 1 at bits 0-1, 2-3). The
+ * outcome offsets (2j * 4 + code) << 8 | column, from `outcome` for channel 2j and from
+ * `odd` (1024 bytes on: channel 2j + 1's table) for 2j + 1: even lanes insert 2j above the
+ * nibble's bits 0-1, then keep x's low byte below that shifted to bit 8; odd lanes shift the
+ * nibble by 6 (code at bits 8-9), insert 2j above bit 10 and x's high byte below bit 8.
+ * Two gathers fetch the outcome bytes; the odd ones inserted above the even ones give the
+ * 16 bytes in channel order, whose sign bits (the spike bits) are the predicate of one
+ * compare (VPT: its block adds 1 per spiking lane to the count) and the spike halfword.
+ * The new codes: the odd bytes inserted above bit 2 of the even (the odd spike bit, now bit
+ * 9, cleared) give nibble j = codes 2j, 2j + 1; each u32 lane's upper nibble joins its
+ * lower one in the low byte, and the four bytes go to the membrane word by one
+ * multiply-accumulate across lanes with weights 2^(8m). */
+static SPQ_NOINLINE uint32_t spq_lut3_row_mve(const uint32_t *a0, const uint32_t *a1,
+                                              const uint32_t *a2, const uint8_t *outcome,
+                                              uint32_t *mem, uint16_t *spk, uint32_t w)
+{
+    static const uint16_t che[8] = {0, 2, 4, 6, 8, 10, 12, 14}; /* lane j: channel 2j */
+    static const uint32_t wb[4] = {1u, 1u << 8, 1u << 16, 1u << 24};
+    const uint16x8_t vche = vld1q_u16(che);
+    const uint32x4_t vwb = vld1q_u32(wb);
+    const uint8x16_t ones = vdupq_n_u8(1);
+    const uint8_t *odd = outcome + 1024; /* channel 2j + 1's table: 1024 bytes after 2j's */
+    uint32_t spikes = 0, r;
+    uint8x16_t x, e, f, g, h;
+    __asm__ volatile(
+        "dls     lr, %[n]\n"
+        "1:\n\t"
+        "ldr     %[r], [%[a0]], #4\n\t"
+        "vldrb.u8 %q[x], [%[r]]\n\t"
+        "ldr     %[r], [%[a1]], #4\n\t"
+        "vldrb.u8 %q[e], [%[r]]\n\t"
+        "vadd.i8 %q[x], %q[x], %q[e]\n\t"
+        "ldr     %[r], [%[a2]], #4\n\t"
+        "vldrb.u8 %q[e], [%[r]]\n\t"
+        "vadd.i8 %q[x], %q[x], %q[e]\n\t"
+        "vldrb.u32 %q[e], [%[mem]]\n\t"
+        "vshr.u32 %q[f], %q[e], #4\n\t"
+        "vsli.32 %q[e], %q[f], #16\n\t"
+        "vshl.i16 %q[f], %q[e], #6\n\t"
+        "vsli.16 %q[f], %q[che], #10\n\t"
+        "vsri.16 %q[f], %q[x], #8\n\t"
+        "vsli.16 %q[e], %q[che], #2\n\t"
+        "vsli.16 %q[x], %q[e], #8\n\t"
+        "vldrb.u16 %q[g], [%[odd], %q[f]]\n\t"
+        "vldrb.u16 %q[h], [%[o], %q[x]]\n\t"
+        "vsli.16 %q[h], %q[g], #8\n\t"
+        "vpt.s8  lt, %q[h], zr\n\t"
+        "vaddvat.u8 %[s], %q[one]\n\t"
+        "vmrs    %[r], p0\n\t"
+        "strh    %[r], [%[spk]], #2\n\t"
+        "vsli.16 %q[h], %q[g], #2\n\t"
+        "vbic.i16 %q[h], #0x200\n\t"
+        "vshr.u32 %q[e], %q[h], #16\n\t"
+        "vsli.32 %q[h], %q[e], #4\n\t"
+        "vmladav.u32 %[r], %q[h], %q[wb]\n\t"
+        "str     %[r], [%[mem]], #4\n\t"
+        "le      lr, 1b\n"
+        : [a0] "+r"(a0), [a1] "+r"(a1), [a2] "+r"(a2), [mem] "+r"(mem), [spk] "+r"(spk),
+          [s] "+Te"(spikes), [r] "=&Te"(r), [x] "=&w"(x), [e] "=&w"(e), [f] "=&w"(f),
+          [g] "=&w"(g), [h] "=&w"(h)
+        : [o] "r"(outcome), [odd] "r"(odd),
+          [n] "r"(w), [che] "w"(vche), [wb] "w"(vwb), [one] "w"(ones)
+        : "lr", "p0", "memory");
+    return spikes;
+}
+
+void spq_conv_lut_mve(spq_job_t *job)
+{
+    static const int32_t lane[4] = {0, 1, 2, 3};
+    const spq_layer_t *l = job->l;
+    const uint32_t *in = (const uint32_t *)job->in;
+    uint32_t ring[3][SPQ_LUT_RING_W]; /* table-row addresses of three input rows: 384 B */
+    uint32_t *a[3], *up[2];
+    uint32_t C = l->in_c, H = l->in_h, W = l->in_w, g = (W + 3u) / 4u;
+    uint32_t krow = (uint32_t)16u << l->lut_bits; /* bytes per kernel row's table */
+    uint32_t t = (uint32_t)(uintptr_t)l->lut;     /* Helium cores: 32-bit addresses */
+    uint32_t *mem = job->mem;
+    uint16_t *spk = (uint16_t *)(void *)job->out; /* 16 channels a halfword */
+    uint32_t oy, n, R, spikes = 0;
+    const int32x4_t sh = vsubq_s32(vdupq_n_s32((int32_t)(4u + C)),
+                                   vmulq_n_s32(vld1q_s32(lane), (int32_t)C));
+    const int32x4_t step = vdupq_n_s32(-4 * (int32_t)C);
+    const uint32x4_t m = vdupq_n_u32((((uint32_t)1 << (3u * C)) - 1u) << 4);
+    /* output row oy reads input rows oy - 1, oy, oy + 1 through kernel rows 0, 1, 2:
+     * a[ky] the addresses of each position's table row */
+    a[0] = ring[0];
+    a[1] = ring[1];
+    a[2] = ring[2];
+    spq_lut3_addr_mve(0u, t, g, sh, step, m, a[0], NULL, 0u);
+    n = spq_lut3_row_bits(in, 0, H, W, C, &R);
+    spq_lut3_addr_mve(R, t + krow, g, sh, step, m, a[1], NULL, 0u);
+    R = 0u;
+    if (H > 1u) {
+        n += spq_lut3_row_bits(in, 1, H, W, C, &R);
+    }
+    spq_lut3_addr_mve(R, t + 2u * krow, g, sh, step, m, a[2], NULL, 0u);
+    for (oy = 0;;) {
+        uint32_t *free = a[0];
+        spikes += spq_lut3_row_mve(a[0], a[1], a[2], (const uint8_t *)l->outcome, mem, spk, W);
+        if (++oy == H) {
+            break;
+        }
+        mem += W;
+        spk += W;
+        /* rows oy, oy + 1 move up a kernel row; row oy + 2 (or none) enters at the bottom */
+        up[0] = a[0] = a[1];
+        up[1] = a[1] = a[2];
+        a[2] = free;
+        R = 0u;
+        if (oy + 1u < H) {
+            n += spq_lut3_row_bits(in, oy + 1u, H, W, C, &R);
+        }
+        spq_lut3_addr_mve(R, t + 2u * krow, g, sh, step, m, a[2], up, krow);
+    }
+    job->spikes += spikes;
+    job->synops += n * 16u;
+}
+
 int spq_rank_fire_mve_ok(const spq_layer_t *l)
 {
     return l->breaks != NULL && l->out_c % 16u == 0u && l->level_bits == 2u &&
