@@ -11,7 +11,9 @@ forced on or off by the build flags of runtime_c/src/spq_target.h:
 The cases cover the window-row (lut) first layer (its Thumb-2 and Helium rows, other widths,
 1- and 2-bit membranes), the fused 4-bit conv (the kernel-3 / 32-channel assembly and Helium
 windows, in_c above one byte chunk, other kernels, strides and widths, no outcome table),
-static layers (value conv, ranks, cached spike trains for T <= 8, current cache), the 2x2
+static layers (value conv, ranks, cached spike trains for T <= 8 with and without a max pool
+after them, also over an odd map whose last row and column the pool drops; current cache),
+the 2x2
 max pools on halfword and word channel runs, sum pools and the readout's plane-wise and
 per-feature finish. spq_init must refuse each kernel table when one entry is wrong."""
 
@@ -46,6 +48,8 @@ CASES: list[tuple[str, str, int, int, int, int, Conv, str | None, Conv, str | No
     ("st24", "static", 2, 9, 9, 10, (24, 3, 1, 1, 4, 4), None, (16, 3, 1, 1, 4, 2), None, 4),
     ("stcur", "static", 1, 7, 7, 3, (8, 3, 1, 1, 4, 16), "max", (8, 3, 1, 1, 4, 3), None, 8),
     ("stdsp", "static", 3, 16, 16, 8, (16, 3, 1, 1, 4, 3), "max", (16, 3, 1, 1, 4, 3), None, 4),
+    ("stk1", "static", 2, 9, 9, 5, (16, 3, 1, 1, 4, 3), None, (16, 3, 1, 1, 4, 3), "max", 4),
+    ("stodd", "static", 1, 7, 9, 3, (8, 3, 1, 1, 4, 2), "max", (16, 3, 1, 1, 4, 3), None, 4),
 ]
 
 
@@ -135,15 +139,19 @@ def _packed(ir: ModelIR) -> list[packing.PackedLayer]:
             if layer.neuron is not None]
 
 
+def _static_trains(pl: packing.PackedLayer, T: int) -> bool:
+    """spq_static_trains_ok (runtime_c/src/spq_conv.c): a static layer whose spike trains are
+    cached."""
+    return (pl.breaks is not None and pl.outcome_bits == 5 and T <= 8
+            and pl.out_c * pl.out_h * pl.out_w <= 0xFFFF and 1 <= pl.level_bits <= 2)
+
+
 def _static_dsp(pl: packing.PackedLayer, T: int) -> bool:
-    """spq_static_dsp_ok (runtime_c/src/spq_static_dsp.c): the SMLAD value conv of a static
-    layer whose trains are cached, its weight pairs fitting in the membrane region."""
-    n0 = pl.out_c * pl.out_h * pl.out_w
+    """The SMLAD value conv (runtime_c/src/spq_static_dsp.c) of a static layer whose trains
+    are cached, its weight pairs of a shape it takes (spq_static_pairs_bytes)."""
     pairs = (pl.in_c * pl.kernel * pl.kernel + 1) // 2
-    mem = (n0 * pl.level_bits + 7) // 8
-    return (T <= 8 and pl.weight_bits == 4 and pl.out_c % 16 == 0 and n0 % 32 == 0
-            and 1 <= pl.level_bits <= 2 and mem >= pl.out_c << pl.outcome_bits
-            and pairs <= 32 and 4 * pairs * pl.out_c <= mem)
+    return (_static_trains(pl, T) and pl.weight_bits == 4 and pl.out_c % 16 == 0
+            and pairs <= 32)
 
 
 def test_cases_reach_every_kernel(cases: dict[str, tuple[ModelIR, Path]]) -> None:
@@ -161,14 +169,21 @@ def test_cases_reach_every_kernel(cases: dict[str, tuple[ModelIR, Path]]) -> Non
                 if pl.out_c % 32:
                     seen.add(("w4", "narrow"))
             if pl.breaks is not None:
-                seen.add(("rank", ir.time_steps <= 8))
+                trains = _static_trains(pl, ir.time_steps)
+                seen.add(("rank", trains))
                 if _static_dsp(pl, ir.time_steps):
                     seen.add(("rank", "dsp"))
+                if trains:  # the trains after the max pool (of an odd map) or unpooled
+                    pool = ir.layers[1] if ir.layers[1].type == "maxpool" else None
+                    seen.add(("trains", pool is not None))
+                    if pool is not None and (pl.out_h % 2 or pl.out_w % 2):
+                        seen.add(("trains", "odd"))
             if pl.in_kind == "u8" and pl.breaks is None:
                 seen.add(("current",))
     want = {("lut", 16, 3), ("lut", 12, 3), ("w4", True, True), ("w4", False, True),
             ("w4", True, False), ("w4", "chunks"), ("w4", "narrow"), ("rank", True),
-            ("rank", False), ("rank", "dsp"), ("current",)}
+            ("rank", False), ("rank", "dsp"), ("trains", True), ("trains", False),
+            ("trains", "odd"), ("current",)}
     assert want <= seen, want - seen
 
 

@@ -103,6 +103,9 @@ void spq_conv_lut(spq_job_t *job, spq_fire8_fn_t fire, spq_lut_row_fn_t row_fn);
 uint32_t spq_lut_row_scalar(const spq_lut_row_t *r);
 #endif
 
+/** Most tap pairs of the SMLAD static kernel (its stack array of pixel pairs). */
+#define SPQ_SD_PAIRS 32u
+
 #if SPQ_FAST
 /* The static conv layer's accumulators with 4-bit weights (spq_static_w4.c). */
 int spq_static_w4_ok(const spq_layer_t *l);
@@ -112,10 +115,9 @@ uint32_t spq_static_acc_w4(const spq_layer_t *l, const uint8_t *pixels, uint32_t
 
 #if SPQ_HAVE_DSP && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 /* The static conv layer's accumulators with SMLAD on int16 pairs (spq_static_dsp.c): the
- * weight pairs (built once per inference into wp, the layer's membrane region) and one
- * position from them. */
+ * weight pairs (built once per inference into wp, in the scratch: spq_static_pairs_bytes)
+ * and one position from them. */
 #define SPQ_STATIC_DSP 1
-int spq_static_dsp_ok(const spq_layer_t *l, uint32_t T);
 void spq_static_pairs_dsp(const spq_layer_t *l, uint32_t *wp);
 uint32_t spq_static_acc_dsp(const spq_layer_t *l, const uint32_t *wp, const uint8_t *pixels,
                             uint32_t pos, int32_t *acc);
