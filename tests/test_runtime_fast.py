@@ -48,8 +48,9 @@ CASES: list[tuple[str, str, int, int, int, int, Conv, str | None, Conv, str | No
     ("st24", "static", 2, 9, 9, 10, (24, 3, 1, 1, 4, 4), None, (16, 3, 1, 1, 4, 2), None, 4),
     ("stcur", "static", 1, 7, 7, 3, (8, 3, 1, 1, 4, 16), "max", (8, 3, 1, 1, 4, 3), None, 8),
     ("stdsp", "static", 3, 16, 16, 8, (16, 3, 1, 1, 4, 3), "max", (16, 3, 1, 1, 4, 3), None, 4),
-    ("stk1", "static", 2, 9, 9, 5, (16, 3, 1, 1, 4, 3), None, (16, 3, 1, 1, 4, 3), "max", 4),
-    ("stodd", "static", 1, 7, 9, 3, (8, 3, 1, 1, 4, 2), "max", (16, 3, 1, 1, 4, 3), None, 4),
+    ("stk1", "static", 4, 6, 6, 5, (16, 3, 1, 1, 4, 3), None, (16, 3, 1, 1, 4, 3), "max", 4),
+    ("stodd", "static", 1, 7, 9, 3, (16, 3, 1, 1, 4, 2), "max", (16, 3, 1, 1, 4, 3), None, 4),
+    ("st8", "static", 2, 6, 6, 4, (8, 3, 1, 1, 4, 3), "max", (16, 3, 1, 1, 4, 3), None, 4),
 ]
 
 
@@ -154,6 +155,13 @@ def _static_dsp(pl: packing.PackedLayer, T: int) -> bool:
             and pairs <= 32)
 
 
+def _static_mve(pl: packing.PackedLayer, T: int) -> bool:
+    """spq_static_mve_ok (runtime_c/src/spq_static_mve.c): the weights as bytes, the taps
+    padded to 16, fit the weight pairs' scratch."""
+    taps = pl.in_c * pl.kernel * pl.kernel
+    return _static_dsp(pl, T) and (taps + 15) // 16 * 16 <= 4 * ((taps + 1) // 2)
+
+
 def test_cases_reach_every_kernel(cases: dict[str, tuple[ModelIR, Path]]) -> None:
     """The exporter's rules (which the runtime checks again) give each kernel a case."""
     seen = set()
@@ -173,6 +181,10 @@ def test_cases_reach_every_kernel(cases: dict[str, tuple[ModelIR, Path]]) -> Non
                 seen.add(("rank", trains))
                 if _static_dsp(pl, ir.time_steps):
                     seen.add(("rank", "dsp"))
+                elif trains:
+                    seen.add(("rank", "window"))
+                if _static_mve(pl, ir.time_steps):  # by the taps padded: 16, 32, more
+                    seen.add(("rank", "mve", min((pl.in_c * pl.kernel ** 2 + 15) // 16, 3)))
                 if trains:  # the trains after the max pool (of an odd map) or unpooled
                     pool = ir.layers[1] if ir.layers[1].type == "maxpool" else None
                     seen.add(("trains", pool is not None))
@@ -182,7 +194,8 @@ def test_cases_reach_every_kernel(cases: dict[str, tuple[ModelIR, Path]]) -> Non
                 seen.add(("current",))
     want = {("lut", 16, 3), ("lut", 12, 3), ("w4", True, True), ("w4", False, True),
             ("w4", True, False), ("w4", "chunks"), ("w4", "narrow"), ("rank", True),
-            ("rank", False), ("rank", "dsp"), ("trains", True), ("trains", False),
+            ("rank", False), ("rank", "dsp"), ("rank", "window"), ("rank", "mve", 1),
+            ("rank", "mve", 2), ("rank", "mve", 3), ("trains", True), ("trains", False),
             ("trains", "odd"), ("current",)}
     assert want <= seen, want - seen
 

@@ -300,6 +300,7 @@ SPQ_INLINE uint32_t spq_train_bits8(const uint8_t *p, uint32_t t)
     return (v * 0x00204081u) >> 21 & 0xFFu;
 }
 
+#if !SPQ_HAVE_MVE /* Helium: spq_train_table_mve */
 /* A static layer's input current is the same at every step, so each neuron's spikes over the
  * T steps follow from its rank alone: tab[c][r] (bit t: the spike at step t) by running the
  * rank table from code 0 (the membrane after a reset). */
@@ -320,6 +321,7 @@ SPQ_NOINLINE static void spq_train_table(const spq_layer_t *l, uint8_t *tab, uin
         }
     }
 }
+#endif
 
 /* The trains of one position's oc neurons from their accumulators (31 breakpoints per
  * channel): counted by value into hist and ORed into dst (the position's pooled trains;
@@ -384,17 +386,28 @@ static uint32_t spq_static_trains_build(const spq_layer_t *l, const spq_layer_t 
     uint32_t *wp = scratch + oc, *counts = (uint32_t *)(void *)(cache + 32u * groups);
     uint8_t *tab = (uint8_t *)(wp + spq_static_pairs_bytes(l) / 4u);
     uint16_t *hist = (uint16_t *)(void *)(tab + ((size_t)oc << l->outcome_bits));
+    int vec = 0; /* the Helium kernels */
+#if SPQ_HAVE_MVE
+    spq_train_table_mve(l, tab, T);
+#else
     spq_train_table(l, tab, T);
+#endif
     memset(cache, 0, 32u * groups);
     memset(hist, 0, (size_t)2u << T);
+    pool = pool != NULL ? pool : l;
+#if SPQ_HAVE_MVE
+    vec = spq_static_mve_ok(l); /* Helium: the weights as bytes, vector ranks */
+    if (vec) {
+        spq_static_bytes_mve(l, (uint8_t *)wp);
+    }
+#endif
 #if SPQ_STATIC_DSP
-    if (spq_static_pairs_bytes(l) != 0u) {
+    if (!vec && spq_static_pairs_bytes(l) != 0u) {
         spq_static_pairs_dsp(l, wp);
     } else {
         wp = NULL;
     }
 #endif
-    pool = pool != NULL ? pool : l;
     for (oy = 0; oy < l->out_h; oy++) {
         /* the pool's output position (py, px) of (oy, ox): its window's kx-th column */
         uint32_t py = oy / k, px = 0, kx = 0;
@@ -402,19 +415,28 @@ static uint32_t spq_static_trains_build(const spq_layer_t *l, const spq_layer_t 
             uint8_t *dst = py < pool->out_h && px < pool->out_w
                                ? cache + ((size_t)py * pool->out_w + px) * oc
                                : NULL;
-#if SPQ_STATIC_DSP
-            rows += wp != NULL ? spq_static_acc_dsp(l, wp, pixels, pos, acc)
-                               : spq_static_acc(l, pixels, pos, acc);
-#else
-            rows += spq_static_acc(l, pixels, pos, acc);
+#if SPQ_HAVE_MVE
+            if (vec) {
+                rows += spq_static_acc_mve(l, (const uint8_t *)(scratch + oc), pixels, pos, acc);
+                spq_train_row_mve(l, acc, tab, dst, hist);
+            } else
 #endif
-            spq_train_row(l, acc, tab, dst, hist);
+            {
+#if SPQ_STATIC_DSP
+                rows += wp != NULL ? spq_static_acc_dsp(l, wp, pixels, pos, acc)
+                                   : spq_static_acc(l, pixels, pos, acc);
+#else
+                rows += spq_static_acc(l, pixels, pos, acc);
+#endif
+                spq_train_row(l, acc, tab, dst, hist);
+            }
             if (++kx == k) {
                 kx = 0;
                 px++;
             }
         }
     }
+    (void)vec;
     spq_train_counts(hist, counts, T);
     spq_train_planes(cache, groups, T);
     return rows * oc;

@@ -125,6 +125,21 @@ uint32_t spq_static_acc_dsp(const spq_layer_t *l, const uint32_t *wp, const uint
 #define SPQ_STATIC_DSP 0
 #endif
 
+#if SPQ_HAVE_MVE
+/* The static layer's step 0 with Helium (spq_static_mve.c), where spq_static_mve_ok: the
+ * weights as offset-binary bytes [channel][tap] (built once per inference into wb, the
+ * pairs' scratch), one position's accumulators from them, and one position's ranks and
+ * trains (as spq_train_row: tab the whole train table). */
+#define SPQ_SMVE_MAX_TAPS 64u
+int spq_static_mve_ok(const spq_layer_t *l);
+void spq_static_bytes_mve(const spq_layer_t *l, uint8_t *wb);
+uint32_t spq_static_acc_mve(const spq_layer_t *l, const uint8_t *wb, const uint8_t *pixels,
+                            uint32_t pos, int32_t *acc);
+void spq_train_table_mve(const spq_layer_t *l, uint8_t *tab, uint32_t T);
+void spq_train_row_mve(const spq_layer_t *l, const int32_t *acc, const uint8_t *tab, uint8_t *dst,
+                       uint16_t *hist);
+#endif
+
 #if SPQ_HAVE_THUMB2
 /* Thumb-2 kernels (spq_*_thumb2.c). */
 int spq_lut_row_thumb2_ok(const spq_layer_t *l);

@@ -10,8 +10,8 @@
  * the SMLAD sum over the pairs, eight channels at a time in registers (the window's pixels are
  * read once per position into the pair words, a stack array of SPQ_SD_PAIRS words, 128 B).
  * The weight pairs live in the layer's scratch (the accumulator part of the arena,
- * spq_static_pairs_bytes, which gives the shapes this kernel takes). No zero skipping: every tap costs the
- * same, about 0.8 instructions per multiply-accumulate. */
+ * spq_static_pairs_bytes, which gives the shapes this kernel takes). No zero skipping: every
+ * tap costs the same, about 0.8 instructions per multiply-accumulate. */
 #include "spq_conv.h"
 
 #if SPQ_HAVE_DSP && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
