@@ -13,10 +13,11 @@ rows of up to 32 bits and the Helium rows for 32 channels, other widths, 1- and 
 membranes), the fused 4-bit conv (the kernel-3 / 32-channel assembly and Helium windows,
 in_c above one byte chunk, other kernels, strides and widths, no outcome table; the Helium
 kernel-3 / 16->32 conv also on models of its own: 8-bit outcome window, dense input,
-padding 0), static layers (value conv, ranks, cached spike trains for T <= 8, current
-cache), the 2x2 max pools on halfword and word channel runs (and their Helium versions,
-tails predicated), sum pools and the readout's plane-wise and per-feature finish. spq_init
-must refuse each kernel table when one entry is wrong."""
+padding 0), static layers (value conv, ranks, cached spike trains for T <= 8 with and
+without a max pool after them, also over an odd map whose last row and column the pool
+drops; current cache), the 2x2 max pools on halfword and word channel runs (and their Helium
+versions, tails predicated), sum pools and the readout's plane-wise and per-feature finish.
+spq_init must refuse each kernel table when one entry is wrong."""
 
 from __future__ import annotations
 
@@ -54,6 +55,9 @@ CASES: list[tuple[str, str, int, int, int, int, Conv, str | None, Conv, str | No
     ("lutc1", "events", 1, 5, 32, 2, (16, 3, 1, 1, 2, 3), None, (8, 1, 1, 0, 4, 3), None, 4),
     ("lutw16", "events", 2, 3, 16, 3, (16, 3, 1, 1, 4, 3), None, (8, 1, 1, 0, 4, 3), None, 4),
     ("lut32", "events", 2, 6, 7, 2, (32, 3, 1, 1, 2, 3), "max", (16, 3, 1, 1, 4, 3), None, 4),
+    ("stk1", "static", 4, 6, 6, 5, (16, 3, 1, 1, 4, 3), None, (16, 3, 1, 1, 4, 3), "max", 4),
+    ("stodd", "static", 1, 7, 9, 3, (16, 3, 1, 1, 4, 2), "max", (16, 3, 1, 1, 4, 3), None, 4),
+    ("st8", "static", 2, 6, 6, 4, (8, 3, 1, 1, 4, 3), "max", (16, 3, 1, 1, 4, 3), None, 4),
 ]
 
 
@@ -143,15 +147,26 @@ def _packed(ir: ModelIR) -> list[packing.PackedLayer]:
             if layer.neuron is not None]
 
 
+def _static_trains(pl: packing.PackedLayer, T: int) -> bool:
+    """spq_static_trains_ok (runtime_c/src/spq_conv.c): a static layer whose spike trains are
+    cached."""
+    return (pl.breaks is not None and pl.outcome_bits == 5 and T <= 8
+            and pl.out_c * pl.out_h * pl.out_w <= 0xFFFF and 1 <= pl.level_bits <= 2)
+
+
 def _static_dsp(pl: packing.PackedLayer, T: int) -> bool:
-    """spq_static_dsp_ok (runtime_c/src/spq_static_dsp.c): the SMLAD value conv of a static
-    layer whose trains are cached, its weight pairs fitting in the membrane region."""
-    n0 = pl.out_c * pl.out_h * pl.out_w
+    """The SMLAD value conv (runtime_c/src/spq_static_dsp.c) of a static layer whose trains
+    are cached, its weight pairs of a shape it takes (spq_static_pairs_bytes)."""
     pairs = (pl.in_c * pl.kernel * pl.kernel + 1) // 2
-    mem = (n0 * pl.level_bits + 7) // 8
-    return (T <= 8 and pl.weight_bits == 4 and pl.out_c % 16 == 0 and n0 % 32 == 0
-            and 1 <= pl.level_bits <= 2 and mem >= pl.out_c << pl.outcome_bits
-            and pairs <= 32 and 4 * pairs * pl.out_c <= mem)
+    return (_static_trains(pl, T) and pl.weight_bits == 4 and pl.out_c % 16 == 0
+            and pairs <= 32)
+
+
+def _static_mve(pl: packing.PackedLayer, T: int) -> bool:
+    """spq_static_mve_ok (runtime_c/src/spq_static_mve.c): the weights as bytes, the taps
+    padded to 16, fit the weight pairs' scratch."""
+    taps = pl.in_c * pl.kernel * pl.kernel
+    return _static_dsp(pl, T) and (taps + 15) // 16 * 16 <= 4 * ((taps + 1) // 2)
 
 
 def _mve_k3(pl: packing.PackedLayer) -> bool:
@@ -188,9 +203,19 @@ def test_cases_reach_every_kernel(cases: dict[str, tuple[ModelIR, Path]]) -> Non
                 if pl.out_c % 32:
                     seen.add(("w4", "narrow"))
             if pl.breaks is not None:
-                seen.add(("rank", ir.time_steps <= 8))
+                trains = _static_trains(pl, ir.time_steps)
+                seen.add(("rank", trains))
                 if _static_dsp(pl, ir.time_steps):
                     seen.add(("rank", "dsp"))
+                elif trains:
+                    seen.add(("rank", "window"))
+                if _static_mve(pl, ir.time_steps):  # by the taps padded: 16, 32, more
+                    seen.add(("rank", "mve", min((pl.in_c * pl.kernel ** 2 + 15) // 16, 3)))
+                if trains:  # the trains after the max pool (of an odd map) or unpooled
+                    pool = ir.layers[1] if ir.layers[1].type == "maxpool" else None
+                    seen.add(("trains", pool is not None))
+                    if pool is not None and (pl.out_h % 2 or pl.out_w % 2):
+                        seen.add(("trains", "odd"))
             if pl.in_kind == "u8" and pl.breaks is None:
                 seen.add(("current",))
         for layer in ir.layers:  # the Helium 2x2 max pools, a tail-predicated step included
@@ -200,8 +225,10 @@ def test_cases_reach_every_kernel(cases: dict[str, tuple[ModelIR, Path]]) -> Non
             ("lut", "mve", 2, True), ("lut", "mve", 2, False), ("w4", True, True),
             ("w4", False, True),
             ("w4", True, False), ("w4", "chunks"), ("w4", "narrow"), ("rank", True),
-            ("rank", False), ("rank", "dsp"), ("current",), ("w4", "mve k3"),
-            ("maxpool", 16, True), ("maxpool", 32, True)}
+            ("rank", False), ("rank", "dsp"), ("rank", "window"), ("rank", "mve", 1),
+            ("rank", "mve", 2), ("rank", "mve", 3), ("trains", True), ("trains", False),
+            ("trains", "odd"), ("current",), ("w4", "mve k3"), ("maxpool", 16, True),
+            ("maxpool", 32, True)}
     assert want <= seen, want - seen
 
 

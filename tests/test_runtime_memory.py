@@ -83,12 +83,23 @@ def test_arena_formula_by_hand() -> None:
     assert memory.arena_bytes(ir, "layer") == counters + acc + 12 + 4 * 8 + 4 * 4
     parts = memory.arena_breakdown(ir, "layer")
     assert parts == {"counters": 44, "cache": 0, "acc": 8, "membrane": 12, "activations": 48}
-    # static input, ternary: a rank cache of a byte per neuron of the first layer and its
-    # int32 accumulators of one position as scratch, no packed input frame
+    # static input, ternary, T = 4 <= 8: the spike trains cached after the max pool (12
+    # pooled neurons: one group of 32 bytes) and the 4 per-step spike counts; the first
+    # layer's membranes (12 bytes, the reference build's) fit there, so it has no membrane
+    # part; scratch: int32 accumulators of one position, the train table (3 channels x 32
+    # ranks) and the uint16 histogram of the 2^4 train values; no packed input frame
     ir.input_kind = "static"
     ir.layers[0].in_kind = "u8"
     assert memory.arena_breakdown(ir, "time") == {
-        "counters": 44, "cache": 48, "acc": 4 * 3, "membrane": 24, "activations": 8 + 4}
+        "counters": 44, "cache": 32 + 4 * 4, "acc": 4 * 3 + 3 * 32 + 2 * 16, "membrane": 12,
+        "activations": 8 + 4}
+    # T = 10: a rank cache of a byte per neuron of the first layer and its int32
+    # accumulators of one position as scratch
+    ir.time_steps = 10
+    assert memory.arena_breakdown(ir, "time") == {
+        "counters": 44, "cache": 48, "acc": 4 * 3, "membrane": 12 + 4 * 4,
+        "activations": 8 + 4}
+    ir.time_steps = 4
     # with 5 levels (3 bits): a current cache of 48 int32
     ir.layers[0].neuron = _neuron(3, 5)
     assert memory.arena_breakdown(ir, "time") == {

@@ -236,38 +236,67 @@ SPQ_INLINE uint32_t spq_rank31(const int32_t *br, int32_t a)
 #endif
 }
 
+/* Rank of accumulator a among channel c's R sorted breakpoints br: how many are <= a. */
+SPQ_INLINE uint32_t spq_rank(const int32_t *br, uint32_t R, int32_t a)
+{
+    uint32_t lo = 0, hi = R;
+    if (SPQ_FAST && R == 31u) {
+        return spq_rank31(br, a);
+    }
+    while (lo < hi) {
+        uint32_t mid = (lo + hi) >> 1;
+        if (br[mid] <= a) {
+            lo = mid + 1u;
+        } else {
+            hi = mid;
+        }
+    }
+    return lo;
+}
+
 /* The ranks of one position's oc accumulators: rank c is how many of channel c's R sorted
  * breakpoints (br + c R) are <= acc[c]. */
 static void spq_rank_row(const int32_t *br, uint32_t R, const int32_t *acc, uint8_t *rk,
                          uint32_t oc)
 {
     uint32_t c;
-    if (SPQ_FAST && R == 31u) {
-        for (c = 0; c < oc; c++, br += 31) {
-            rk[c] = (uint8_t)spq_rank31(br, acc[c]);
-        }
-        return;
-    }
     for (c = 0; c < oc; c++, br += R) {
-        uint32_t lo = 0, hi = R;
-        while (lo < hi) {
-            uint32_t mid = (lo + hi) >> 1;
-            if (br[mid] <= acc[c]) {
-                lo = mid + 1u;
-            } else {
-                hi = mid;
-            }
-        }
-        rk[c] = (uint8_t)lo;
+        rk[c] = (uint8_t)spq_rank(br, R, acc[c]);
     }
 }
 
 int spq_static_trains_ok(const spq_layer_t *l, uint32_t T)
 {
     size_t n0 = (size_t)l->out_h * l->out_w * l->out_c;
-    return SPQ_FAST && l->breaks != NULL && T <= 8u && n0 % 32u == 0u && l->level_bits >= 1u &&
-           l->level_bits <= 2u &&
-           (n0 * l->level_bits + 7u) / 8u >= ((size_t)l->out_c << l->outcome_bits);
+    return l->in_kind == SPQ_IN_U8 && l->breaks != NULL && l->outcome_bits == 5u && T <= 8u &&
+           n0 <= 0xFFFFu && l->level_bits >= 1u && l->level_bits <= 2u;
+}
+
+/* Neurons whose trains the cache holds: the max pool's outputs, else the layer's. */
+static size_t spq_trains_neurons(const spq_layer_t *l, const spq_layer_t *pool)
+{
+    const spq_layer_t *o = pool != NULL ? pool : l;
+    return (size_t)o->out_h * o->out_w * o->out_c;
+}
+
+size_t spq_static_trains_bytes(const spq_layer_t *l, const spq_layer_t *pool, uint32_t T)
+{
+    return 32u * ((spq_trains_neurons(l, pool) + 31u) / 32u) + 4u * T;
+}
+
+size_t spq_static_pairs_bytes(const spq_layer_t *l)
+{
+    size_t pairs = ((size_t)l->in_c * l->kernel * l->kernel + 1u) / 2u;
+    return l->type == SPQ_LAYER_CONV && l->weight_bits == 4u && l->out_c % 16u == 0u &&
+                   pairs <= SPQ_SD_PAIRS
+               ? 4u * pairs * l->out_c
+               : 0u;
+}
+
+size_t spq_static_scratch_bytes(const spq_layer_t *l, uint32_t T)
+{
+    return 4u * (size_t)l->out_c + spq_static_pairs_bytes(l) +
+           ((size_t)l->out_c << l->outcome_bits) + ((size_t)2u << T);
 }
 
 #if SPQ_FAST
@@ -281,84 +310,202 @@ SPQ_INLINE uint32_t spq_train_bits8(const uint8_t *p, uint32_t t)
     return (v * 0x00204081u) >> 21 & 0xFFu;
 }
 
+#if !SPQ_HAVE_MVE /* Helium: spq_train_table_mve */
 /* A static layer's input current is the same at every step, so each neuron's spikes over the
- * T steps follow from its rank alone: trains[c][r] (bit t: the spike at step t) by running
- * the rank table from code 0 (the membrane after a reset). Then, 32 neurons at a time and in
- * place, their ranks become their trains and the trains become T words: word 8 g + t of the
- * cache holds the spikes of neurons 32 g .. 32 g + 31 at step t (n0 % 32 == 0), so that a
- * step copies one word in eight. */
-static void spq_static_trains(const spq_layer_t *l, uint8_t *cache, uint8_t *trains, uint32_t T)
+ * T steps follow from its rank alone: tab[c][r] (bit t: the spike at step t) by running the
+ * rank table from code 0 (the membrane after a reset). */
+SPQ_NOINLINE static void spq_train_table(const spq_layer_t *l, uint8_t *tab, uint32_t T)
 {
-    uint32_t n = l->outcome_bits, oc = l->out_c, b = l->level_bits, mask = (1u << b) - 1u;
-    uint32_t c, r, t, i, j, n0 = (uint32_t)l->out_h * l->out_w * oc;
-    uint8_t tr[32];
-    for (c = 0; c < oc; c++) {
-        const uint8_t *tab = l->outcome + ((size_t)c << (b + n));
+    uint32_t n = l->outcome_bits, b = l->level_bits, mask = (1u << b) - 1u, c, r, t;
+    for (c = 0; c < l->out_c; c++) {
+        const uint8_t *oc = l->outcome + ((size_t)c << (b + n));
         for (r = 0; r < (1u << n); r++) {
-            const uint8_t *row = tab + r;
+            const uint8_t *row = oc + r;
             uint32_t cs = 0, train = 0; /* cs: the membrane code << n */
             for (t = 0; t < T; t++) {   /* the spike of step t into bit 7, then down */
                 uint32_t o = row[cs];
                 train = (train >> 1) | (o & 0x80u);
                 cs = (o & mask) << n;
             }
-            trains[(c << n) + r] = (uint8_t)(train >> (8u - T));
+            *tab++ = (uint8_t)(train >> (8u - T));
         }
     }
-    for (i = 0, c = 0; i < n0; i += 32u) {
-        uint32_t *w = (uint32_t *)(void *)(cache + i);
-        if (32u % oc == 0u) { /* whole positions: channel j % oc */
-            for (j = 0; j < 32u; j += oc) {
-                const uint8_t *rk = cache + i + j, *tc = trains;
-                for (c = 0; c < oc; c++, tc += (size_t)1 << n) {
-                    tr[j + c] = tc[rk[c]];
-                }
-            }
-        } else {
-            for (j = 0; j < 32u; j++) {
-                tr[j] = trains[(c << n) + cache[i + j]];
-                c = c + 1u == oc ? 0u : c + 1u;
-            }
+}
+#endif
+
+/* The trains of one position's oc neurons from their accumulators (31 breakpoints per
+ * channel): counted by value into hist and ORed into dst (the position's pooled trains;
+ * NULL: outside the pool's map). */
+static void spq_train_row(const spq_layer_t *l, const int32_t *acc, const uint8_t *tab,
+                          uint8_t *dst, uint16_t *hist)
+{
+    const int32_t *br = l->breaks;
+    uint32_t c;
+    for (c = 0; c < l->out_c; c++, br += 31, tab += 32) {
+        uint32_t x = tab[spq_rank31(br, acc[c])];
+        hist[x]++;
+        if (dst != NULL) {
+            dst[c] |= (uint8_t)x;
         }
+    }
+}
+
+/* The spike count at each step t from the histogram of the trains: the trains with bit t. */
+SPQ_NOINLINE static void spq_train_counts(const uint16_t *hist, uint32_t *counts, uint32_t T)
+{
+    uint32_t t, v;
+    for (t = 0; t < T; t++) {
+        counts[t] = 0;
+        for (v = 1u << t; v < (1u << T); v = (v + 1u) | (1u << t)) {
+            counts[t] += hist[v];
+        }
+    }
+}
+
+/* In place, 32 trains (bytes) at a time into T bit planes: word t of a group of 32 bytes
+ * holds bit t of each. */
+SPQ_NOINLINE static void spq_train_planes(uint8_t *cache, uint32_t groups, uint32_t T)
+{
+    uint32_t i, t;
+    uint8_t tr[32];
+    for (i = 0; i < groups; i++) {
+        uint32_t *w = (uint32_t *)(void *)(cache + 32u * i);
+        memcpy(tr, w, sizeof tr);
         for (t = 0; t < T; t++) {
             w[t] = spq_train_bits8(tr, t) | spq_train_bits8(tr + 8, t) << 8 |
                    spq_train_bits8(tr + 16, t) << 16 | spq_train_bits8(tr + 24, t) << 24;
         }
     }
 }
+
+/* The cached trains (spq_static_trains_bytes): a byte per neuron of the cached map (the max
+ * pool's output: the OR of its window's trains, the spikes of a max pool of spikes) built
+ * position by position, then, 32 neurons at a time and in place, T words: word 8 g + t holds
+ * the spikes of neurons 32 g .. 32 g + 31 at step t, so that a step copies one word in
+ * eight; after them the layer's spike count at each step (uint32). The scratch holds the
+ * position's accumulators, the SMLAD weight pairs, the train table and the histogram of the
+ * trains (spq_static_scratch_bytes). Returns the synops. */
+static uint32_t spq_static_trains_build(const spq_layer_t *l, const spq_layer_t *pool,
+                                        const uint8_t *pixels, uint8_t *cache, uint32_t *scratch,
+                                        uint32_t T)
+{
+    /* the pool's window k x k (1 x 1 without a pool: pool = the layer) */
+    uint32_t k = pool != NULL ? pool->kernel : 1u, oc = l->out_c, ow = l->out_w, oy, ox;
+    uint32_t pos = 0, rows = 0, groups = (uint32_t)(spq_trains_neurons(l, pool) + 31u) / 32u;
+    int32_t *acc = (int32_t *)(void *)scratch;
+    uint32_t *wp = scratch + oc, *counts = (uint32_t *)(void *)(cache + 32u * groups);
+    uint8_t *tab = (uint8_t *)(wp + spq_static_pairs_bytes(l) / 4u);
+    uint16_t *hist = (uint16_t *)(void *)(tab + ((size_t)oc << l->outcome_bits));
+    int vec = 0; /* the Helium kernels */
+#if SPQ_HAVE_MVE
+    spq_train_table_mve(l, tab, T);
+#else
+    spq_train_table(l, tab, T);
+#endif
+    memset(cache, 0, 32u * groups);
+    memset(hist, 0, (size_t)2u << T);
+    pool = pool != NULL ? pool : l;
+#if SPQ_HAVE_MVE
+    vec = spq_static_mve_ok(l); /* Helium: the weights as bytes, vector ranks */
+    if (vec) {
+        spq_static_bytes_mve(l, (uint8_t *)wp);
+    }
+#endif
+#if SPQ_STATIC_DSP
+    if (!vec && spq_static_pairs_bytes(l) != 0u) {
+        spq_static_pairs_dsp(l, wp);
+    } else {
+        wp = NULL;
+    }
+#endif
+    for (oy = 0; oy < l->out_h; oy++) {
+        /* the pool's output position (py, px) of (oy, ox): its window's kx-th column */
+        uint32_t py = oy / k, px = 0, kx = 0;
+        for (ox = 0; ox < ow; ox++, pos++) {
+            uint8_t *dst = py < pool->out_h && px < pool->out_w
+                               ? cache + ((size_t)py * pool->out_w + px) * oc
+                               : NULL;
+#if SPQ_HAVE_MVE
+            if (vec) {
+                rows += spq_static_acc_mve(l, (const uint8_t *)(scratch + oc), pixels, pos, acc);
+                spq_train_row_mve(l, acc, tab, dst, hist);
+            } else
+#endif
+            {
+#if SPQ_STATIC_DSP
+                rows += wp != NULL ? spq_static_acc_dsp(l, wp, pixels, pos, acc)
+                                   : spq_static_acc(l, pixels, pos, acc);
+#else
+                rows += spq_static_acc(l, pixels, pos, acc);
+#endif
+                spq_train_row(l, acc, tab, dst, hist);
+            }
+            if (++kx == k) {
+                kx = 0;
+                px++;
+            }
+        }
+    }
+    (void)vec;
+    spq_train_counts(hist, counts, T);
+    spq_train_planes(cache, groups, T);
+    return rows * oc;
+}
+
+void spq_static_trains_copy(const uint32_t *cache, size_t n, uint32_t t, uint32_t *out)
+{
+    size_t g;
+    for (g = 0, cache += t; g < (n + 31u) / 32u; g++, cache += 8) {
+        out[g] = *cache;
+    }
+}
 #endif
 
+void spq_static_trains_step(spq_job_t *job, const spq_layer_t *pool)
+{
+    const spq_layer_t *l = job->l;
+    uint32_t pos, rows = 0, n_pos = (uint32_t)l->out_h * l->out_w;
+#if SPQ_FAST
+    size_t n = spq_trains_neurons(l, pool);
+    uint8_t *cache = (uint8_t *)job->mem;
+    if (job->t == 0u) {
+        job->synops = spq_static_trains_build(l, pool, (const uint8_t *)job->in, cache,
+                                              (uint32_t *)job->acc, job->steps);
+    }
+    job->spikes += ((const uint32_t *)(const void *)(cache + 32u * ((n + 31u) / 32u)))[job->t];
+    if (pool == NULL) { /* else the max pool copies its trains (spq_static_trains_copy) */
+        spq_static_trains_copy((const uint32_t *)job->mem, n, job->t, job->out);
+    }
+    (void)pos, (void)rows, (void)n_pos;
+#else
+    /* reference: the layer's membranes in the cache, its accumulators computed every step */
+    (void)pool;
+    if (job->t == 0u) {
+        memset(job->mem, 0, ((size_t)n_pos * l->out_c * l->level_bits + 7u) / 8u);
+    }
+    for (pos = 0; pos < n_pos; pos++) {
+        rows += spq_static_acc(l, (const uint8_t *)job->in, pos, (int32_t *)job->acc);
+        job->spikes += spq_neuron_pos_ref(l, job->acc, 32u, job->mem, pos, job->out);
+    }
+    if (job->t == 0u) {
+        job->synops = rows * l->out_c;
+    }
+#endif
+}
+
 uint32_t spq_static_prepare(const spq_layer_t *l, const uint8_t *pixels, void *cache,
-                            int32_t *acc, uint32_t *mem, uint32_t T)
+                            int32_t *acc)
 {
     uint32_t oc = l->out_c, n_pos = (uint32_t)l->out_h * l->out_w, pos, c, rows = 0;
     if (l->breaks != NULL) { /* rank cache: one byte per neuron */
         uint32_t R = (1u << l->outcome_bits) - 1u;
         uint8_t *rk = (uint8_t *)cache;
-#if SPQ_STATIC_DSP
-        const uint32_t *wp = NULL;
-        if (spq_static_dsp_ok(l, T)) { /* weight pairs in the membrane region (unused) */
-            spq_static_pairs_dsp(l, mem);
-            wp = mem;
-        }
-#endif
         for (pos = 0; pos < n_pos; pos++, rk += oc) {
-#if SPQ_STATIC_DSP
-            rows += wp != NULL ? spq_static_acc_dsp(l, wp, pixels, pos, acc)
-                               : spq_static_acc(l, pixels, pos, acc);
-#else
             rows += spq_static_acc(l, pixels, pos, acc);
-#endif
             spq_rank_row(l->breaks, R, acc, rk, oc);
         }
-#if SPQ_FAST
-        if (spq_static_trains_ok(l, T)) {
-            spq_static_trains(l, (uint8_t *)cache, (uint8_t *)mem, T);
-        }
-#endif
         return rows * oc;
     }
-    (void)mem, (void)T;
     for (pos = 0; pos < n_pos; pos++) { /* current cache: int32 I per neuron */
         int32_t *a = (int32_t *)cache + (size_t)pos * oc;
         rows += spq_static_acc(l, pixels, pos, a);
@@ -368,41 +515,6 @@ uint32_t spq_static_prepare(const spq_layer_t *l, const uint8_t *pixels, void *c
     }
     return rows * oc;
 }
-
-#if SPQ_FAST
-/* Step t of a static layer from its cached trains: word 8 g + t of the cache is word g of the
- * output (spq_static_trains). */
-static uint32_t spq_static_train_step(const uint32_t *trains, uint32_t n0, uint32_t t,
-                                      uint32_t *out)
-{
-    uint32_t g, spikes = 0;
-    for (g = 0, trains += t; g < n0 / 32u; g++, trains += 8) {
-        uint32_t w = *trains;
-        out[g] = w;
-        spikes += spq_popcount(w);
-    }
-    return spikes;
-}
-#endif
-
-#if SPQ_FAST
-/* Neurons of position pos from their ranks (a static layer's rank table). */
-static uint32_t spq_neuron_pos_rank(const spq_layer_t *l, const uint8_t *rk, uint32_t *mem,
-                                    uint32_t pos, uint32_t *out)
-{
-    const uint8_t *t = l->outcome;
-    uint32_t c, C = l->out_c, k = pos * C, spikes = 0;
-    uint32_t b = l->level_bits, n = l->outcome_bits, mask = ((uint32_t)1 << b) - 1u;
-    for (c = 0; c < C; c++, k++, t += (size_t)1 << (b + n)) {
-        uint32_t at = k * b, w = mem[at >> 5], sh = at & 31u; /* b <= 2: no straddle */
-        uint32_t o = t[(((w >> sh) & mask) << n) + rk[c]];
-        mem[at >> 5] = (w & ~(mask << sh)) | ((o & mask) << sh);
-        out[k >> 5] |= (o >> 7) << (k & 31u);
-        spikes += o >> 7;
-    }
-    return spikes;
-}
-#endif
 
 void spq_static_step(spq_job_t *job)
 {
@@ -415,7 +527,13 @@ void spq_static_step(spq_job_t *job)
         }
         return;
     }
-    if (!SPQ_FAST) { /* reference: the arithmetic of s5 on an accumulator of each rank */
+#if SPQ_HAVE_MVE
+    if (spq_rank_fire_mve_ok(l)) {
+        job->spikes += spq_rank_fire_mve(l, (const uint8_t *)job->in, job->mem, job->out, n_pos);
+        return;
+    }
+#endif
+    { /* no cached trains: the arithmetic of s5 on an accumulator of each rank */
         const uint8_t *rk = (const uint8_t *)job->in;
         int32_t *acc = (int32_t *)job->acc, bound = (int32_t)spq_acc_bound(l);
         uint32_t R = (1u << l->outcome_bits) - 1u;
@@ -425,32 +543,5 @@ void spq_static_step(spq_job_t *job)
             }
             job->spikes += spq_neuron_pos_ref(l, acc, 32u, job->mem, pos, job->out);
         }
-        return;
     }
-#if SPQ_FAST
-    if (spq_static_trains_ok(l, job->steps)) {
-        job->spikes += spq_static_train_step((const uint32_t *)job->in, n_pos * oc, job->t,
-                                             job->out);
-        return;
-    }
-    {
-        const uint8_t *rk = (const uint8_t *)job->in;
-        spq_fire8_fn_t fire = spq_fire_rank_select(l);
-#if SPQ_HAVE_MVE
-        if (spq_rank_fire_mve_ok(l)) {
-            job->spikes += spq_rank_fire_mve(l, rk, job->mem, job->out, n_pos);
-            return;
-        }
-#endif
-        if (fire != NULL) { /* ranks are the columns; oc % 4 == 0: whole words */
-            fire((const uint32_t *)(const void *)rk, l->outcome, job->mem, job->out, 0u, oc,
-                 n_pos);
-            job->spikes += spq_count_bits(job->out, oc * n_pos);
-            return;
-        }
-        for (pos = 0; pos < n_pos; pos++, rk += oc) {
-            job->spikes += spq_neuron_pos_rank(l, rk, job->mem, pos, job->out);
-        }
-    }
-#endif
 }

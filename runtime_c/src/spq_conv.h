@@ -103,6 +103,9 @@ void spq_conv_lut(spq_job_t *job, spq_fire8_fn_t fire, spq_lut_row_fn_t row_fn);
 uint32_t spq_lut_row_scalar(const spq_lut_row_t *r);
 #endif
 
+/** Most tap pairs of the SMLAD static kernel (its stack array of pixel pairs). */
+#define SPQ_SD_PAIRS 32u
+
 #if SPQ_FAST
 /* The static conv layer's accumulators with 4-bit weights (spq_static_w4.c). */
 int spq_static_w4_ok(const spq_layer_t *l);
@@ -112,15 +115,29 @@ uint32_t spq_static_acc_w4(const spq_layer_t *l, const uint8_t *pixels, uint32_t
 
 #if SPQ_HAVE_DSP && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
 /* The static conv layer's accumulators with SMLAD on int16 pairs (spq_static_dsp.c): the
- * weight pairs (built once per inference into wp, the layer's membrane region) and one
- * position from them. */
+ * weight pairs (built once per inference into wp, in the scratch: spq_static_pairs_bytes)
+ * and one position from them. */
 #define SPQ_STATIC_DSP 1
-int spq_static_dsp_ok(const spq_layer_t *l, uint32_t T);
 void spq_static_pairs_dsp(const spq_layer_t *l, uint32_t *wp);
 uint32_t spq_static_acc_dsp(const spq_layer_t *l, const uint32_t *wp, const uint8_t *pixels,
                             uint32_t pos, int32_t *acc);
 #else
 #define SPQ_STATIC_DSP 0
+#endif
+
+#if SPQ_HAVE_MVE
+/* The static layer's step 0 with Helium (spq_static_mve.c), where spq_static_mve_ok: the
+ * weights as offset-binary bytes [channel][tap] (built once per inference into wb, the
+ * pairs' scratch), one position's accumulators from them, and one position's ranks and
+ * trains (as spq_train_row: tab the whole train table). */
+#define SPQ_SMVE_MAX_TAPS 64u
+int spq_static_mve_ok(const spq_layer_t *l);
+void spq_static_bytes_mve(const spq_layer_t *l, uint8_t *wb);
+uint32_t spq_static_acc_mve(const spq_layer_t *l, const uint8_t *wb, const uint8_t *pixels,
+                            uint32_t pos, int32_t *acc);
+void spq_train_table_mve(const spq_layer_t *l, uint8_t *tab, uint32_t T);
+void spq_train_row_mve(const spq_layer_t *l, const int32_t *acc, const uint8_t *tab, uint8_t *dst,
+                       uint16_t *hist);
 #endif
 
 #if SPQ_HAVE_THUMB2

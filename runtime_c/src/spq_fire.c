@@ -126,12 +126,6 @@ static void spq_fire8_b2(const uint32_t *x, const uint8_t *t, uint32_t *mem, uin
 {
     spq_fire_b2_k8(x, t, mem, out, k, C, npos, 8u);
 }
-
-static void spq_fire5_b2(const uint32_t *x, const uint8_t *t, uint32_t *mem, uint32_t *out,
-                         uint32_t k, uint32_t C, uint32_t npos)
-{
-    spq_fire_b2_k8(x, t, mem, out, k, C, npos, 5u);
-}
 #endif
 
 /* 1-bit membranes (two levels): one body, column kind and n at run time (rarer layers; the
@@ -147,12 +141,6 @@ static void spq_fire8_b1(const uint32_t *x, const uint8_t *t, uint32_t *mem, uin
                          uint32_t k, uint32_t C, uint32_t npos)
 {
     spq_fire_b1(x, t, mem, out, k, C, npos, 8u, 8u);
-}
-
-static void spq_fire5_b1(const uint32_t *x, const uint8_t *t, uint32_t *mem, uint32_t *out,
-                         uint32_t k, uint32_t C, uint32_t npos)
-{
-    spq_fire_b1(x, t, mem, out, k, C, npos, 5u, 8u);
 }
 
 /* The pair-word functions take n from the layer: one per n (5 .. 8) and b. */
@@ -205,20 +193,6 @@ static void spq_fire16_b2_n8(const uint32_t *x, const uint8_t *t, uint32_t *mem,
     spq_fire_b2_k16(x, t, mem, out, k, C, 8u);
 }
 #endif
-
-spq_fire8_fn_t spq_fire_rank_select(const spq_layer_t *l)
-{
-    uint32_t b = l->level_bits;
-    if (l->breaks == NULL || l->outcome_bits != 5u || b == 0u || b > 2u ||
-        (l->out_c * b) % 32u != 0u) {
-        return NULL;
-    }
-#if SPQ_HAVE_THUMB2
-    return b == 2u ? spq_fire5_thumb2 : spq_fire5_b1;
-#else
-    return b == 2u ? spq_fire5_b2 : spq_fire5_b1;
-#endif
-}
 
 spq_fire8_fn_t spq_fire8_select(const spq_layer_t *l)
 {

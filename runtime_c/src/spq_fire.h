@@ -34,20 +34,14 @@ typedef void (*spq_fire8_fn_t)(const uint32_t *lanes, const uint8_t *t, uint32_t
  *  above 127, or out_c * level_bits not a multiple of 32). */
 spq_fire8_fn_t spq_fire8_select(const spq_layer_t *l);
 
-/** The byte-lane fire function for a static layer's rank table (lanes: ranks, rows of 32),
- *  or NULL. */
-spq_fire8_fn_t spq_fire_rank_select(const spq_layer_t *l);
-
 /** The pair-word fire function for the layer, or NULL (no outcome table, a window outside
  *  2^5 .. 2^8, or out_c * level_bits not a multiple of 32). */
 spq_fire_fn_t spq_fire_select(const spq_layer_t *l);
 
 #if SPQ_HAVE_THUMB2
 /* Thumb-2 versions for 2-bit membranes (spq_fire_thumb2.c): byte lanes with rows of 256
- * (fire8) or 32 (fire5) bytes, pair words for window bits n. */
+ * bytes (fire8), pair words for window bits n. */
 void spq_fire8_thumb2(const uint32_t *x, const uint8_t *t, uint32_t *mem, uint32_t *out,
-                      uint32_t k, uint32_t C, uint32_t npos);
-void spq_fire5_thumb2(const uint32_t *x, const uint8_t *t, uint32_t *mem, uint32_t *out,
                       uint32_t k, uint32_t C, uint32_t npos);
 spq_fire_fn_t spq_fire16_thumb2_select(uint32_t n);
 #endif

@@ -28,12 +28,6 @@ void spq_fire8_thumb2(const uint32_t *x, const uint8_t *t, uint32_t *mem, uint32
     spq_t2_fire(x, t, mem, out, k, C, npos, 8u, 8u);
 }
 
-void spq_fire5_thumb2(const uint32_t *x, const uint8_t *t, uint32_t *mem, uint32_t *out,
-                      uint32_t k, uint32_t C, uint32_t npos)
-{
-    spq_t2_fire(x, t, mem, out, k, C, npos, 5u, 8u);
-}
-
 static void spq_fire16_t2_n7(const uint32_t *x, const uint8_t *t, uint32_t *mem, uint32_t *out,
                              uint32_t k, uint32_t C)
 {

@@ -222,16 +222,32 @@ void spq_readout_count(spq_job_t *job, uint32_t planes);
 /** logits += sum over the input features of weight row * count (a map of map_c channels). */
 void spq_readout_finish(const spq_layer_t *l, uint32_t map_c, const uint32_t *counts,
                         uint32_t planes, int32_t *logits);
-/** Static first layer, once per inference: with a rank table (breaks), the rank of every
- *  neuron's accumulator as a byte (position-major) into `cache`, or (fast path,
- *  spq_static_trains_ok) the neuron's whole spike train, bit t the spike at step t; else its
- *  input current I (int32). acc: scratch of out_c int32; mem: the layer's membranes (the
- *  train path builds its table there). Returns the synops. */
-uint32_t spq_static_prepare(const spq_layer_t *l, const uint8_t *pixels, void *cache,
-                            int32_t *acc, uint32_t *mem, uint32_t T);
-/** 1 if the static layer's spike trains are cached (T <= 8 steps and its membrane region
- *  holds the table of out_c x 2^outcome_bits trains). */
+/** Static first layer with a rank table and T <= 8 steps (any build): its spike trains are
+ *  cached (docs/formats.md, "Arena layout"): the layer keeps no membrane region, its cache
+ *  part holds the trains (or, in the reference build, its membranes). */
 int spq_static_trains_ok(const spq_layer_t *l, uint32_t T);
+/** The trains' cache bytes: a byte per neuron of the cached map (the max pool's output when
+ *  the next layer is a max pool, `pool`; else the layer's), 32 per 32 neurons, then the
+ *  layer's spike count at each step. */
+size_t spq_static_trains_bytes(const spq_layer_t *l, const spq_layer_t *pool, uint32_t T);
+/** The trains' scratch (the accumulator part): the position's int32 accumulators, the SMLAD
+ *  weight pairs (spq_static_pairs_bytes), the train table (out_c << outcome_bits bytes) and
+ *  a uint16 histogram of the 2^T train values. */
+size_t spq_static_scratch_bytes(const spq_layer_t *l, uint32_t T);
+/** Bytes of the SMLAD weight pairs of a static layer of their shape, else 0 (any build). */
+size_t spq_static_pairs_bytes(const spq_layer_t *l);
+/** A static layer with cached trains, one step: job->in the pixels, job->mem the cache
+ *  (built at step 0), pool the max pool that reads it or NULL; the fast build copies step t
+ *  of the trains into job->out unless a max pool takes them (spq_static_trains_copy), the
+ *  reference computes the accumulators at every step and updates the membranes. */
+void spq_static_trains_step(spq_job_t *job, const spq_layer_t *pool);
+/** Step t of the cached trains of n neurons into out (fast build). */
+void spq_static_trains_copy(const uint32_t *cache, size_t n, uint32_t t, uint32_t *out);
+/** Static first layer without cached trains, once per inference: with a rank table (breaks)
+ *  the rank of every neuron's accumulator as a byte (position-major) into `cache`, else its
+ *  input current I (int32). acc: scratch of out_c int32. Returns the synops. */
+uint32_t spq_static_prepare(const spq_layer_t *l, const uint8_t *pixels, void *cache,
+                            int32_t *acc);
 /** Static first layer, one step: the neurons from the cache (job->in). */
 void spq_static_step(spq_job_t *job);
 /** Static readout: the accumulator per class, once per inference; returns the synops. */

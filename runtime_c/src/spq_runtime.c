@@ -44,10 +44,20 @@ static size_t spq_frame_bytes(const spq_layer_t *l)
     return spq_bitmap_bytes(n);
 }
 
+/* The max pool that reads a static first layer's cached trains (layer 1), or NULL. */
+static const spq_layer_t *spq_trains_pool(const spq_model_t *m)
+{
+    return m->num_layers > 1u && m->layers[1].type == SPQ_LAYER_MAXPOOL ? &m->layers[1] : NULL;
+}
+
 /* A layer's state: the packed membranes of a neuron layer; for a readout that reads spikes,
- * the spike count of each input feature so far, bit-sliced (spq_readout_count). */
+ * the spike count of each input feature so far, bit-sliced (spq_readout_count); none for a
+ * static layer with cached trains (its cache part holds them). */
 static size_t spq_mem_bytes(const spq_model_t *m, const spq_layer_t *l)
 {
+    if (spq_static_trains_ok(l, m->time_steps)) {
+        return 0;
+    }
     if (l->type == SPQ_LAYER_READOUT && l->in_kind == SPQ_IN_SPIKE) {
         return 4u * spq_count_planes(m->time_steps) * (((size_t)l->in_c + 31u) / 32u);
     }
@@ -58,10 +68,15 @@ static size_t spq_mem_bytes(const spq_model_t *m, const spq_layer_t *l)
 }
 
 /* Accumulators of one output position, the kernels' scratch: int32 per channel, or int16
- * two per word (ceil(C/2) words); int32 for a static layer with a rank cache. */
-static size_t spq_acc_bytes(const spq_layer_t *l)
+ * two per word (ceil(C/2) words); int32 for a static layer with a rank cache, with the
+ * trains' scratch when they are cached. */
+static size_t spq_acc_bytes(const spq_layer_t *l, uint32_t T)
 {
-    size_t n = l->in_kind == SPQ_IN_U8 ? 4u * (size_t)l->out_c /* int32 accumulators */
+    size_t n;
+    if (spq_static_trains_ok(l, T)) {
+        return spq_static_scratch_bytes(l, T);
+    }
+    n = l->in_kind == SPQ_IN_U8 ? 4u * (size_t)l->out_c /* int32 accumulators */
                                        : spq_acc_pos_bytes(l->out_c, l->acc_bits);
     if (l->weights_x != NULL) { /* the fused 4-bit conv kernel's input lists */
         n += spq_w4_list_bytes(l->in_c, l->in_w, l->kernel, l->padding);
@@ -311,7 +326,7 @@ static int spq_layout(const spq_model_t *m, spq_schedule_t schedule, spq_layout_
             mem_max = mem;
         }
         if (spq_is_neuron(l) && (l->in_kind != SPQ_IN_U8 || l->breaks != NULL)) {
-            size_t a = spq_acc_bytes(l);
+            size_t a = spq_acc_bytes(l, m->time_steps);
             if (a > acc) {
                 acc = a;
             }
@@ -324,6 +339,11 @@ static int spq_layout(const spq_model_t *m, spq_schedule_t schedule, spq_layout_
         const spq_layer_t *l0 = &m->layers[0];
         cache = l0->breaks != NULL ? SPQ_ALIGN4(spq_layer_neurons(l0)) /* ranks: a byte */
                                    : 4u * spq_layer_neurons(l0);         /* currents */
+        if (spq_static_trains_ok(l0, m->time_steps)) { /* trains, or the reference's membranes */
+            size_t mem0 = SPQ_ALIGN4((spq_layer_neurons(l0) * l0->level_bits + 7u) / 8u);
+            cache = spq_static_trains_bytes(l0, spq_trains_pool(m), m->time_steps);
+            cache = cache > mem0 ? cache : mem0;
+        }
     }
     lay->counters = 0;
     lay->cache = 8u * m->num_layers + 4u * m->num_classes;
@@ -440,11 +460,14 @@ static void spq_layer_step(spq_ctx_t *ctx, uint32_t i, const void *src, void *ds
     case SPQ_LAYER_CONV:
     case SPQ_LAYER_LINEAR:
     case SPQ_LAYER_SPIKE_READOUT:
-        if (l->in_kind == SPQ_IN_U8) {
+        if (spq_static_trains_ok(l, m->time_steps)) { /* the cache is the layer's state */
+            job.mem = (uint32_t *)(void *)cache;
+            spq_static_trains_step(&job, spq_trains_pool(m));
+        } else if (l->in_kind == SPQ_IN_U8) {
             /* static first layer: its current is the same at every step */
             if (t == 0u) {
                 job.synops = spq_static_prepare(l, (const uint8_t *)src, cache,
-                                                (int32_t *)job.acc, job.mem, m->time_steps);
+                                                (int32_t *)job.acc);
             }
             job.in = cache;
             spq_static_step(&job);
@@ -461,6 +484,13 @@ static void spq_layer_step(spq_ctx_t *ctx, uint32_t i, const void *src, void *ds
         }
         break;
     case SPQ_LAYER_MAXPOOL:
+#if SPQ_FAST
+        if (i == 1u && spq_static_trains_ok(&m->layers[0], m->time_steps)) {
+            spq_static_trains_copy((const uint32_t *)cache, spq_layer_neurons(l), t,
+                                   (uint32_t *)dst); /* the static layer's pooled trains */
+            break;
+        }
+#endif
         spq_maxpool_spike(l, (const uint32_t *)src, (uint32_t *)dst);
         break;
     case SPQ_LAYER_SUMPOOL:

@@ -9,23 +9,12 @@
  * weights of those taps (an odd last tap pairs with weight 0). Channel c's accumulator is then
  * the SMLAD sum over the pairs, eight channels at a time in registers (the window's pixels are
  * read once per position into the pair words, a stack array of SPQ_SD_PAIRS words, 128 B).
- * The weight pairs live in the layer's membrane region, which a static layer whose spike
- * trains are cached does not use until spq_static_prepare writes the train table there after
- * the accumulators (spq_static_dsp_ok checks the size). No zero skipping: every tap costs the
- * same, about 0.8 instructions per multiply-accumulate. */
+ * The weight pairs live in the layer's scratch (the accumulator part of the arena,
+ * spq_static_pairs_bytes, which gives the shapes this kernel takes). No zero skipping: every
+ * tap costs the same, about 0.8 instructions per multiply-accumulate. */
 #include "spq_conv.h"
 
 #if SPQ_HAVE_DSP && defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_LITTLE_ENDIAN__
-
-#define SPQ_SD_PAIRS 32u
-
-int spq_static_dsp_ok(const spq_layer_t *l, uint32_t T)
-{
-    size_t taps = (size_t)l->in_c * l->kernel * l->kernel, pairs = (taps + 1u) / 2u;
-    size_t mem = ((size_t)l->out_h * l->out_w * l->out_c * l->level_bits + 7u) / 8u;
-    return spq_static_w4_ok(l) && spq_static_trains_ok(l, T) && pairs <= SPQ_SD_PAIRS &&
-           4u * pairs * l->out_c <= mem;
-}
 
 /* Signed 4-bit weight of tap t (flattened ci, ky, kx) and output channel c. */
 static uint32_t spq_sd_weight(const spq_layer_t *l, uint32_t taps, uint32_t t, uint32_t c)

@@ -39,6 +39,22 @@ def count_planes(time_steps: int) -> int:
     return int(time_steps).bit_length()
 
 
+def static_trains(layer: LayerIR, time_steps: int) -> bool:
+    """A static layer with a rank table and T <= 8 (spq_static_trains_ok): the runtime caches
+    its spike trains in the cache part and gives it no membrane region."""
+    return (_rank_cache(layer) and time_steps <= 8
+            and _neurons(layer.out_shape) <= 0xFFFF)
+
+
+def _static_pairs_bytes(layer: LayerIR) -> int:
+    """The SMLAD weight pairs of a static layer of their shape (spq_static_pairs_bytes)."""
+    channels = int(layer.out_shape[0])
+    pairs = (int(layer.in_shape[0]) * layer.kernel * layer.kernel + 1) // 2
+    if layer.type == "conv" and layer.weight_bits == 4 and channels % 16 == 0 and pairs <= 32:
+        return 4 * pairs * channels
+    return 0
+
+
 def layer_membrane_bytes(layer: LayerIR, time_steps: int = 1) -> int:
     """The state of one layer: the packed membrane of a neuron layer; for a readout that
     reads spikes, its per-feature spike counts (bit-sliced, one plane of ceil(F/32) words
@@ -50,9 +66,17 @@ def layer_membrane_bytes(layer: LayerIR, time_steps: int = 1) -> int:
     return align4((_neurons(layer.out_shape) * level_bits(layer.neuron.levels) + 7) // 8)
 
 
+def _state_bytes(ir: ModelIR) -> list[int]:
+    """Each layer's part of the membrane region: its state, none for a static first layer
+    with cached trains (the cache part holds them, or the reference build's membranes)."""
+    return [0 if static_trains(layer, ir.time_steps) else
+            layer_membrane_bytes(layer, ir.time_steps) for layer in ir.layers]
+
+
 def membrane_bytes(ir: ModelIR) -> int:
-    """All membranes of the model, packed at ``level_bits`` per neuron (the time-major state)."""
-    return sum(layer_membrane_bytes(layer, ir.time_steps) for layer in ir.layers)
+    """The membrane region of the time-major schedule: every layer's state at once, packed at
+    ``level_bits`` per neuron."""
+    return sum(_state_bytes(ir))
 
 
 def frame_bytes(layer: LayerIR) -> int:
@@ -73,15 +97,21 @@ def input_frame_bytes(ir: ModelIR) -> int:
     return 4 * ((_neurons(ir.input_shape) + 31) // 32)
 
 
-def acc_bytes(layer: LayerIR) -> int:
+def acc_bytes(layer: LayerIR, time_steps: int = 1) -> int:
     """The scratch of a conv/linear layer that reads spikes or counts (0 otherwise): the
     accumulators of one output position (one int32 per output channel, or int16 kept two per
     32-bit word: channels 2j and 2j+1 share word j, so ceil(C/2) words), and for a layer that
-    runs the fused 4-bit conv kernel its input lists (spq.export.tables.w4_list_bytes)."""
+    runs the fused 4-bit conv kernel its input lists (spq.export.tables.w4_list_bytes). A
+    static layer with a rank cache: int32 of one position, and when its trains are cached
+    the SMLAD weight pairs, the train table (a byte per channel and rank) and a uint16
+    histogram of the 2^T train values (spq_static_scratch_bytes)."""
     if layer.type not in ("conv", "linear", "spike_readout"):
         return 0
     channels = int(layer.out_shape[0])
-    if layer.in_kind == "u8":  # a static layer with a rank cache: int32 of one position
+    if layer.in_kind == "u8":
+        if static_trains(layer, time_steps):
+            return (4 * channels + _static_pairs_bytes(layer)
+                    + (channels << tables.RANK_BITS) + (2 << time_steps))
         return 4 * channels if _rank_cache(layer) else 0
     acc = 4 * ((channels + 1) // 2 if layer.acc_bits == 16 else channels)
     if layer.type == "conv":
@@ -102,11 +132,21 @@ def _rank_cache(layer: LayerIR) -> bool:
 
 
 def cache_bytes(ir: ModelIR) -> int:
-    """Static first layer, computed once per inference: the rank of each neuron's accumulator
-    (a byte) with a rank table, else its input current (int32); the readout accumulator per
+    """Static first layer, computed once per inference: with a rank table and T <= 8 its
+    spike trains (a byte per neuron of the map they feed: the max pool's output when layer 1
+    is a max pool, else the layer's; 32 bytes per 32 neurons) and its spike count per step,
+    or the reference build's membranes if larger; with a rank table and T > 8 the rank of each
+    neuron's accumulator (a byte), else its input current (int32); the readout accumulator per
     class when the first layer is the readout."""
     if not ir.layers or ir.layers[0].in_kind != "u8":
         return 0
+    first = ir.layers[0]
+    if static_trains(first, ir.time_steps):
+        fed = ir.layers[1] if len(ir.layers) > 1 and ir.layers[1].type == "maxpool" else first
+        trains = 32 * ((_neurons(fed.out_shape) + 31) // 32) + 4 * ir.time_steps
+        assert first.neuron is not None
+        mem = align4((_neurons(first.out_shape) * level_bits(first.neuron.levels) + 7) // 8)
+        return max(trains, mem)
     if _rank_cache(ir.layers[0]):
         return align4(_neurons(ir.layers[0].out_shape))
     return 4 * _neurons(ir.layers[0].out_shape)
@@ -122,11 +162,11 @@ def arena_breakdown(ir: ModelIR, schedule: str) -> dict[str, int]:
     for i, layer in enumerate(ir.layers):
         regions[i % 2] = max(regions[i % 2], steps * frame_bytes(layer))
     regions[1] = max(regions[1], input_frame_bytes(ir))
-    mems = [layer_membrane_bytes(layer, ir.time_steps) for layer in ir.layers]
+    mems = _state_bytes(ir)
     return {
         "counters": 4 * 2 * n_layers + 4 * ir.num_classes,
         "cache": cache_bytes(ir),
-        "acc": max((acc_bytes(layer) for layer in ir.layers), default=0),
+        "acc": max((acc_bytes(layer, ir.time_steps) for layer in ir.layers), default=0),
         "membrane": sum(mems) if schedule == "time" else max(mems, default=0),
         "activations": regions[0] + regions[1],
     }

@@ -1,0 +1,162 @@
+/* SPDX-License-Identifier: MIT */
+/* The static first layer's step 0 with Helium vectors (M55), for the layers whose trains are
+ * cached and whose weights fit the scratch of the SMLAD weight pairs as bytes
+ * (spq_static_mve_ok: 4-bit weights, out_c a multiple of 16, at most 64 taps):
+ *
+ * spq_static_acc_mve: the accumulators of one output position. The window's pixels go into
+ * a zeroed buffer of the taps padded to 16 bytes (a predicated load and store per kernel
+ * row, zeros outside the image: SPQ_SMVE_MAX_TAPS = 64 B of stack); each channel's
+ * accumulator is then the dot product of the pixels with its weights as offset-binary bytes
+ * w + 8 (0 .. 15, laid out [channel][tap] by spq_static_bytes_mve once per inference), one
+ * VMLADAV per 16 taps (u8 x u8 into u32, at most 64 * 255 * 15), minus 8 times the sum of
+ * the pixels. No zero skipping: every tap costs the same.
+ *
+ * spq_train_table_mve: the table of the trains of spq_train_table, 8 ranks at a time (gather
+ * loads of the outcome bytes, the codes as lanes).
+ *
+ * spq_train_row_mve: the ranks of 4 channels at a time (five gather loads of breakpoints,
+ * compares and predicated adds), their trains by one gather load from the train table, ORed
+ * as one word into the cached trains; the histogram of the trains stays scalar. */
+#include "spq_conv.h"
+
+#if SPQ_HAVE_MVE
+#include <arm_mve.h>
+
+/* Taps of a window padded to whole vectors of 16 bytes. */
+SPQ_INLINE uint32_t spq_smve_taps(const spq_layer_t *l)
+{
+    return ((uint32_t)l->in_c * l->kernel * l->kernel + 15u) & ~15u;
+}
+
+int spq_static_mve_ok(const spq_layer_t *l)
+{
+    size_t pairs = spq_static_pairs_bytes(l);
+    return pairs != 0u && (size_t)spq_smve_taps(l) * l->out_c <= pairs;
+}
+
+void spq_static_bytes_mve(const spq_layer_t *l, uint8_t *wb)
+{
+    uint32_t taps = (uint32_t)l->in_c * l->kernel * l->kernel, tp = spq_smve_taps(l), t, c;
+    for (c = 0; c < l->out_c; c++) {
+        for (t = 0; t < tp; t++) { /* the padding taps read pixel 0: any weight */
+            uint32_t b = t < taps ? l->weights[(size_t)t * l->weight_row_bytes + c / 2u] : 8u;
+            *wb++ = (uint8_t)(((b >> (4u * (c & 1u))) & 0xFu) ^ 8u);
+        }
+    }
+}
+
+uint32_t spq_static_acc_mve(const spq_layer_t *l, const uint8_t *wb, const uint8_t *pixels,
+                            uint32_t pos, int32_t *acc)
+{
+    uint32_t C = l->in_c, H = l->in_h, W = l->in_w, k = l->kernel, s = l->stride;
+    uint32_t p = l->padding, oc = l->out_c, oy = pos / l->out_w, ox = pos % l->out_w;
+    uint32_t tp = spq_smve_taps(l), ci, ky, kx0, kx1, c, j, t = 0, sum = 0, nz = 0;
+    int32_t iy0 = (int32_t)(oy * s) - (int32_t)p, ix0 = (int32_t)(ox * s) - (int32_t)p;
+    uint8_t buf[SPQ_SMVE_MAX_TAPS];
+    uint8x16_t P0, P1;
+    kx0 = ix0 < 0 ? (uint32_t)(-ix0) : 0u; /* taps inside the row */
+    kx1 = ix0 + (int32_t)k > (int32_t)W ? (uint32_t)((int32_t)W - ix0) : k;
+    for (j = 0; j < tp; j += 16u) {
+        vst1q_u8(buf + j, vdupq_n_u8(0));
+    }
+    for (ci = 0; ci < C; ci++) { /* each kernel row's pixels inside the image */
+        for (ky = 0; ky < k; ky++, t += k) {
+            int32_t iy = iy0 + (int32_t)ky;
+            if (iy >= 0 && iy < (int32_t)H && kx1 > kx0) {
+                const uint8_t *px = pixels + ((size_t)ci * H + (uint32_t)iy) * W + ix0 + kx0;
+                mve_pred16_t q = vctp8q(kx1 - kx0);
+                vstrbq_p_u8(buf + t + kx0, vldrbq_z_u8(px, q), q);
+            }
+        }
+    }
+    for (j = 0; j < tp; j += 16u) { /* the pixels' sum and non-zero count */
+        uint8x16_t v = vld1q_u8(buf + j);
+        sum = vaddvaq_u8(sum, v);
+        nz = vaddvaq_p_u8(nz, vdupq_n_u8(1), vcmphiq_n_u8(v, 0));
+    }
+    P0 = vld1q_u8(buf);
+    P1 = vld1q_u8(buf + 16); /* read only when tp >= 32 */
+    sum *= 8u; /* each channel: the sum of p (w + 8) over the taps, minus 8 sum(p) */
+    if (tp == 16u) {
+        for (c = 0; c < oc; c++, wb += 16) {
+            acc[c] = (int32_t)(vmladavq_u8(P0, vld1q_u8(wb)) - sum);
+        }
+    } else if (tp == 32u) {
+        for (c = 0; c < oc; c++, wb += 32) {
+            acc[c] = (int32_t)(vmladavaq_u8(vmladavq_u8(P0, vld1q_u8(wb)), P1, vld1q_u8(wb + 16)) -
+                               sum);
+        }
+    } else {
+        for (c = 0; c < oc; c++, wb += tp) {
+            uint32_t a = 0;
+            for (j = 0; j < tp; j += 16u) {
+                a = vmladavaq_u8(a, vld1q_u8(buf + j), vld1q_u8(wb + j));
+            }
+            acc[c] = (int32_t)(a - sum);
+        }
+    }
+    return nz;
+}
+
+/* One halving of the rank search of 4 channels: r += h where breakpoint r + h - 1 <= a
+ * (without predicates: the sign of the saturated a - x masks h). */
+SPQ_INLINE uint32x4_t spq_smve_halve(const int32_t *br, uint32x4_t base, uint32x4_t r,
+                                     int32x4_t a, uint32_t h)
+{
+    int32x4_t x = vldrwq_gather_shifted_offset_s32(br, vaddq_n_u32(vaddq_u32(base, r), h - 1u));
+    uint32x4_t below = vreinterpretq_u32_s32(vshrq_n_s32(vqsubq_s32(a, x), 31)); /* a < x */
+    return vaddq_u32(r, vbicq_u32(vdupq_n_u32(h), below));
+}
+
+void spq_train_row_mve(const spq_layer_t *l, const int32_t *acc, const uint8_t *tab, uint8_t *dst,
+                       uint16_t *hist)
+{
+    static const uint32_t lane31[4] = {0, 31, 62, 93}, lane32[4] = {0, 32, 64, 96};
+    static const uint32_t byte[4] = {0, 8, 16, 24};
+    const uint32x4_t v31 = vld1q_u32(lane31), v32 = vld1q_u32(lane32);
+    const int32x4_t vb = vreinterpretq_s32_u32(vld1q_u32(byte));
+    uint32_t c0;
+    for (c0 = 0; c0 < l->out_c; c0 += 4u) {
+        const int32_t *br = l->breaks + 31u * c0;
+        int32x4_t a = vld1q_s32(acc + c0);
+        uint32x4_t r = vdupq_n_u32(0), tr;
+        r = spq_smve_halve(br, v31, r, a, 16u); /* rank: the breakpoints <= a, of 31 */
+        r = spq_smve_halve(br, v31, r, a, 8u);
+        r = spq_smve_halve(br, v31, r, a, 4u);
+        r = spq_smve_halve(br, v31, r, a, 2u);
+        r = spq_smve_halve(br, v31, r, a, 1u);
+        tr = vldrbq_gather_offset_u32(tab + 32u * c0, vaddq_u32(v32, r));
+        hist[vgetq_lane_u32(tr, 0)]++;
+        hist[vgetq_lane_u32(tr, 1)]++;
+        hist[vgetq_lane_u32(tr, 2)]++;
+        hist[vgetq_lane_u32(tr, 3)]++;
+        if (dst != NULL) { /* the 4 trains as the bytes of a word */
+            *(uint32_t *)(void *)(dst + c0) |= vaddvq_u32(vshlq_u32(tr, vb));
+        }
+    }
+}
+
+void spq_train_table_mve(const spq_layer_t *l, uint8_t *tab, uint32_t T)
+{
+    static const uint16_t lane[8] = {0, 1, 2, 3, 4, 5, 6, 7};
+    const uint16x8_t vl = vld1q_u16(lane);
+    const uint16x8_t mask = vdupq_n_u16((uint16_t)((1u << l->level_bits) - 1u));
+    const uint8_t *oc = l->outcome;
+    uint32_t c, r, t;
+    for (c = 0; c < l->out_c; c++, oc += (size_t)32u << l->level_bits) {
+        for (r = 0; r < 32u; r += 8u, tab += 8) { /* ranks r .. r + 7 from a reset membrane */
+            uint16x8_t col = vaddq_n_u16(vl, (uint16_t)r), cs = vdupq_n_u16(0);
+            uint16x8_t train = vdupq_n_u16(0);
+            for (t = 0; t < T; t++) { /* the spike of step t into bit 7, then down */
+                uint16x8_t o = vldrbq_gather_offset_u16(oc, vaddq_u16(cs, col));
+                train = vorrq_u16(vshrq_n_u16(train, 1), vandq_u16(o, vdupq_n_u16(0x80u)));
+                cs = vshlq_n_u16(vandq_u16(o, mask), 5); /* the code's row: 2^5 ranks */
+            }
+            vstrbq_u16(tab, vshlq_u16(train, vdupq_n_s16((int16_t)T - 8)));
+        }
+    }
+}
+
+#else
+typedef int spq_static_mve_unused; /* ISO C: a translation unit is not empty */
+#endif
