@@ -46,7 +46,13 @@ CASES: list[tuple[str, str, int, int, int, int, Conv, str | None, Conv, str | No
     ("st24", "static", 2, 9, 9, 10, (24, 3, 1, 1, 4, 4), None, (16, 3, 1, 1, 4, 2), None, 4),
     ("stcur", "static", 1, 7, 7, 3, (8, 3, 1, 1, 4, 16), "max", (8, 3, 1, 1, 4, 3), None, 8),
     ("stdsp", "static", 3, 16, 16, 8, (16, 3, 1, 1, 4, 3), "max", (16, 3, 1, 1, 4, 3), None, 4),
+    ("ro40", "events", 2, 8, 8, 5, (8, 3, 1, 1, 4, 3), None, (40, 3, 1, 1, 4, 3), "max", 4),
 ]
+
+# readout classes (7 unless listed): the 4-bit readout finish (spq_readout_w4) with one row
+# word (7, 13 classes: rows of 4 and 7 bytes), two (10, 16), and blocks of 16 classes that
+# overlap (19, 23: rows of 10 and 12 bytes); maps of 16, 32, 40 and 64 channels
+READOUT_CLASSES = {"lut16": 10, "in24": 13, "k5": 16, "oc64": 23, "st16": 10, "ro40": 19}
 
 
 # threshold level D = hi above 1 (docs/semantics.md: spike at V >= hi * 2^F) for some
@@ -100,15 +106,16 @@ def fast_ir(case: tuple[Any, ...], seed: int) -> ModelIR:
             if pool == "sum":
                 in_kind, max_in = "count", 4
     feats = int(np.prod(cur))
-    readout = LayerIR(type="readout", name="readout", in_shape=(feats,), out_shape=(7,),
-                      weight=modelgen._weights(rng, (7, feats), rbits), weight_bits=rbits,
+    classes = READOUT_CLASSES.get(name, 7)
+    readout = LayerIR(type="readout", name="readout", in_shape=(feats,), out_shape=(classes,),
+                      weight=modelgen._weights(rng, (classes, feats), rbits), weight_bits=rbits,
                       in_kind=in_kind, max_in=max_in,  # type: ignore[arg-type]
                       kernel=1, stride=1, padding=0,
                       acc_bits=acc_bits(feats, rbits, max_in))
-    readout.readout_bias = rng.integers(-3000, 3001, size=7).astype(np.int32)
+    readout.readout_bias = rng.integers(-3000, 3001, size=classes).astype(np.int32)
     layers.append(readout)
     return ModelIR(name=name, input_kind=kind, input_shape=(in_c, H, W),  # type: ignore[arg-type]
-                   time_steps=T, num_classes=7, out_scale=0.125, layers=layers)
+                   time_steps=T, num_classes=classes, out_scale=0.125, layers=layers)
 
 
 def _inputs(ir: ModelIR, n: int, seed: int) -> np.ndarray:

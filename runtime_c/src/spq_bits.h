@@ -26,13 +26,25 @@ SPQ_INLINE uint32_t spq_ctz_portable(uint32_t x)
 #define SPQ_CTZ(x) spq_ctz_portable(x)
 #endif
 
-/** Number of set bits. */
-SPQ_INLINE uint32_t spq_popcount(uint32_t x)
+/** Set bits of each byte of x, in that byte (0..8). */
+SPQ_INLINE uint32_t spq_popcount_bytes(uint32_t x)
 {
     x = x - ((x >> 1) & 0x55555555u);
     x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
-    x = (x + (x >> 4)) & 0x0F0F0F0Fu;
-    return (x * 0x01010101u) >> 24;
+    return (x + (x >> 4)) & 0x0F0F0F0Fu;
+}
+
+/** Sum of the four bytes of x. */
+SPQ_INLINE uint32_t spq_sum_bytes(uint32_t x)
+{
+    x = (x & 0x00FF00FFu) + ((x >> 8) & 0x00FF00FFu);
+    return (x + (x >> 16)) & 0xFFFFu;
+}
+
+/** Number of set bits. */
+SPQ_INLINE uint32_t spq_popcount(uint32_t x)
+{
+    return (spq_popcount_bytes(x) * 0x01010101u) >> 24;
 }
 
 /** Set bits of every byte (spq_tables.c). */

@@ -216,12 +216,14 @@ void spq_readout_step(spq_job_t *job, int32_t *logits);
 /** Bits of a spike count that reaches T: the bit length of T. */
 uint32_t spq_count_planes(uint32_t T);
 /** Readout on spikes, one step: add the input map into the per-feature counts job->mem
- *  (`planes` bit planes of ceil(in_c / 32) words: plane p holds bit p of every count) and
- *  count the synops; the logits are weighed once, by spq_readout_finish. */
-void spq_readout_count(spq_job_t *job, uint32_t planes);
-/** logits += sum over the input features of weight row * count (a map of map_c channels). */
+ *  (spq_count_planes(T) bit planes of ceil(in_c / 32) words: plane p holds bit p of every
+ *  count) and count the synops; the logits are weighed by spq_readout_finish. */
+void spq_readout_count(spq_job_t *job);
+/** logits = steps * bias + the sum over the input features of weight row * count (a map of
+ *  map_c channels): the readout of `steps` steps whose input spikes `counts` holds. The
+ *  logits must be zero on entry. */
 void spq_readout_finish(const spq_layer_t *l, uint32_t map_c, const uint32_t *counts,
-                        uint32_t planes, int32_t *logits);
+                        uint32_t planes, uint32_t steps, int32_t *logits);
 /** Static first layer, once per inference: with a rank table (breaks), the rank of every
  *  neuron's accumulator as a byte (position-major) into `cache`, or (fast path,
  *  spq_static_trains_ok) the neuron's whole spike train, bit t the spike at step t; else its

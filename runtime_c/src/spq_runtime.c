@@ -475,19 +475,17 @@ static void spq_layer_step(spq_ctx_t *ctx, uint32_t i, const void *src, void *ds
             for (o = 0; o < l->out_c; o++) {
                 logits[o] += cache[o] + l->bias[o];
             }
+        } else if (l->in_kind == SPQ_IN_SPIKE) { /* count now, weigh counts and bias at the end */
+            spq_readout_count(&job);
+            if (t + 1u == m->time_steps) {
+                spq_readout_finish(l, job.map_c, job.mem, spq_count_planes(m->time_steps),
+                                   m->time_steps, logits);
+            }
         } else {
             for (o = 0; o < l->out_c; o++) {
                 logits[o] += l->bias[o];
             }
-            if (l->in_kind == SPQ_IN_SPIKE) { /* count now, weigh the counts at the end */
-                spq_readout_count(&job, spq_count_planes(m->time_steps));
-                if (t + 1u == m->time_steps) {
-                    spq_readout_finish(l, job.map_c, job.mem, spq_count_planes(m->time_steps),
-                                       logits);
-                }
-            } else {
-                spq_readout_step(&job, logits);
-            }
+            spq_readout_step(&job, logits);
         }
         break;
     }
@@ -603,8 +601,8 @@ spq_status_t spq_get_logits(const spq_ctx_t *ctx, int32_t *logits)
     r = &m->layers[m->num_layers - 1u];
     memcpy(logits, ctx->logits, 4u * m->num_classes);
     if (ctx->step < m->time_steps && r->in_kind == SPQ_IN_SPIKE) {
-        /* mid-stream: the readout's counts so far are not weighed in yet (time-major only:
-         * a layer-major context has run every step or none) */
+        /* mid-stream: the readout's counts and biases so far are not weighed in yet
+         * (time-major only: a layer-major context has run every step or none) */
         const uint8_t *mem = (const uint8_t *)ctx->priv[SPQ_P_MEM];
         uint32_t i;
         for (i = 0; i + 1u < m->num_layers; i++) {
@@ -612,7 +610,7 @@ spq_status_t spq_get_logits(const spq_ctx_t *ctx, int32_t *logits)
         }
         spq_readout_finish(r, m->num_layers > 1u ? m->layers[m->num_layers - 2u].out_c : m->in_c,
                            (const uint32_t *)(const void *)mem, spq_count_planes(m->time_steps),
-                           logits);
+                           ctx->step, logits);
     }
     return SPQ_OK;
 }
