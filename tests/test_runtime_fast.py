@@ -46,13 +46,15 @@ CASES: list[tuple[str, str, int, int, int, int, Conv, str | None, Conv, str | No
     ("st24", "static", 2, 9, 9, 10, (24, 3, 1, 1, 4, 4), None, (16, 3, 1, 1, 4, 2), None, 4),
     ("stcur", "static", 1, 7, 7, 3, (8, 3, 1, 1, 4, 16), "max", (8, 3, 1, 1, 4, 3), None, 8),
     ("stdsp", "static", 3, 16, 16, 8, (16, 3, 1, 1, 4, 3), "max", (16, 3, 1, 1, 4, 3), None, 4),
-    ("ro40", "events", 2, 8, 8, 5, (8, 3, 1, 1, 4, 3), None, (40, 3, 1, 1, 4, 3), "max", 4),
+    ("flat", "events", 2, 4, 4, 5, (8, 3, 1, 1, 4, 3), "max", (40, 3, 1, 1, 4, 3), "max", 4),
 ]
 
-# readout classes (7 unless listed): the 4-bit readout finish (spq_readout_w4) with one row
-# word (7, 13 classes: rows of 4 and 7 bytes), two (10, 16), and blocks of 16 classes that
-# overlap (19, 23: rows of 10 and 12 bytes); maps of 16, 32, 40 and 64 channels
-READOUT_CLASSES = {"lut16": 10, "in24": 13, "k5": 16, "oc64": 23, "st16": 10, "ro40": 19}
+# readout classes (7 unless listed): the offset-binary readout rows (spq_readout_x) of one to
+# four words (3, 7, 10, 13 and 16 classes) on maps of 32 channels per position, on a flat map
+# (1 x 1 positions: "flat"), and the other finishes: no table (23 classes), maps of 16
+# channels (st24, stdsp), 2- and 8-bit weights
+READOUT_CLASSES = {"lut16": 10, "in24": 13, "k5": 16, "oc64": 23, "st16": 10, "notab": 3,
+                   "flat": 5}
 
 
 # threshold level D = hi above 1 (docs/semantics.md: spike at V >= hi * 2^F) for some

@@ -13,6 +13,7 @@
 
 #if defined(__GNUC__) || defined(__clang__)
 #define SPQ_CTZ(x) ((uint32_t)__builtin_ctz(x))
+#define SPQ_CLZ(x) ((uint32_t)__builtin_clz(x))
 #else
 SPQ_INLINE uint32_t spq_ctz_portable(uint32_t x)
 {
@@ -24,6 +25,16 @@ SPQ_INLINE uint32_t spq_ctz_portable(uint32_t x)
     return n;
 }
 #define SPQ_CTZ(x) spq_ctz_portable(x)
+SPQ_INLINE uint32_t spq_clz_portable(uint32_t x)
+{
+    uint32_t n = 0;
+    while ((x & 0x80000000u) == 0u) {
+        x <<= 1;
+        n++;
+    }
+    return n;
+}
+#define SPQ_CLZ(x) spq_clz_portable(x)
 #endif
 
 /** Set bits of each byte of x, in that byte (0..8). */

@@ -224,6 +224,9 @@ void spq_readout_count(spq_job_t *job);
  *  logits must be zero on entry. */
 void spq_readout_finish(const spq_layer_t *l, uint32_t map_c, const uint32_t *counts,
                         uint32_t planes, uint32_t steps, int32_t *logits);
+/** 1 if the readout's offset-binary rows (weights_x) are absent, or present on a readout
+ *  that may have them and equal to the definition (docs/formats.md, "Kernel tables"). */
+int spq_readout_x_valid(const spq_layer_t *l);
 /** Static first layer, once per inference: with a rank table (breaks), the rank of every
  *  neuron's accumulator as a byte (position-major) into `cache`, or (fast path,
  *  spq_static_trains_ok) the neuron's whole spike train, bit t the spike at step t; else its

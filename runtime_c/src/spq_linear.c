@@ -99,64 +99,94 @@ void spq_readout_count(spq_job_t *job)
     job->synops += rows * l->out_c;
 }
 
+/* The offset-binary rows of a summed readout (weights_x, docs/formats.md "Kernel tables"):
+ * 4-bit weights, spikes in, at most 16 classes (a row in at most four words), every halfword
+ * lane sum (at most in_c * 15) below 2^16. */
+static int spq_readout_x_ok(const spq_layer_t *l)
+{
+    return l->type == SPQ_LAYER_READOUT && l->in_kind == SPQ_IN_SPIKE && l->weight_bits == 4u &&
+           l->out_c <= 16u && l->in_c <= 4095u;
+}
+
+int spq_readout_x_valid(const spq_layer_t *l)
+{
+    const uint8_t *x = (const uint8_t *)l->weights_x;
+    uint32_t rw = 4u * ((l->out_c + 3u) / 4u), n = l->in_c * rw + (16u - rw), i;
+    if (x == NULL) {
+        return 1;
+    }
+    if (!spq_readout_x_ok(l) || l->weights_x_bytes < n) {
+        return 0;
+    }
+    for (i = 0; i < n; i++) { /* w + 8 of row i / rw, class i % rw; 0 past the classes */
+        uint32_t f = i / rw, o = i - f * rw, want = 0;
+        if (f < l->in_c && o < l->out_c) {
+            want = (((uint32_t)l->weights[f * l->weight_row_bytes + o / 2u] >> (4u * (o & 1u))) &
+                    15u) ^ 8u;
+        }
+        if (x[i] != want) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
 /* Rows summed in the byte lanes before they are widened: 17 * 15 <= 255. */
 #define SPQ_READOUT_FLUSH 17u
 
-/* The byte lanes of e0 (classes 0, 2, 4, 6 of a row's first word) and o0 (1, 3, 5, 7) added
- * into the halfword lanes of four pair words: a[0] classes 0 and 4, a[1] 2 and 6, a[2] 1 and
- * 5, a[3] 3 and 7; e1 and o1 (the second word) into a[4..7]. Not inlined: one copy. */
-static SPQ_NOINLINE void spq_readout_widen(uint32_t *a, uint32_t e0, uint32_t o0, uint32_t e1,
-                                           uint32_t o1)
+/* The byte lanes of x0 .. x3 (classes 4k .. 4k + 3 in word xk) added into the halfword lanes
+ * of the pair words a[2k] (classes 4k and 4k + 2) and a[2k + 1] (4k + 1 and 4k + 3). Not
+ * inlined: one copy. */
+static SPQ_NOINLINE void spq_readout_widen(uint32_t *a, uint32_t x0, uint32_t x1, uint32_t x2,
+                                           uint32_t x3)
 {
-    a[0] = spq_add_b02(a[0], e0);
-    a[1] = spq_add_b13(a[1], e0);
-    a[2] = spq_add_b02(a[2], o0);
-    a[3] = spq_add_b13(a[3], o0);
-    a[4] = spq_add_b02(a[4], e1);
-    a[5] = spq_add_b13(a[5], e1);
-    a[6] = spq_add_b02(a[6], o1);
-    a[7] = spq_add_b13(a[7], o1);
+    a[0] = spq_add_b02(a[0], x0);
+    a[1] = spq_add_b13(a[1], x0);
+    a[2] = spq_add_b02(a[2], x1);
+    a[3] = spq_add_b13(a[3], x1);
+    a[4] = spq_add_b02(a[4], x2);
+    a[5] = spq_add_b13(a[5], x2);
+    a[6] = spq_add_b02(a[6], x3);
+    a[7] = spq_add_b13(a[7], x3);
 }
 
-/* One plane of the counts weighed for 4-bit weights, 7 to 16 classes (rows of 4 to 8 bytes):
- * logits += the sum of the rows of the features whose bit is set in `plane`. A row is read
- * as two words, bytes 0..3 and rb - 4..rb - 1, its nibbles in offset binary (w + 8: XOR 8)
- * summed in byte lanes, even and odd classes apart, and widened every SPQ_READOUT_FLUSH
- * rows into halfword lanes (each at most in_c * 15 < 2^16); a class's sum is its lane minus
- * 8 * rows. The map's channels are a multiple of 32 (or the map is flat), so that a word
- * of it holds channels c .. c + 31 of one position, whose rows are S = hw * rb bytes apart:
- * no division per bit. */
-static void spq_readout_w4(const spq_layer_t *l, uint32_t map_c, const uint32_t *plane,
-                           int32_t *logits)
+/* One plane of the counts weighed with the offset-binary rows (weights_x): logits += the sum
+ * of the rows of the features whose bit is set in `plane`. A row's four words are added into
+ * byte lanes (each byte w + 8 <= 15; the words past a short row are the next row's or the
+ * table's zero tail), widened every SPQ_READOUT_FLUSH rows into halfword lanes; a class's sum
+ * is its lane minus 8 * rows. The map's channels are a multiple of 32 (or the map is flat),
+ * so that a word of the plane holds channels c .. c + 31 of one position, whose rows are
+ * S = hw * rw bytes apart: no division per bit. */
+static void spq_readout_x(const spq_layer_t *l, uint32_t map_c, const uint32_t *plane,
+                          int32_t *logits)
 {
-    uint32_t n = l->in_c, rb = l->weight_row_bytes, hw = n / map_c, S, off1 = rb - 4u;
-    uint32_t words = (n + 31u) >> 5, wi, o, c = 0, pos = 0, rows = 0, left = SPQ_READOUT_FLUSH;
-    uint32_t a[8] = {0, 0, 0, 0, 0, 0, 0, 0}, e0 = 0, o0 = 0, e1 = 0, o1 = 0;
-    uint32_t m = 0x0F0F0F0Fu;
-#if defined(__GNUC__) && defined(__thumb2__)
-    __asm__("" : "+r"(m)); /* in a register: AND with a shifted operand is one instruction */
-#endif
+    const uint8_t *x = (const uint8_t *)l->weights_x;
+    uint32_t n = l->in_c, rw = 4u * ((l->out_c + 3u) / 4u), hw = n / map_c, S;
+    uint32_t words = (n + 31u) >> 5, wi, o, c = 0, pos = 0, flushes = 0;
+    uint32_t left = SPQ_READOUT_FLUSH, rows;
+    uint32_t a[8] = {0, 0, 0, 0, 0, 0, 0, 0}, x0 = 0, x1 = 0, x2 = 0, x3 = 0;
     if (map_c == 1u || hw == 1u) { /* the map order is the feature order */
         map_c = words * 32u;
         hw = 1u;
     }
-    S = hw * rb;
+    S = hw * rw;
     for (wi = 0; wi < words; wi++) { /* channels c .. c + 31 of position pos */
         uint32_t bits = plane[wi];
-        const uint8_t *base = l->weights + (c * hw + pos) * rb;
+        /* the offset of bit 31's row; bit 31 - z's is z channels (z * S bytes) before it */
+        uint32_t top = ((c + 31u) * hw + pos) * rw;
         while (bits != 0u) {
-            const uint8_t *r = base + SPQ_CTZ(bits) * S;
-            uint32_t w0 = spq_load32(r) ^ 0x88888888u, w1 = spq_load32(r + off1) ^ 0x88888888u;
-            bits &= bits - 1u;
-            e0 += w0 & m;
-            o0 += (w0 >> 4) & m;
-            e1 += w1 & m;
-            o1 += (w1 >> 4) & m;
-            rows++;
+            uint32_t z = SPQ_CLZ(bits);
+            const uint32_t *r = (const uint32_t *)(const void *)(x + (top - z * S));
+            bits &= ~(0x80000000u >> z);
+            x0 += r[0];
+            x1 += r[1];
+            x2 += r[2];
+            x3 += r[3];
             if (--left == 0u) {
-                spq_readout_widen(a, e0, o0, e1, o1);
-                e0 = o0 = e1 = o1 = 0;
+                spq_readout_widen(a, x0, x1, x2, x3);
+                x0 = x1 = x2 = x3 = 0;
                 left = SPQ_READOUT_FLUSH;
+                flushes++;
             }
         }
         c += 32u;
@@ -165,10 +195,10 @@ static void spq_readout_w4(const spq_layer_t *l, uint32_t map_c, const uint32_t 
             pos++;
         }
     }
-    spq_readout_widen(a, e0, o0, e1, o1);
-    for (o = 0; o < l->out_c; o++) { /* class o: byte o / 2 of the row, in w0 or w1 */
-        uint32_t byte = o < 8u ? o >> 1 : (o >> 1) - off1;
-        uint32_t v = a[(o & 8u) / 2u + (o & 1u) * 2u + (byte & 1u)] >> (byte & 2u) * 8u;
+    spq_readout_widen(a, x0, x1, x2, x3);
+    rows = SPQ_READOUT_FLUSH * (flushes + 1u) - left;
+    for (o = 0; o < l->out_c; o++) { /* class o: byte o % 4 of word o / 4 */
+        uint32_t v = a[(o >> 2) * 2u + (o & 1u)] >> (o & 2u) * 8u;
         logits[o] += (int32_t)(v & 0xFFFFu) - (int32_t)(8u * rows);
     }
 }
@@ -185,10 +215,9 @@ void spq_readout_finish(const spq_layer_t *l, uint32_t map_c, const uint32_t *co
         for (o = 0; o < l->out_c; o++) {
             logits[o] *= 2;
         }
-        if (SPQ_FAST && l->weight_bits == 4u && l->weight_row_bytes >= 4u &&
-            l->weight_row_bytes <= 8u && l->in_c <= 4095u &&
+        if (SPQ_FAST && l->weights_x != NULL &&
             ((map_c & 31u) == 0u || map_c == 1u || map_c == l->in_c)) {
-            spq_readout_w4(l, map_c, plane, logits);
+            spq_readout_x(l, map_c, plane, logits);
         } else {
             (void)spq_linear_gather(l, plane, SPQ_IN_SPIKE, map_c, logits,
                                     spq_row_select(l->weight_bits, 32u, 0));

@@ -63,7 +63,7 @@ static size_t spq_acc_bytes(const spq_layer_t *l)
 {
     size_t n = l->in_kind == SPQ_IN_U8 ? 4u * (size_t)l->out_c /* int32 accumulators */
                                        : spq_acc_pos_bytes(l->out_c, l->acc_bits);
-    if (l->weights_x != NULL) { /* the fused 4-bit conv kernel's input lists */
+    if (l->type == SPQ_LAYER_CONV && l->weights_x != NULL) { /* the fused kernel's lists */
         n += spq_w4_list_bytes(l->in_c, l->in_w, l->kernel, l->padding);
     }
     return n;
@@ -196,7 +196,7 @@ static int spq_valid_layer(const spq_model_t *m, uint32_t i, uint32_t c, uint32_
         return 0;
     }
     if (l->type != SPQ_LAYER_CONV && (l->lut != NULL || l->lut_bits != 0u ||
-                                      l->weights_x != NULL)) {
+                                      (l->weights_x != NULL && l->type != SPQ_LAYER_READOUT))) {
         return 0;
     }
     if (!spq_tables_sized(l)) {
@@ -234,7 +234,7 @@ static int spq_valid_layer(const spq_model_t *m, uint32_t i, uint32_t c, uint32_
             return 0;
         }
         if (l->type == SPQ_LAYER_READOUT) {
-            return spq_valid_synapse(l, max_in, m->time_steps);
+            return spq_valid_synapse(l, max_in, m->time_steps) && spq_readout_x_valid(l);
         }
         return spq_valid_synapse(l, max_in, m->time_steps) && spq_valid_neuron(l);
     case SPQ_LAYER_MAXPOOL:
