@@ -213,12 +213,12 @@ void spq_conv_step(spq_job_t *job);
 void spq_linear_step(spq_job_t *job);
 /** Readout: logits += sum of the weight rows of the non-zero inputs (int32). */
 void spq_readout_step(spq_job_t *job, int32_t *logits);
-/** Bits of a spike count that reaches T: the bit length of T. */
+/** Bits of a spike count that reaches T: the bit length of T (0 for 0). */
 uint32_t spq_count_planes(uint32_t T);
-/** Readout on spikes, one step: add the input map into the per-feature counts job->mem
+/** Readout on spikes, one step: add the input map `in` into the per-feature counts
  *  (spq_count_planes(T) bit planes of ceil(in_c / 32) words: plane p holds bit p of every
- *  count) and count the synops; the logits are weighed by spq_readout_finish. */
-void spq_readout_count(spq_job_t *job);
+ *  count); the logits are weighed by spq_readout_finish. */
+void spq_readout_count(const spq_layer_t *l, const uint32_t *in, uint32_t *counts);
 /** logits = steps * bias + the sum over the input features of weight row * count (a map of
  *  map_c channels): the readout of `steps` steps whose input spikes `counts` holds. The
  *  logits must be zero on entry. */

@@ -80,15 +80,13 @@ uint32_t spq_count_planes(uint32_t T)
 }
 
 /* The counts never carry out of the top plane: a count is at most T < 2^planes. The map's
- * bits past in_c are zero (its frame is cleared before each step). */
-void spq_readout_count(spq_job_t *job)
+ * bits past in_c are zero (its frame is cleared before each step). The synops are counted
+ * from the counts when asked for (spq_synop_count). */
+void spq_readout_count(const spq_layer_t *l, const uint32_t *in, uint32_t *counts)
 {
-    const spq_layer_t *l = job->l;
-    const uint32_t *in = (const uint32_t *)job->in;
-    uint32_t *counts = job->mem, words = (l->in_c + 31u) / 32u, i, rows = 0;
+    uint32_t words = (l->in_c + 31u) / 32u, i;
     for (i = 0; i < words; i++) {
         uint32_t carry = in[i], *c = counts + i;
-        rows += spq_popcount(carry);
         while (carry != 0u) { /* ripple-carry add of one bit */
             uint32_t next = *c & carry;
             *c ^= carry;
@@ -96,12 +94,11 @@ void spq_readout_count(spq_job_t *job)
             c += words;
         }
     }
-    job->synops += rows * l->out_c;
 }
 
 /* The offset-binary rows of a summed readout (weights_x, docs/formats.md "Kernel tables"):
- * 4-bit weights, spikes in, at most 16 classes (a row in at most four words), every halfword
- * lane sum (at most in_c * 15) below 2^16. */
+ * 4-bit weights, spikes in, at most 16 classes (a row of 16 bytes, four words), every
+ * halfword lane sum (at most in_c * 15) below 2^16. */
 static int spq_readout_x_ok(const spq_layer_t *l)
 {
     return l->type == SPQ_LAYER_READOUT && l->in_kind == SPQ_IN_SPIKE && l->weight_bits == 4u &&
@@ -111,17 +108,17 @@ static int spq_readout_x_ok(const spq_layer_t *l)
 int spq_readout_x_valid(const spq_layer_t *l)
 {
     const uint8_t *x = (const uint8_t *)l->weights_x;
-    uint32_t rw = 4u * ((l->out_c + 3u) / 4u), n = l->in_c * rw + (16u - rw), i;
+    uint32_t i;
     if (x == NULL) {
         return 1;
     }
-    if (!spq_readout_x_ok(l) || l->weights_x_bytes < n) {
+    if (!spq_readout_x_ok(l) || l->weights_x_bytes < 16u * l->in_c) {
         return 0;
     }
-    for (i = 0; i < n; i++) { /* w + 8 of row i / rw, class i % rw; 0 past the classes */
-        uint32_t f = i / rw, o = i - f * rw, want = 0;
-        if (f < l->in_c && o < l->out_c) {
-            want = (((uint32_t)l->weights[f * l->weight_row_bytes + o / 2u] >> (4u * (o & 1u))) &
+    for (i = 0; i < 16u * l->in_c; i++) { /* byte o of row f: w + 8, 0 past the classes */
+        uint32_t o = i & 15u, want = 0;
+        if (o < l->out_c) {
+            want = ((l->weights[(i >> 4) * l->weight_row_bytes + o / 2u] >> (4u * (o & 1u))) &
                     15u) ^ 8u;
         }
         if (x[i] != want) {
@@ -152,29 +149,27 @@ static SPQ_NOINLINE void spq_readout_widen(uint32_t *a, uint32_t x0, uint32_t x1
 
 /* One plane of the counts weighed with the offset-binary rows (weights_x): logits += the sum
  * of the rows of the features whose bit is set in `plane`. A row's four words are added into
- * byte lanes (each byte w + 8 <= 15; the words past a short row are the next row's or the
- * table's zero tail), widened every SPQ_READOUT_FLUSH rows into halfword lanes; a class's sum
- * is its lane minus 8 * rows. The map's channels are a multiple of 32 (or the map is flat),
- * so that a word of the plane holds channels c .. c + 31 of one position, whose rows are
- * S = hw * rw bytes apart: no division per bit. */
+ * byte lanes (each byte w + 8 <= 15, 0 past the classes), widened every SPQ_READOUT_FLUSH
+ * rows into halfword lanes; a class's sum is its lane minus 8 * rows. The map's channels are
+ * a multiple of 32 (or the map is flat), so that a word of the plane holds channels c .. c +
+ * 31 of one position, whose rows are S = 16 * hw bytes apart: no division per bit. */
 static void spq_readout_x(const spq_layer_t *l, uint32_t map_c, const uint32_t *plane,
                           int32_t *logits)
 {
     const uint8_t *x = (const uint8_t *)l->weights_x;
-    uint32_t n = l->in_c, rw = 4u * ((l->out_c + 3u) / 4u), hw = n / map_c, S;
-    uint32_t words = (n + 31u) >> 5, wi, o, c = 0, pos = 0, flushes = 0;
+    uint32_t n = l->in_c, hw = n / map_c, S;
+    uint32_t words = (n + 31u) >> 5, wi, o, c = 0, flushes = 0, top;
     uint32_t left = SPQ_READOUT_FLUSH, rows;
     uint32_t a[8] = {0, 0, 0, 0, 0, 0, 0, 0}, x0 = 0, x1 = 0, x2 = 0, x3 = 0;
     if (map_c == 1u || hw == 1u) { /* the map order is the feature order */
         map_c = words * 32u;
         hw = 1u;
     }
-    S = hw * rw;
-    for (wi = 0; wi < words; wi++) { /* channels c .. c + 31 of position pos */
+    S = 16u * hw;
+    top = 31u * S; /* the offset of the row of bit 31 of the word (position 0, channel 31) */
+    for (wi = 0; wi < words; wi++) { /* channels c .. c + 31 of one position */
         uint32_t bits = plane[wi];
-        /* the offset of bit 31's row; bit 31 - z's is z channels (z * S bytes) before it */
-        uint32_t top = ((c + 31u) * hw + pos) * rw;
-        while (bits != 0u) {
+        while (bits != 0u) { /* bit 31 - z: z channels (z * S bytes) before bit 31's row */
             uint32_t z = SPQ_CLZ(bits);
             const uint32_t *r = (const uint32_t *)(const void *)(x + (top - z * S));
             bits &= ~(0x80000000u >> z);
@@ -190,9 +185,10 @@ static void spq_readout_x(const spq_layer_t *l, uint32_t map_c, const uint32_t *
             }
         }
         c += 32u;
-        if (c == map_c) {
+        top += 32u * S;
+        if (c == map_c) { /* channel 31 of the next position (mod 2^32 until then) */
             c = 0;
-            pos++;
+            top += 16u - map_c * S;
         }
     }
     spq_readout_widen(a, x0, x1, x2, x3);

@@ -44,7 +44,7 @@ LUT_MAX_OC = 64  # SPQ_LUT_MAX_OC
 W4_MAX_OC = 64  # SPQ_W4_MAX_OC in runtime_c/src/spq_conv.h
 W4_MAX_IN_C = 32  # SPQ_W4_MAX_IN_C
 W4_MAX_K = 8  # SPQ_W4_MAX_K
-READOUT_X_MAX_OC = 16  # spq_readout_x_ok in runtime_c/src/spq_linear.c: a row in four words
+READOUT_X_MAX_OC = 16  # spq_readout_x_ok in runtime_c/src/spq_linear.c: a row of 16 bytes
 READOUT_X_MAX_IN_C = 4095  # every halfword lane sum in_c * 15 < 2^16
 W4_MAX_LIST_BYTES = 4096  # SPQ_W4_MAX_LIST_BYTES
 
@@ -233,18 +233,16 @@ def readout_x_applies(kind: str, in_kind: str, weight_bits: int, in_c: int, out_
 
 def readout_x(layer: PackedLayer) -> np.ndarray | None:
     """A summed readout's 4-bit weights as offset-binary bytes ``w + 8`` (1 .. 15), row ``i``
-    (input feature ``i``, ``[i][o]``) padded with zero bytes to ``4 * ceil(out_c / 4)`` bytes,
-    then ``4 * (4 - ceil(out_c / 4))`` zero bytes (the runtime reads four words from any row),
-    as little-endian uint32 words; None when it does not apply."""
+    (input feature ``i``, ``[i][o]``) padded with zero bytes to 16 bytes (four words: the
+    runtime adds a row as four words), as little-endian uint32 words; None when it does not
+    apply."""
     if layer.weights is None or not readout_x_applies(layer.type, layer.in_kind,
                                                       layer.weight_bits, layer.in_c,
                                                       layer.out_c):
         return None
-    words = (layer.out_c + 3) // 4
-    rows = np.zeros((layer.in_c, 4 * words), np.uint8)
+    rows = np.zeros((layer.in_c, 16), np.uint8)
     rows[:, :layer.out_c] = layer.unpacked_weights().astype(np.int16) + 8
-    tail = np.zeros(4 * (4 - words), np.uint8)
-    return np.concatenate([rows.reshape(-1), tail]).view("<u4").copy()
+    return rows.reshape(-1).view("<u4").copy()
 
 
 def _lut(layer: PackedLayer) -> bool:
