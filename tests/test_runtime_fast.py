@@ -12,8 +12,9 @@ The cases cover the window-row (lut) first layer (its Thumb-2 and Helium rows, o
 1- and 2-bit membranes), the fused 4-bit conv (the kernel-3 / 32-channel assembly and Helium
 windows, in_c above one byte chunk, other kernels, strides and widths, no outcome table),
 static layers (value conv, ranks, cached spike trains for T <= 8, current cache), the 2x2
-max pools on halfword and word channel runs, sum pools and the readout's plane-wise and
-per-feature finish. spq_init must refuse each kernel table when one entry is wrong."""
+max pools on halfword and word channel runs, sum pools and the readout's finishes (the
+offset-binary rows, portable and Helium, and the plane-wise gather). spq_init must refuse each
+kernel table when one entry is wrong."""
 
 from __future__ import annotations
 
@@ -49,11 +50,11 @@ CASES: list[tuple[str, str, int, int, int, int, Conv, str | None, Conv, str | No
     ("flat", "events", 2, 4, 4, 5, (8, 3, 1, 1, 4, 3), "max", (40, 3, 1, 1, 4, 3), "max", 4),
 ]
 
-# readout classes (7 unless listed): the offset-binary readout rows (spq_readout_x) of one to
-# four words (3, 7, 10, 13 and 16 classes) on maps of 32 channels per position, on a flat map
-# (1 x 1 positions: "flat"), and the other finishes: no table (23 classes), maps of 16
-# channels (st24, stdsp), 2- and 8-bit weights
-READOUT_CLASSES = {"lut16": 10, "in24": 13, "k5": 16, "oc64": 23, "st16": 10, "notab": 3,
+# readout classes (7 unless listed): the offset-binary readout rows (spq_readout_x, Helium
+# spq_readout_x_mve) with one to four words of classes (3, 6, 10, 13) on maps of 32 or 64
+# channels per position, on a flat map (40 channels at 1 x 1: "flat"), and the plane-wise
+# gather finish: no table (23 classes), maps of 16 channels (st24, stdsp), 2-bit weights
+READOUT_CLASSES = {"lut16": 10, "in24": 13, "k5": 6, "oc64": 23, "st16": 10, "notab": 3,
                    "flat": 5}
 
 
@@ -175,9 +176,22 @@ def test_cases_reach_every_kernel(cases: dict[str, tuple[ModelIR, Path]]) -> Non
                     seen.add(("rank", "dsp"))
             if pl.in_kind == "u8" and pl.breaks is None:
                 seen.add(("current",))
+        readout, prev = ir.layers[-1], ir.layers[-2]
+        feats, classes, map_c = readout.in_shape[0], ir.num_classes, prev.out_shape[0]
+        if readout.in_kind != "spike":
+            continue
+        if not tables.readout_x_applies("readout", "spike", readout.weight_bits, feats,
+                                        classes):
+            seen.add(("readout", "gather"))
+        elif map_c % 32 == 0 or map_c == feats:  # spq_readout_finish: the table's kernel
+            seen.add(("readout_x", (classes + 3) // 4, map_c == feats))
+        else:
+            seen.add(("readout_x", "gather"))
     want = {("lut", 16, 3), ("lut", 12, 3), ("w4", True, True), ("w4", False, True),
             ("w4", True, False), ("w4", "chunks"), ("w4", "narrow"), ("rank", True),
-            ("rank", False), ("rank", "dsp"), ("current",)}
+            ("rank", False), ("rank", "dsp"), ("current",), ("readout", "gather"),
+            ("readout_x", 1, False), ("readout_x", 2, False), ("readout_x", 3, False),
+            ("readout_x", 4, False), ("readout_x", 2, True), ("readout_x", "gather")}
     assert want <= seen, want - seen
 
 
@@ -254,7 +268,8 @@ def _short_size(src: str, array: str) -> str:
 
 
 TABLES = [("lut16", "lut16_o0"), ("lut16", "lut16_ob2"), ("lut16", "lut16_lut0"),
-          ("lut16", "lut16_wx2"), ("st16", "st16_br0"), ("st16", "st16_o0")]
+          ("lut16", "lut16_wx2"), ("lut16", "lut16_wx4"), ("st16", "st16_br0"),
+          ("st16", "st16_o0")]
 
 
 @pytest.mark.parametrize("edit", ["entry", "size"])

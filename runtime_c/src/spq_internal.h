@@ -227,6 +227,11 @@ void spq_readout_finish(const spq_layer_t *l, uint32_t map_c, const uint32_t *co
 /** 1 if the readout's offset-binary rows (weights_x) are absent, or present on a readout
  *  that may have them and equal to the definition (docs/formats.md, "Kernel tables"). */
 int spq_readout_x_valid(const spq_layer_t *l);
+/** Helium: one plane of a summed readout's counts weighed with its offset-binary rows
+ *  (spq_linear_mve.c; the portable spq_readout_x in spq_linear.c): logits += the sum of the
+ *  rows of the features set in `plane`. */
+void spq_readout_x_mve(const spq_layer_t *l, uint32_t map_c, const uint32_t *plane,
+                       int32_t *logits);
 /** Static first layer, once per inference: with a rank table (breaks), the rank of every
  *  neuron's accumulator as a byte (position-major) into `cache`, or (fast path,
  *  spq_static_trains_ok) the neuron's whole spike train, bit t the spike at step t; else its

@@ -128,6 +128,7 @@ int spq_readout_x_valid(const spq_layer_t *l)
     return 1;
 }
 
+#if !SPQ_HAVE_MVE /* Helium: spq_readout_x_mve (spq_linear_mve.c) */
 /* Rows summed in the byte lanes before they are widened: 17 * 15 <= 255. */
 #define SPQ_READOUT_FLUSH 17u
 
@@ -199,6 +200,8 @@ static void spq_readout_x(const spq_layer_t *l, uint32_t map_c, const uint32_t *
     }
 }
 
+#endif
+
 /* The logits are zero on entry (a summed readout on spikes writes them only here), so the
  * planes are weighed from the top one down, doubling between them: logits = 2 * logits +
  * (the rows of the features whose count has bit p set). */
@@ -213,7 +216,11 @@ void spq_readout_finish(const spq_layer_t *l, uint32_t map_c, const uint32_t *co
         }
         if (SPQ_FAST && l->weights_x != NULL &&
             ((map_c & 31u) == 0u || map_c == 1u || map_c == l->in_c)) {
+#if SPQ_HAVE_MVE
+            spq_readout_x_mve(l, map_c, plane, logits);
+#else
             spq_readout_x(l, map_c, plane, logits);
+#endif
         } else {
             (void)spq_linear_gather(l, plane, SPQ_IN_SPIKE, map_c, logits,
                                     spq_row_select(l->weight_bits, 32u, 0));
