@@ -47,12 +47,12 @@ CASES: list[tuple[str, str, int, int, int, int, Conv, str | None, Conv, str | No
     ("st24", "static", 2, 9, 9, 10, (24, 3, 1, 1, 4, 4), None, (16, 3, 1, 1, 4, 2), None, 4),
     ("stcur", "static", 1, 7, 7, 3, (8, 3, 1, 1, 4, 16), "max", (8, 3, 1, 1, 4, 3), None, 8),
     ("stdsp", "static", 3, 16, 16, 8, (16, 3, 1, 1, 4, 3), "max", (16, 3, 1, 1, 4, 3), None, 4),
-    ("flat", "events", 2, 4, 4, 5, (8, 3, 1, 1, 4, 3), "max", (40, 3, 1, 1, 4, 3), "max", 4),
+    ("flat", "events", 2, 4, 4, 5, (8, 3, 1, 1, 4, 3), "max", (64, 3, 1, 1, 4, 3), "max", 4),
 ]
 
 # readout classes (7 unless listed): the offset-binary readout rows (spq_readout_x, Helium
 # spq_readout_x_mve) with one to four words of classes (3, 6, 10, 13) on maps of 32 or 64
-# channels per position, on a flat map (40 channels at 1 x 1: "flat"), and the plane-wise
+# channels per position, on a flat map (64 channels at 1 x 1: "flat"), and the plane-wise
 # gather finish: no table (23 classes), maps of 16 channels (st24, stdsp), 2-bit weights
 READOUT_CLASSES = {"lut16": 10, "in24": 13, "k5": 6, "oc64": 23, "st16": 10, "notab": 3,
                    "flat": 5}
@@ -183,7 +183,7 @@ def test_cases_reach_every_kernel(cases: dict[str, tuple[ModelIR, Path]]) -> Non
         if not tables.readout_x_applies("readout", "spike", readout.weight_bits, feats,
                                         classes):
             seen.add(("readout", "gather"))
-        elif map_c % 32 == 0 or map_c == feats:  # spq_readout_finish: the table's kernel
+        elif feats % 32 == 0 and (map_c % 32 == 0 or map_c == feats):  # spq_readout_finish
             seen.add(("readout_x", (classes + 3) // 4, map_c == feats))
         else:
             seen.add(("readout_x", "gather"))

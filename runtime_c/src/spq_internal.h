@@ -228,8 +228,8 @@ void spq_readout_finish(const spq_layer_t *l, uint32_t map_c, const uint32_t *co
  *  that may have them and equal to the definition (docs/formats.md, "Kernel tables"). */
 int spq_readout_x_valid(const spq_layer_t *l);
 /** Helium: one plane of a summed readout's counts weighed with its offset-binary rows
- *  (spq_linear_mve.c; the portable spq_readout_x in spq_linear.c): logits += the sum of the
- *  rows of the features set in `plane`. */
+ *  (spq_linear_mve.c; the portable spq_readout_x in spq_linear.c): logits = 2 * logits +
+ *  the sum of the rows of the features set in `plane` (in_c a multiple of 32). */
 void spq_readout_x_mve(const spq_layer_t *l, uint32_t map_c, const uint32_t *plane,
                        int32_t *logits);
 /** Static first layer, once per inference: with a rank table (breaks), the rank of every

@@ -148,31 +148,33 @@ static SPQ_NOINLINE void spq_readout_widen(uint32_t *a, uint32_t x0, uint32_t x1
     a[7] = spq_add_b13(a[7], x3);
 }
 
-/* One plane of the counts weighed with the offset-binary rows (weights_x): logits += the sum
- * of the rows of the features whose bit is set in `plane`. A row's four words are added into
- * byte lanes (each byte w + 8 <= 15, 0 past the classes), widened every SPQ_READOUT_FLUSH
- * rows into halfword lanes; a class's sum is its lane minus 8 * rows. The map's channels are
- * a multiple of 32 (or the map is flat), so that a word of the plane holds channels c .. c +
- * 31 of one position, whose rows are S = 16 * hw bytes apart: no division per bit. */
+/* One plane of the counts weighed with the offset-binary rows (weights_x): logits = 2 * logits
+ * + the sum of the rows of the features whose bit is set in `plane`. A row's four words are
+ * added into byte lanes (each byte w + 8 <= 15, 0 past the classes), widened every
+ * SPQ_READOUT_FLUSH rows into halfword lanes; a class's sum is its lane minus 8 * rows. The
+ * features and the map's channels are multiples of 32 (or the map is flat), so that a word
+ * of the plane holds channels c .. c + 31 of one position, whose rows are S = 16 * hw bytes
+ * apart: no division per bit. Stack scratch: the lanes as 16 halfwords (32 B). */
 static void spq_readout_x(const spq_layer_t *l, uint32_t map_c, const uint32_t *plane,
                           int32_t *logits)
 {
     const uint8_t *x = (const uint8_t *)l->weights_x;
-    uint32_t n = l->in_c, hw = n / map_c, S;
-    uint32_t words = (n + 31u) >> 5, wi, o, c = 0, flushes = 0, top;
-    uint32_t left = SPQ_READOUT_FLUSH, rows;
+    uint32_t n = l->in_c, hw = n / map_c, S, top;
+    uint32_t words = n >> 5, wi, o, c = 0, flushes = 0, left = SPQ_READOUT_FLUSH, rows;
     uint32_t a[8] = {0, 0, 0, 0, 0, 0, 0, 0}, x0 = 0, x1 = 0, x2 = 0, x3 = 0;
+    uint16_t h[16];
     if (map_c == 1u || hw == 1u) { /* the map order is the feature order */
-        map_c = words * 32u;
+        map_c = n;
         hw = 1u;
     }
     S = 16u * hw;
     top = 31u * S; /* the offset of the row of bit 31 of the word (position 0, channel 31) */
     for (wi = 0; wi < words; wi++) { /* channels c .. c + 31 of one position */
         uint32_t bits = plane[wi];
+        const uint8_t *t = x + top; /* a row of the table: in_c is a multiple of 32 */
         while (bits != 0u) { /* bit 31 - z: z channels (z * S bytes) before bit 31's row */
             uint32_t z = SPQ_CLZ(bits);
-            const uint32_t *r = (const uint32_t *)(const void *)(x + (top - z * S));
+            const uint32_t *r = (const uint32_t *)(const void *)(t - z * S);
             bits &= ~(0x80000000u >> z);
             x0 += r[0];
             x1 += r[1];
@@ -194,9 +196,13 @@ static void spq_readout_x(const spq_layer_t *l, uint32_t map_c, const uint32_t *
     }
     spq_readout_widen(a, x0, x1, x2, x3);
     rows = SPQ_READOUT_FLUSH * (flushes + 1u) - left;
-    for (o = 0; o < l->out_c; o++) { /* class o: byte o % 4 of word o / 4 */
-        uint32_t v = a[(o >> 2) * 2u + (o & 1u)] >> (o & 2u) * 8u;
-        logits[o] += (int32_t)(v & 0xFFFFu) - (int32_t)(8u * rows);
+    for (o = 0; o < 8u; o++) { /* halfword lanes: 4k, 4k + 2 in a[2k]; 4k + 1, 4k + 3 in a[2k + 1] */
+        h[2u * o] = (uint16_t)(a[o] & 0xFFFFu);
+        h[2u * o + 1u] = (uint16_t)(a[o] >> 16);
+    }
+    for (o = 0; o < l->out_c; o++) { /* class o: halfword 4 * (o / 4) + 2 * (o % 2) + bit 1 */
+        logits[o] = 2 * logits[o] + (int32_t)h[(o & 12u) + (o & 1u) * 2u + ((o >> 1) & 1u)] -
+                    (int32_t)(8u * rows);
     }
 }
 
@@ -209,22 +215,23 @@ void spq_readout_finish(const spq_layer_t *l, uint32_t map_c, const uint32_t *co
                         uint32_t planes, uint32_t steps, int32_t *logits)
 {
     uint32_t words = (l->in_c + 31u) / 32u, p, o;
+    int fast = SPQ_FAST && l->weights_x != NULL && (l->in_c & 31u) == 0u &&
+               ((map_c & 31u) == 0u || map_c == 1u || map_c == l->in_c);
     for (p = planes; p-- > 0u;) {
         const uint32_t *plane = counts + p * words;
-        for (o = 0; o < l->out_c; o++) {
-            logits[o] *= 2;
-        }
-        if (SPQ_FAST && l->weights_x != NULL &&
-            ((map_c & 31u) == 0u || map_c == 1u || map_c == l->in_c)) {
+        if (fast) { /* doubles the logits as it adds */
 #if SPQ_HAVE_MVE
             spq_readout_x_mve(l, map_c, plane, logits);
 #else
             spq_readout_x(l, map_c, plane, logits);
 #endif
-        } else {
-            (void)spq_linear_gather(l, plane, SPQ_IN_SPIKE, map_c, logits,
-                                    spq_row_select(l->weight_bits, 32u, 0));
+            continue;
         }
+        for (o = 0; o < l->out_c; o++) {
+            logits[o] *= 2;
+        }
+        (void)spq_linear_gather(l, plane, SPQ_IN_SPIKE, map_c, logits,
+                                spq_row_select(l->weight_bits, 32u, 0));
     }
     for (o = 0; o < l->out_c; o++) {
         logits[o] += l->bias[o] * (int32_t)steps;

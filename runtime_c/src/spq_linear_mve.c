@@ -1,6 +1,6 @@
 /* SPDX-License-Identifier: MIT */
 /* spq_readout_x_mve: one plane of a summed readout's spike counts weighed with its
- * offset-binary rows (weights_x) with Helium vectors: the portable spq_readout_x
+ * offset-binary rows (weights_x) with Helium vectors (logits = 2 * logits + the plane's sum): the portable spq_readout_x
  * (spq_linear.c) with a row of 16 bytes added as one u8 x 16 vector (VLDRB, VADD.I8) and the
  * byte lanes widened every 17 rows into two u16 x 8 vectors of the even and odd classes
  * (VMOVLB, VMOVLT). Stack scratch: 32 bytes (the two vectors, stored once per plane). */
@@ -14,12 +14,12 @@ void spq_readout_x_mve(const spq_layer_t *l, uint32_t map_c, const uint32_t *pla
 {
     const uint8_t *x = (const uint8_t *)l->weights_x;
     uint32_t n = l->in_c, hw = n / map_c, S, top;
-    uint32_t words = (n + 31u) >> 5, wi, o, c = 0, flushes = 0, left = 17u, rows;
+    uint32_t words = n >> 5, wi, o, c = 0, flushes = 0, left = 17u, rows;
     uint8x16_t lanes = vdupq_n_u8(0);
     uint16x8_t even = vdupq_n_u16(0), odd = vdupq_n_u16(0);
     uint16_t sums[16];
     if (map_c == 1u || hw == 1u) { /* the map order is the feature order */
-        map_c = words * 32u;
+        map_c = n;
         hw = 1u;
     }
     S = 16u * hw;
@@ -49,7 +49,7 @@ void spq_readout_x_mve(const spq_layer_t *l, uint32_t map_c, const uint32_t *pla
     vst1q_u16(sums + 8, vaddq_u16(odd, vmovltq_u8(lanes)));
     rows = 17u * (flushes + 1u) - left;
     for (o = 0; o < l->out_c; o++) { /* class o: even lane o / 2 or odd lane o / 2 */
-        logits[o] += (int32_t)sums[(o & 1u) * 8u + o / 2u] - (int32_t)(8u * rows);
+        logits[o] = 2 * logits[o] + (int32_t)sums[(o & 1u) * 8u + o / 2u] - (int32_t)(8u * rows);
     }
 }
 
