@@ -196,7 +196,7 @@ static void spq_readout_x(const spq_layer_t *l, uint32_t map_c, const uint32_t *
     }
     spq_readout_widen(a, x0, x1, x2, x3);
     rows = SPQ_READOUT_FLUSH * (flushes + 1u) - left;
-    for (o = 0; o < 8u; o++) { /* halfword lanes: 4k, 4k + 2 in a[2k]; 4k + 1, 4k + 3 in a[2k + 1] */
+    for (o = 0; o < 8u; o++) { /* classes 4k, 4k + 2 in a[2k]; 4k + 1, 4k + 3 in a[2k + 1] */
         h[2u * o] = (uint16_t)(a[o] & 0xFFFFu);
         h[2u * o + 1u] = (uint16_t)(a[o] >> 16);
     }

@@ -1,9 +1,11 @@
 /* SPDX-License-Identifier: MIT */
 /* spq_readout_x_mve: one plane of a summed readout's spike counts weighed with its
- * offset-binary rows (weights_x) with Helium vectors (logits = 2 * logits + the plane's sum): the portable spq_readout_x
- * (spq_linear.c) with a row of 16 bytes added as one u8 x 16 vector (VLDRB, VADD.I8) and the
- * byte lanes widened every 17 rows into two u16 x 8 vectors of the even and odd classes
- * (VMOVLB, VMOVLT). Stack scratch: 32 bytes (the two vectors, stored once per plane). */
+ * offset-binary rows (weights_x) with Helium vectors, logits = 2 * logits + the plane's sum:
+ * the portable spq_readout_x (spq_linear.c) with a row of 16 bytes added as one u8 x 16
+ * vector (VLDRB, VADD.I8) and the byte lanes widened every 17 rows into two u16 x 8 vectors
+ * of the even and odd classes (VMOVLB, VMOVLT). The walk along the map is the portable
+ * kernel's (kept apart: a shared inline helper cost the M4 about 400 instructions). Stack
+ * scratch: 32 bytes (the two vectors, stored once per plane). */
 #include "spq_conv.h"
 
 #if SPQ_HAVE_MVE
