@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /**
  * @file spq_bits.h
- * @brief Bit and integer helpers shared by every kernel (one copy each): popcount, count of
- * trailing zeros, bit runs of packed maps, sign extension, unaligned word loads, rotation
- * and the accumulator bound of a synapse layer.
+ * @brief Bit and integer helpers shared by every kernel (one copy each): popcount, counts of
+ * trailing and leading zeros, bit runs of packed maps, sign extension, unaligned word loads,
+ * rotation and the accumulator bound of a synapse layer.
  */
 #ifndef SPQ_BITS_H
 #define SPQ_BITS_H
@@ -37,25 +37,13 @@ SPQ_INLINE uint32_t spq_clz_portable(uint32_t x)
 #define SPQ_CLZ(x) spq_clz_portable(x)
 #endif
 
-/** Set bits of each byte of x, in that byte (0..8). */
-SPQ_INLINE uint32_t spq_popcount_bytes(uint32_t x)
-{
-    x = x - ((x >> 1) & 0x55555555u);
-    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
-    return (x + (x >> 4)) & 0x0F0F0F0Fu;
-}
-
-/** Sum of the four bytes of x. */
-SPQ_INLINE uint32_t spq_sum_bytes(uint32_t x)
-{
-    x = (x & 0x00FF00FFu) + ((x >> 8) & 0x00FF00FFu);
-    return (x + (x >> 16)) & 0xFFFFu;
-}
-
 /** Number of set bits. */
 SPQ_INLINE uint32_t spq_popcount(uint32_t x)
 {
-    return (spq_popcount_bytes(x) * 0x01010101u) >> 24;
+    x = x - ((x >> 1) & 0x55555555u);
+    x = (x & 0x33333333u) + ((x >> 2) & 0x33333333u);
+    x = (x + (x >> 4)) & 0x0F0F0F0Fu;
+    return (x * 0x01010101u) >> 24;
 }
 
 /** Set bits of every byte (spq_tables.c). */
