@@ -16,8 +16,9 @@ kernel-3 / 16->32 conv also on models of its own: 8-bit outcome window, dense in
 padding 0), static layers (value conv, ranks, cached spike trains for T <= 8 with and
 without a max pool after them, also over an odd map whose last row and column the pool
 drops; current cache), the 2x2 max pools on halfword and word channel runs (and their Helium
-versions, tails predicated), sum pools and the readout's plane-wise and per-feature finish.
-spq_init must refuse each kernel table when one entry is wrong."""
+versions, tails predicated), sum pools and the readout's finishes (the offset-binary rows,
+portable and Helium, and the plane-wise gather). spq_init must refuse each kernel table when
+one entry is wrong."""
 
 from __future__ import annotations
 
@@ -58,7 +59,15 @@ CASES: list[tuple[str, str, int, int, int, int, Conv, str | None, Conv, str | No
     ("stk1", "static", 4, 6, 6, 5, (16, 3, 1, 1, 4, 3), None, (16, 3, 1, 1, 4, 3), "max", 4),
     ("stodd", "static", 1, 7, 9, 3, (16, 3, 1, 1, 4, 2), "max", (16, 3, 1, 1, 4, 3), None, 4),
     ("st8", "static", 2, 6, 6, 4, (8, 3, 1, 1, 4, 3), "max", (16, 3, 1, 1, 4, 3), None, 4),
+    ("flat", "events", 2, 4, 4, 5, (8, 3, 1, 1, 4, 3), "max", (64, 3, 1, 1, 4, 3), "max", 4),
 ]
+
+# readout classes (7 unless listed): the offset-binary readout rows (spq_readout_x, Helium
+# spq_readout_x_mve) with one to four words of classes (3, 6, 10, 13) on maps of 32 or 64
+# channels per position, on a flat map (64 channels at 1 x 1: "flat"), and the plane-wise
+# gather finish: no table (23 classes), maps of 16 channels (st24, stdsp), 2-bit weights
+READOUT_CLASSES = {"lut16": 10, "in24": 13, "k5": 6, "oc64": 23, "st16": 10, "notab": 3,
+                   "flat": 5}
 
 
 # threshold level D = hi above 1 (docs/semantics.md: spike at V >= hi * 2^F) for some
@@ -112,15 +121,16 @@ def fast_ir(case: tuple[Any, ...], seed: int) -> ModelIR:
             if pool == "sum":
                 in_kind, max_in = "count", 4
     feats = int(np.prod(cur))
-    readout = LayerIR(type="readout", name="readout", in_shape=(feats,), out_shape=(7,),
-                      weight=modelgen._weights(rng, (7, feats), rbits), weight_bits=rbits,
+    classes = READOUT_CLASSES.get(name, 7)
+    readout = LayerIR(type="readout", name="readout", in_shape=(feats,), out_shape=(classes,),
+                      weight=modelgen._weights(rng, (classes, feats), rbits), weight_bits=rbits,
                       in_kind=in_kind, max_in=max_in,  # type: ignore[arg-type]
                       kernel=1, stride=1, padding=0,
                       acc_bits=acc_bits(feats, rbits, max_in))
-    readout.readout_bias = rng.integers(-3000, 3001, size=7).astype(np.int32)
+    readout.readout_bias = rng.integers(-3000, 3001, size=classes).astype(np.int32)
     layers.append(readout)
     return ModelIR(name=name, input_kind=kind, input_shape=(in_c, H, W),  # type: ignore[arg-type]
-                   time_steps=T, num_classes=7, out_scale=0.125, layers=layers)
+                   time_steps=T, num_classes=classes, out_scale=0.125, layers=layers)
 
 
 def _inputs(ir: ModelIR, n: int, seed: int) -> np.ndarray:
@@ -221,14 +231,26 @@ def test_cases_reach_every_kernel(cases: dict[str, tuple[ModelIR, Path]]) -> Non
         for layer in ir.layers:  # the Helium 2x2 max pools, a tail-predicated step included
             if layer.type == "maxpool" and layer.in_shape[0] in (16, 32):
                 seen.add(("maxpool", layer.in_shape[0], layer.out_shape[2] % 4 != 0))
+        readout, prev = ir.layers[-1], ir.layers[-2]
+        feats, classes, map_c = readout.in_shape[0], ir.num_classes, prev.out_shape[0]
+        if readout.in_kind != "spike":
+            continue
+        if not tables.readout_x_applies("readout", "spike", readout.weight_bits, feats,
+                                        classes):
+            seen.add(("readout", "gather"))
+        elif feats % 32 == 0 and (map_c % 32 == 0 or map_c == feats):  # spq_readout_finish
+            seen.add(("readout_x", (classes + 3) // 4, map_c == feats))
+        else:
+            seen.add(("readout_x", "gather"))
     want = {("lut", 16, 3), ("lut", 12, 3), ("lut", 32, 3), ("lut", "mve", 1, True),
             ("lut", "mve", 2, True), ("lut", "mve", 2, False), ("w4", True, True),
-            ("w4", False, True),
-            ("w4", True, False), ("w4", "chunks"), ("w4", "narrow"), ("rank", True),
-            ("rank", False), ("rank", "dsp"), ("rank", "window"), ("rank", "mve", 1),
-            ("rank", "mve", 2), ("rank", "mve", 3), ("trains", True), ("trains", False),
-            ("trains", "odd"), ("current",), ("w4", "mve k3"), ("maxpool", 16, True),
-            ("maxpool", 32, True)}
+            ("w4", False, True), ("w4", True, False), ("w4", "chunks"), ("w4", "narrow"),
+            ("rank", True), ("rank", False), ("rank", "dsp"), ("rank", "window"),
+            ("rank", "mve", 1), ("rank", "mve", 2), ("rank", "mve", 3), ("trains", True),
+            ("trains", False), ("trains", "odd"), ("current",), ("w4", "mve k3"),
+            ("maxpool", 16, True), ("maxpool", 32, True), ("readout", "gather"),
+            ("readout_x", 1, False), ("readout_x", 2, False), ("readout_x", 3, False),
+            ("readout_x", 4, False), ("readout_x", 2, True), ("readout_x", "gather")}
     assert want <= seen, want - seen
 
 
@@ -351,7 +373,8 @@ def _short_size(src: str, array: str) -> str:
 
 
 TABLES = [("lut16", "lut16_o0"), ("lut16", "lut16_ob2"), ("lut16", "lut16_lut0"),
-          ("lut16", "lut16_wx2"), ("st16", "st16_br0"), ("st16", "st16_o0")]
+          ("lut16", "lut16_wx2"), ("lut16", "lut16_wx4"), ("st16", "st16_br0"),
+          ("st16", "st16_o0")]
 
 
 @pytest.mark.parametrize("edit", ["entry", "size"])

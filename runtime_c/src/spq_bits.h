@@ -1,9 +1,9 @@
 /* SPDX-License-Identifier: MIT */
 /**
  * @file spq_bits.h
- * @brief Bit and integer helpers shared by every kernel (one copy each): popcount, count of
- * trailing zeros, bit runs of packed maps, sign extension, unaligned word loads, rotation
- * and the accumulator bound of a synapse layer.
+ * @brief Bit and integer helpers shared by every kernel (one copy each): popcount, counts of
+ * trailing and leading zeros, bit runs of packed maps, sign extension, unaligned word loads,
+ * rotation and the accumulator bound of a synapse layer.
  */
 #ifndef SPQ_BITS_H
 #define SPQ_BITS_H
@@ -13,6 +13,7 @@
 
 #if defined(__GNUC__) || defined(__clang__)
 #define SPQ_CTZ(x) ((uint32_t)__builtin_ctz(x))
+#define SPQ_CLZ(x) ((uint32_t)__builtin_clz(x))
 #else
 SPQ_INLINE uint32_t spq_ctz_portable(uint32_t x)
 {
@@ -24,6 +25,16 @@ SPQ_INLINE uint32_t spq_ctz_portable(uint32_t x)
     return n;
 }
 #define SPQ_CTZ(x) spq_ctz_portable(x)
+SPQ_INLINE uint32_t spq_clz_portable(uint32_t x)
+{
+    uint32_t n = 0;
+    while ((x & 0x80000000u) == 0u) {
+        x <<= 1;
+        n++;
+    }
+    return n;
+}
+#define SPQ_CLZ(x) spq_clz_portable(x)
 #endif
 
 /** Number of set bits. */

@@ -213,15 +213,25 @@ void spq_conv_step(spq_job_t *job);
 void spq_linear_step(spq_job_t *job);
 /** Readout: logits += sum of the weight rows of the non-zero inputs (int32). */
 void spq_readout_step(spq_job_t *job, int32_t *logits);
-/** Bits of a spike count that reaches T: the bit length of T. */
+/** Bits of a spike count that reaches T: the bit length of T (0 for 0). */
 uint32_t spq_count_planes(uint32_t T);
-/** Readout on spikes, one step: add the input map into the per-feature counts job->mem
- *  (`planes` bit planes of ceil(in_c / 32) words: plane p holds bit p of every count) and
- *  count the synops; the logits are weighed once, by spq_readout_finish. */
-void spq_readout_count(spq_job_t *job, uint32_t planes);
-/** logits += sum over the input features of weight row * count (a map of map_c channels). */
+/** Readout on spikes, one step: add the input map `in` into the per-feature counts
+ *  (spq_count_planes(T) bit planes of ceil(in_c / 32) words: plane p holds bit p of every
+ *  count); the logits are weighed by spq_readout_finish. */
+void spq_readout_count(const spq_layer_t *l, const uint32_t *in, uint32_t *counts);
+/** logits = steps * bias + the sum over the input features of weight row * count (a map of
+ *  map_c channels): the readout of `steps` steps whose input spikes `counts` holds. The
+ *  logits must be zero on entry. */
 void spq_readout_finish(const spq_layer_t *l, uint32_t map_c, const uint32_t *counts,
-                        uint32_t planes, int32_t *logits);
+                        uint32_t planes, uint32_t steps, int32_t *logits);
+/** 1 if the readout's offset-binary rows (weights_x) are absent, or present on a readout
+ *  that may have them and equal to the definition (docs/formats.md, "Kernel tables"). */
+int spq_readout_x_valid(const spq_layer_t *l);
+/** Helium: one plane of a summed readout's counts weighed with its offset-binary rows
+ *  (spq_linear_mve.c; the portable spq_readout_x in spq_linear.c): logits = 2 * logits +
+ *  the sum of the rows of the features set in `plane` (in_c a multiple of 32). */
+void spq_readout_x_mve(const spq_layer_t *l, uint32_t map_c, const uint32_t *plane,
+                       int32_t *logits);
 /** Static first layer with a rank table and T <= 8 steps (any build): its spike trains are
  *  cached (docs/formats.md, "Arena layout"): the layer keeps no membrane region, its cache
  *  part holds the trains (or, in the reference build, its membranes). */

@@ -53,19 +53,7 @@ SPQ_TEMPLATE void spq_rowt_w4_a32(void *acc_v, const uint8_t *row, uint32_t n, i
 {
     int32_t *acc = (int32_t *)acc_v;
     uint32_t o = 0;
-    for (; o + 8u <= n; o += 8u) { /* one weight word, eight weights */
-        uint32_t b = spq_load32(row);
-        row += 4;
-        acc[o] += spq_term32(SPQ_S4(b), x, mac);
-        acc[o + 1u] += spq_term32(SPQ_S4(b >> 4), x, mac);
-        acc[o + 2u] += spq_term32(SPQ_S4(b >> 8), x, mac);
-        acc[o + 3u] += spq_term32(SPQ_S4(b >> 12), x, mac);
-        acc[o + 4u] += spq_term32(SPQ_S4(b >> 16), x, mac);
-        acc[o + 5u] += spq_term32(SPQ_S4(b >> 20), x, mac);
-        acc[o + 6u] += spq_term32(SPQ_S4(b >> 24), x, mac);
-        acc[o + 7u] += spq_term32(SPQ_S4(b >> 28), x, mac);
-    }
-    for (; o + 2u <= n; o += 2u) {
+    for (; o + 2u <= n; o += 2u) { /* one byte, two weights */
         uint32_t b = *row++;
         acc[o] += spq_term32(SPQ_S4(b), x, mac);
         acc[o + 1u] += spq_term32(SPQ_S4(b >> 4), x, mac);

@@ -78,7 +78,7 @@ static size_t spq_acc_bytes(const spq_layer_t *l, uint32_t T)
     }
     n = l->in_kind == SPQ_IN_U8 ? 4u * (size_t)l->out_c /* int32 accumulators */
                                        : spq_acc_pos_bytes(l->out_c, l->acc_bits);
-    if (l->weights_x != NULL) { /* the fused 4-bit conv kernel's input lists */
+    if (l->type == SPQ_LAYER_CONV && l->weights_x != NULL) { /* the fused kernel's lists */
         n += spq_w4_list_bytes(l->in_c, l->in_w, l->kernel, l->padding);
     }
     return n;
@@ -87,16 +87,6 @@ static size_t spq_acc_bytes(const spq_layer_t *l, uint32_t T)
 static size_t spq_input_neurons(const spq_model_t *m)
 {
     return (size_t)m->in_c * m->in_h * m->in_w;
-}
-
-static uint32_t spq_bit_length(uint32_t x)
-{
-    uint32_t n = 0;
-    while (x != 0u) {
-        n++;
-        x >>= 1;
-    }
-    return n;
 }
 
 /* Synapse checks shared by conv, linear and readout: packing, and the accumulator bound
@@ -153,7 +143,7 @@ static int spq_valid_neuron(const spq_layer_t *l)
     if (levels < 2 || levels > 256 || l->lo > 0 || l->hi < 1) { /* threshold level hi >= 1 */
         return 0;
     }
-    if (l->level_bits != spq_bit_length((uint32_t)(levels - 1))) {
+    if (l->level_bits != spq_count_planes((uint32_t)(levels - 1))) {
         return 0;
     }
     if (l->leak < -(SPQ_THETA) || l->leak > SPQ_THETA) {
@@ -211,7 +201,7 @@ static int spq_valid_layer(const spq_model_t *m, uint32_t i, uint32_t c, uint32_
         return 0;
     }
     if (l->type != SPQ_LAYER_CONV && (l->lut != NULL || l->lut_bits != 0u ||
-                                      l->weights_x != NULL)) {
+                                      (l->weights_x != NULL && l->type != SPQ_LAYER_READOUT))) {
         return 0;
     }
     if (!spq_tables_sized(l)) {
@@ -249,7 +239,7 @@ static int spq_valid_layer(const spq_model_t *m, uint32_t i, uint32_t c, uint32_
             return 0;
         }
         if (l->type == SPQ_LAYER_READOUT) {
-            return spq_valid_synapse(l, max_in, m->time_steps);
+            return spq_valid_synapse(l, max_in, m->time_steps) && spq_readout_x_valid(l);
         }
         return spq_valid_synapse(l, max_in, m->time_steps) && spq_valid_neuron(l);
     case SPQ_LAYER_MAXPOOL:
@@ -505,19 +495,18 @@ static void spq_layer_step(spq_ctx_t *ctx, uint32_t i, const void *src, void *ds
             for (o = 0; o < l->out_c; o++) {
                 logits[o] += cache[o] + l->bias[o];
             }
+        } else if (l->in_kind == SPQ_IN_SPIKE) { /* count now, weigh counts and bias at the end */
+            spq_readout_count(l, (const uint32_t *)src, job.mem);
+            ctx->synops[i] = 1u; /* its counts are live: spq_synop_count reads them */
+            if (t + 1u == m->time_steps) {
+                spq_readout_finish(l, job.map_c, job.mem, spq_count_planes(m->time_steps),
+                                   m->time_steps, logits);
+            }
         } else {
             for (o = 0; o < l->out_c; o++) {
                 logits[o] += l->bias[o];
             }
-            if (l->in_kind == SPQ_IN_SPIKE) { /* count now, weigh the counts at the end */
-                spq_readout_count(&job, spq_count_planes(m->time_steps));
-                if (t + 1u == m->time_steps) {
-                    spq_readout_finish(l, job.map_c, job.mem, spq_count_planes(m->time_steps),
-                                       logits);
-                }
-            } else {
-                spq_readout_step(&job, logits);
-            }
+            spq_readout_step(&job, logits);
         }
         break;
     }
@@ -622,27 +611,39 @@ spq_status_t spq_step(spq_ctx_t *ctx, const uint8_t *frame)
     return SPQ_OK;
 }
 
+/* The spike counts of a summed readout on spikes (the last layer), else NULL: the end of the
+ * state region (time-major: the layers' states one after the other), or all of it (layer-
+ * major: the layers take turns). */
+static const uint32_t *spq_readout_counts(const spq_ctx_t *ctx)
+{
+    const spq_model_t *m = ctx->model;
+    const spq_layer_t *r = &m->layers[m->num_layers - 1u];
+    if (r->type != SPQ_LAYER_READOUT || r->in_kind != SPQ_IN_SPIKE) {
+        return NULL;
+    }
+    if (ctx->schedule == SPQ_SCHEDULE_LAYER) {
+        return (const uint32_t *)ctx->priv[SPQ_P_MEM];
+    }
+    return (const uint32_t *)(const void *)((const uint8_t *)ctx->priv[SPQ_P_MEM_END] -
+                                            spq_mem_bytes(m, r));
+}
+
 spq_status_t spq_get_logits(const spq_ctx_t *ctx, int32_t *logits)
 {
     const spq_model_t *m;
-    const spq_layer_t *r;
+    const uint32_t *counts;
     if (ctx == NULL || ctx->model == NULL || logits == NULL) {
         return SPQ_ERR_NULL;
     }
     m = ctx->model;
-    r = &m->layers[m->num_layers - 1u];
+    counts = spq_readout_counts(ctx);
     memcpy(logits, ctx->logits, 4u * m->num_classes);
-    if (ctx->step < m->time_steps && r->in_kind == SPQ_IN_SPIKE) {
-        /* mid-stream: the readout's counts so far are not weighed in yet (time-major only:
-         * a layer-major context has run every step or none) */
-        const uint8_t *mem = (const uint8_t *)ctx->priv[SPQ_P_MEM];
-        uint32_t i;
-        for (i = 0; i + 1u < m->num_layers; i++) {
-            mem += spq_mem_bytes(m, &m->layers[i]);
-        }
-        spq_readout_finish(r, m->num_layers > 1u ? m->layers[m->num_layers - 2u].out_c : m->in_c,
-                           (const uint32_t *)(const void *)mem, spq_count_planes(m->time_steps),
-                           logits);
+    if (ctx->step < m->time_steps && counts != NULL) {
+        /* mid-stream: the readout's counts and biases so far are not weighed in yet
+         * (time-major only: a layer-major context has run every step or none) */
+        spq_readout_finish(&m->layers[m->num_layers - 1u],
+                           m->num_layers > 1u ? m->layers[m->num_layers - 2u].out_c : m->in_c,
+                           counts, spq_count_planes(m->time_steps), ctx->step, logits);
     }
     return SPQ_OK;
 }
@@ -663,10 +664,24 @@ uint32_t spq_spike_count(const spq_ctx_t *ctx, uint16_t layer)
     return ctx->spike_counts[layer];
 }
 
+/* A summed readout on spikes counts its synops from its spike counts (out_c per spike), once
+ * they are live (ctx->synops of the readout is 1 from its first step on). */
 uint32_t spq_synop_count(const spq_ctx_t *ctx, uint16_t layer)
 {
+    const spq_layer_t *l;
+    const uint32_t *counts;
+    uint32_t words, p, spikes = 0;
     if (ctx == NULL || ctx->model == NULL || layer >= ctx->model->num_layers) {
         return 0;
     }
-    return ctx->synops[layer];
+    l = &ctx->model->layers[layer];
+    counts = spq_readout_counts(ctx);
+    if (layer + 1u < ctx->model->num_layers || counts == NULL || ctx->synops[layer] == 0u) {
+        return ctx->synops[layer];
+    }
+    words = ((uint32_t)l->in_c + 31u) / 32u;
+    for (p = 0; p < spq_count_planes(ctx->model->time_steps); p++) {
+        spikes += spq_count_bits(counts + p * words, l->in_c) << p;
+    }
+    return spikes * l->out_c;
 }

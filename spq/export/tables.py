@@ -23,7 +23,8 @@ added bytewise (:func:`conv_lut`).
 
 Offset-binary weights (spike-input conv layers with 4-bit weights that run the fused
 kernel): the 4-bit weights as offset-binary bytes ``w + 8``
-(:func:`weights_x`).
+(:func:`weights_x`). A summed readout on spikes with 4-bit weights and at most 16 classes
+gets the same bytes, each row padded to whole words (:func:`readout_x`).
 """
 
 from __future__ import annotations
@@ -43,6 +44,8 @@ LUT_MAX_OC = 64  # SPQ_LUT_MAX_OC
 W4_MAX_OC = 64  # SPQ_W4_MAX_OC in runtime_c/src/spq_conv.h
 W4_MAX_IN_C = 32  # SPQ_W4_MAX_IN_C
 W4_MAX_K = 8  # SPQ_W4_MAX_K
+READOUT_X_MAX_OC = 16  # spq_readout_x_ok in runtime_c/src/spq_linear.c: a row of 16 bytes
+READOUT_X_MAX_IN_C = 4095  # every halfword lane sum in_c * 15 < 2^16
 W4_MAX_LIST_BYTES = 4096  # SPQ_W4_MAX_LIST_BYTES
 
 
@@ -222,6 +225,26 @@ def weights_x(layer: PackedLayer) -> np.ndarray | None:
         "<u4").copy()
 
 
+def readout_x_applies(kind: str, in_kind: str, weight_bits: int, in_c: int, out_c: int) -> bool:
+    """Whether a layer is a readout that gets :func:`readout_x` (spq_readout_x_ok)."""
+    return (kind == "readout" and in_kind == "spike" and weight_bits == 4
+            and out_c <= READOUT_X_MAX_OC and in_c <= READOUT_X_MAX_IN_C)
+
+
+def readout_x(layer: PackedLayer) -> np.ndarray | None:
+    """A summed readout's 4-bit weights as offset-binary bytes ``w + 8`` (1 .. 15), row ``i``
+    (input feature ``i``, ``[i][o]``) padded with zero bytes to 16 bytes (four words: the
+    runtime adds a row as four words), as little-endian uint32 words; None when it does not
+    apply."""
+    if layer.weights is None or not readout_x_applies(layer.type, layer.in_kind,
+                                                      layer.weight_bits, layer.in_c,
+                                                      layer.out_c):
+        return None
+    rows = np.zeros((layer.in_c, 16), np.uint8)
+    rows[:, :layer.out_c] = layer.unpacked_weights().astype(np.int16) + 8
+    return rows.reshape(-1).view("<u4").copy()
+
+
 def _lut(layer: PackedLayer) -> bool:
     return lut_applies(layer.type, layer.in_kind, layer.in_c, layer.out_c, layer.kernel,
                        acc_bound(layer))
@@ -263,5 +286,5 @@ def add_tables(layer: PackedLayer) -> PackedLayer:
     lut = conv_lut(layer)
     if lut is not None:
         layer.lut, layer.lut_bits = lut
-    layer.weights_x = weights_x(layer)
+    layer.weights_x = readout_x(layer) if layer.type == "readout" else weights_x(layer)
     return layer

@@ -385,6 +385,14 @@ def emit_c(ir: ModelIR, schedule: str = "time") -> str:
                 br = f"{name}_br{i}"
             tab = f"{o}, {ob}, {pl.outcome_bits}, {pl.lut_bits}, {{0, 0}}, {lut}, {wx}, {br}"
             tab_arrays = [o, ob, lut, wx, br]
+        elif L.type == "readout":  # a summed readout's offset-binary rows (spq_init checks)
+            pl = tables.add_tables(packing.pack_layer(L))
+            if pl.weights_x is not None:
+                src.append(_arr("uint32_t", f"{name}_wx{i}", [f"{v}u" for v in
+                                                             pl.weights_x.tolist()]))
+                wx = f"{name}_wx{i}"
+                tab = f"NULL, NULL, 0, 0, {{0, 0}}, NULL, {wx}, NULL"
+                tab_arrays = ["NULL", "NULL", "NULL", wx, "NULL"]
         k = L.pool if L.type in ("maxpool", "sumpool") else L.kernel
         st = L.pool if L.type in ("maxpool", "sumpool") else L.stride
         entries.append(
