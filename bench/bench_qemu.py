@@ -313,6 +313,16 @@ def main() -> None:
     ap.add_argument("--write-docs", action="store_true", help="update docs/performance.md")
     ap.add_argument("--json", type=Path, default=None, help="write all results as JSON")
     args = ap.parse_args()
+    kinds = [k.removeprefix("bench_") for k in args.models.split(",")]  # bench_events: events
+    for kind in kinds:
+        if kind not in ("events", "static"):
+            fail(f"unknown model {kind!r}: --models takes events, static (or bench_events, "
+                 "bench_static), comma-separated")
+    for board in args.boards.split(","):
+        try:
+            get_board(board)
+        except SpqError as exc:
+            fail(str(exc))
     torch.set_num_threads(1)
     cmsis = bench_cmsis.cmsis_nn_dir()
     if cmsis is None:
@@ -321,7 +331,7 @@ def main() -> None:
             fail("--write-docs needs CMSIS-NN: the tables compare spq with it")
     results = []
     with tempfile.TemporaryDirectory() as tmp:
-        for kind in args.models.split(","):
+        for kind in kinds:
             net = build_model(kind)
             ckpt = Path(tmp) / f"{kind}.pt"
             spq.save(net, ckpt)
