@@ -516,6 +516,24 @@ uint32_t spq_static_prepare(const spq_layer_t *l, const uint8_t *pixels, void *c
     return rows * oc;
 }
 
+/* Neurons of position pos of a static layer from their ranks: the outcome byte of each
+ * (channel, code, rank) in its rank table (level_bits <= 2: a code never straddles words). */
+static uint32_t spq_neuron_pos_rank(const spq_layer_t *l, const uint8_t *rk, uint32_t *mem,
+                                    uint32_t pos, uint32_t *out)
+{
+    const uint8_t *t = l->outcome;
+    uint32_t c, C = l->out_c, k = pos * C, spikes = 0;
+    uint32_t b = l->level_bits, n = l->outcome_bits, mask = ((uint32_t)1 << b) - 1u;
+    for (c = 0; c < C; c++, k++, t += (size_t)1 << (b + n)) {
+        uint32_t at = k * b, w = mem[at >> 5], sh = at & 31u;
+        uint32_t o = t[(((w >> sh) & mask) << n) + rk[c]];
+        mem[at >> 5] = (w & ~(mask << sh)) | ((o & mask) << sh);
+        out[k >> 5] |= (o >> 7) << (k & 31u);
+        spikes += o >> 7;
+    }
+    return spikes;
+}
+
 void spq_static_step(spq_job_t *job)
 {
     const spq_layer_t *l = job->l;
@@ -533,7 +551,15 @@ void spq_static_step(spq_job_t *job)
         return;
     }
 #endif
-    { /* no cached trains: the arithmetic of s5 on an accumulator of each rank */
+    if (SPQ_FAST && l->outcome != NULL && l->level_bits <= 2u) {
+        /* no cached trains (T > 8): a neuron is one outcome byte at (code, rank) */
+        const uint8_t *rk = (const uint8_t *)job->in;
+        for (pos = 0; pos < n_pos; pos++, rk += oc) {
+            job->spikes += spq_neuron_pos_rank(l, rk, job->mem, pos, job->out);
+        }
+        return;
+    }
+    { /* reference: the arithmetic of s5 on an accumulator of each rank */
         const uint8_t *rk = (const uint8_t *)job->in;
         int32_t *acc = (int32_t *)job->acc, bound = (int32_t)spq_acc_bound(l);
         uint32_t R = (1u << l->outcome_bits) - 1u;
