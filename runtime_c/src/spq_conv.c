@@ -428,7 +428,7 @@ static uint32_t spq_static_trains_build(const spq_layer_t *l, const spq_layer_t 
 #if SPQ_HAVE_MVE
             if (vec) {
                 rows += spq_static_acc_mve(l, (const uint8_t *)(scratch + oc), pixels, pos, acc);
-                spq_train_row_mve(l, acc, tab, dst, hist);
+                spq_train_row_mve(l, acc, tab, dst, (uint32_t *)(void *)hist, T);
             } else
 #endif
             {
@@ -446,8 +446,11 @@ static uint32_t spq_static_trains_build(const spq_layer_t *l, const spq_layer_t 
             }
         }
     }
-    (void)vec;
-    spq_train_counts(hist, counts, T);
+    if (vec) { /* Helium: the spikes at each step counted in the histogram's place */
+        memcpy(counts, hist, 4u * T);
+    } else {
+        spq_train_counts(hist, counts, T);
+    }
     spq_train_planes(cache, groups, T);
     return rows * oc;
 }

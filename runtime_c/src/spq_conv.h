@@ -137,7 +137,7 @@ uint32_t spq_static_acc_mve(const spq_layer_t *l, const uint8_t *wb, const uint8
                             uint32_t pos, int32_t *acc);
 void spq_train_table_mve(const spq_layer_t *l, uint8_t *tab, uint32_t T);
 void spq_train_row_mve(const spq_layer_t *l, const int32_t *acc, const uint8_t *tab, uint8_t *dst,
-                       uint16_t *hist);
+                       uint32_t *cnt, uint32_t T);
 #endif
 
 #if SPQ_HAVE_THUMB2

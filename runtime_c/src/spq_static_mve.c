@@ -28,6 +28,13 @@ SPQ_INLINE uint32_t spq_smve_taps(const spq_layer_t *l)
     return ((uint32_t)l->in_c * l->kernel * l->kernel + 15u) & ~15u;
 }
 
+/* Channel c's accumulator's place: in each block of 16 channels, channel g + 4 i at 4 g + i
+ * (so that a vector load gives the 4 channels of a rank group). */
+SPQ_INLINE uint32_t spq_smve_slot(uint32_t c)
+{
+    return (c & ~15u) | (c & 3u) << 2 | (c & 12u) >> 2;
+}
+
 int spq_static_mve_ok(const spq_layer_t *l)
 {
     size_t pairs = spq_static_pairs_bytes(l);
@@ -79,11 +86,11 @@ uint32_t spq_static_acc_mve(const spq_layer_t *l, const uint8_t *wb, const uint8
     sum *= 8u; /* each channel: the sum of p (w + 8) over the taps, minus 8 sum(p) */
     if (tp == 16u) {
         for (c = 0; c < oc; c++, wb += 16) {
-            acc[c] = (int32_t)(vmladavq_u8(P0, vld1q_u8(wb)) - sum);
+            acc[spq_smve_slot(c)] = (int32_t)(vmladavq_u8(P0, vld1q_u8(wb)) - sum);
         }
     } else if (tp == 32u) {
         for (c = 0; c < oc; c++, wb += 32) {
-            acc[c] = (int32_t)(vmladavaq_u8(vmladavq_u8(P0, vld1q_u8(wb)), P1, vld1q_u8(wb + 16)) -
+            acc[spq_smve_slot(c)] = (int32_t)(vmladavaq_u8(vmladavq_u8(P0, vld1q_u8(wb)), P1, vld1q_u8(wb + 16)) -
                                sum);
         }
     } else {
@@ -92,46 +99,65 @@ uint32_t spq_static_acc_mve(const spq_layer_t *l, const uint8_t *wb, const uint8
             for (j = 0; j < tp; j += 16u) {
                 a = vmladavaq_u8(a, vld1q_u8(buf + j), vld1q_u8(wb + j));
             }
-            acc[c] = (int32_t)(a - sum);
+            acc[spq_smve_slot(c)] = (int32_t)(a - sum);
         }
     }
     return nz;
 }
 
-/* One halving of the rank search of 4 channels: r += h where breakpoint r + h - 1 <= a
- * (without predicates: the sign of the saturated a - x masks h). */
-SPQ_INLINE uint32x4_t spq_smve_halve(const int32_t *br, uint32x4_t base, uint32x4_t r,
-                                     int32x4_t a, uint32_t h)
+/* The trains of the 4 channels ch (lanes) from their accumulators a: the rank (the
+ * breakpoints <= a, of 31) by five halvings of q, the addresses of breakpoint r - 1 (a gather
+ * with an immediate offset, a compare-and-predicate, a predicated add each), then the train
+ * table's byte of each channel and rank by one gather. */
+SPQ_INLINE uint32x4_t spq_smve_trains(const int32_t *br, const uint8_t *tab, uint32x4_t ch,
+                                      int32x4_t a)
 {
-    int32x4_t x = vldrwq_gather_shifted_offset_s32(br, vaddq_n_u32(vaddq_u32(base, r), h - 1u));
-    uint32x4_t below = vreinterpretq_u32_s32(vshrq_n_s32(vqsubq_s32(a, x), 31)); /* a < x */
-    return vaddq_u32(r, vbicq_u32(vdupq_n_u32(h), below));
+    uint32x4_t base = vaddq_n_u32(vmulq_n_u32(ch, 124u), (uint32_t)(uintptr_t)br);
+    uint32x4_t q = vsubq_n_u32(base, 4u), x;
+    __asm__("vldrw.u32 %q[x], [%q[q], #64]\n\t"
+            "vpt.s32 ge, %q[a], %q[x]\n\t"
+            "vaddt.i32 %q[q], %q[q], %[h16]\n\t"
+            "vldrw.u32 %q[x], [%q[q], #32]\n\t"
+            "vpt.s32 ge, %q[a], %q[x]\n\t"
+            "vaddt.i32 %q[q], %q[q], %[h8]\n\t"
+            "vldrw.u32 %q[x], [%q[q], #16]\n\t"
+            "vpt.s32 ge, %q[a], %q[x]\n\t"
+            "vaddt.i32 %q[q], %q[q], %[h4]\n\t"
+            "vldrw.u32 %q[x], [%q[q], #8]\n\t"
+            "vpt.s32 ge, %q[a], %q[x]\n\t"
+            "vaddt.i32 %q[q], %q[q], %[h2]\n\t"
+            "vldrw.u32 %q[x], [%q[q], #4]\n\t"
+            "vpt.s32 ge, %q[a], %q[x]\n\t"
+            "vaddt.i32 %q[q], %q[q], %[h1]\n\t"
+            : [q] "+w"(q), [x] "=&w"(x)
+            : [a] "w"(a), [h16] "r"(64u), [h8] "r"(32u), [h4] "r"(16u), [h2] "r"(8u),
+              [h1] "r"(4u)
+            : "p0", "memory");
+    q = vshrq_n_u32(vsubq_u32(vaddq_n_u32(q, 4u), base), 2); /* the rank */
+    return vldrbq_gather_offset_u32(tab, vaddq_u32(vshlq_n_u32(ch, 5), q));
 }
 
 void spq_train_row_mve(const spq_layer_t *l, const int32_t *acc, const uint8_t *tab, uint8_t *dst,
-                       uint16_t *hist)
+                       uint32_t *cnt, uint32_t T)
 {
-    static const uint32_t lane31[4] = {0, 31, 62, 93}, lane32[4] = {0, 32, 64, 96};
-    static const uint32_t byte[4] = {0, 8, 16, 24};
-    const uint32x4_t v31 = vld1q_u32(lane31), v32 = vld1q_u32(lane32);
-    const int32x4_t vb = vreinterpretq_s32_u32(vld1q_u32(byte));
-    uint32_t c0;
-    for (c0 = 0; c0 < l->out_c; c0 += 4u) {
-        const int32_t *br = l->breaks + 31u * c0;
-        int32x4_t a = vld1q_s32(acc + c0);
-        uint32x4_t r = vdupq_n_u32(0), tr;
-        r = spq_smve_halve(br, v31, r, a, 16u); /* rank: the breakpoints <= a, of 31 */
-        r = spq_smve_halve(br, v31, r, a, 8u);
-        r = spq_smve_halve(br, v31, r, a, 4u);
-        r = spq_smve_halve(br, v31, r, a, 2u);
-        r = spq_smve_halve(br, v31, r, a, 1u);
-        tr = vldrbq_gather_offset_u32(tab + 32u * c0, vaddq_u32(v32, r));
-        hist[vgetq_lane_u32(tr, 0)]++;
-        hist[vgetq_lane_u32(tr, 1)]++;
-        hist[vgetq_lane_u32(tr, 2)]++;
-        hist[vgetq_lane_u32(tr, 3)]++;
-        if (dst != NULL) { /* the 4 trains as the bytes of a word */
-            *(uint32_t *)(void *)(dst + c0) |= vaddvq_u32(vshlq_u32(tr, vb));
+    static const uint32_t lane[4] = {0, 4, 8, 12}; /* channel g + 4 i in lane i */
+    const uint32x4_t vl = vld1q_u32(lane);
+    const int32_t *br = l->breaks;
+    uint32_t b, t;
+    for (b = 0; b < l->out_c; b += 16u, acc += 16, dst = dst != NULL ? dst + 16 : NULL) {
+        uint32x4_t t0 = spq_smve_trains(br, tab, vaddq_n_u32(vl, b), vld1q_s32(acc));
+        uint32x4_t t1 = spq_smve_trains(br, tab, vaddq_n_u32(vl, b + 1u), vld1q_s32(acc + 4));
+        uint32x4_t t2 = spq_smve_trains(br, tab, vaddq_n_u32(vl, b + 2u), vld1q_s32(acc + 8));
+        uint32x4_t t3 = spq_smve_trains(br, tab, vaddq_n_u32(vl, b + 3u), vld1q_s32(acc + 12));
+        /* the 16 trains in channel order: byte 4 i + j is lane i of tj */
+        uint16x8_t lo = vmovntq_u32(vmovnbq_u32(vuninitializedq_u16(), t0), t2);
+        uint16x8_t hi = vmovntq_u32(vmovnbq_u32(vuninitializedq_u16(), t1), t3);
+        uint8x16_t v = vmovntq_u16(vmovnbq_u16(vuninitializedq_u8(), lo), hi);
+        if (dst != NULL) {
+            vst1q_u8(dst, vorrq_u8(vld1q_u8(dst), v));
+        }
+        for (t = 0; t < T; t++, v = vshrq_n_u8(v, 1)) { /* the spikes at each step */
+            cnt[t] = vaddvaq_u8(cnt[t], vandq_u8(v, vdupq_n_u8(1)));
         }
     }
 }
