@@ -133,11 +133,12 @@ uint32_t spq_static_acc_dsp(const spq_layer_t *l, const uint32_t *wp, const uint
 #define SPQ_SMVE_MAX_TAPS 64u
 int spq_static_mve_ok(const spq_layer_t *l);
 void spq_static_bytes_mve(const spq_layer_t *l, uint8_t *wb);
-uint32_t spq_static_acc_mve(const spq_layer_t *l, const uint8_t *wb, const uint8_t *pixels,
-                            uint32_t pos, int32_t *acc);
+const uint16_t *spq_static_offsets_mve(const spq_layer_t *l, uint8_t *wb);
 void spq_train_table_mve(const spq_layer_t *l, uint8_t *tab, uint32_t T);
-void spq_train_row_mve(const spq_layer_t *l, const int32_t *acc, const uint8_t *tab, uint8_t *dst,
-                       uint32_t *cnt, uint32_t T);
+uint32_t spq_static_pos_mve(const spq_layer_t *l, const uint8_t *wb, const uint16_t *offs,
+                            const uint8_t *pixels, uint32_t pos, int32_t *acc, const uint8_t *tab,
+                            uint8_t *dst, uint32_t *cnt, uint32_t T);
+void spq_train_planes_mve(uint8_t *cache, uint32_t groups, uint32_t T);
 #endif
 
 #if SPQ_HAVE_THUMB2

@@ -43,55 +43,126 @@ int spq_static_mve_ok(const spq_layer_t *l)
 
 void spq_static_bytes_mve(const spq_layer_t *l, uint8_t *wb)
 {
-    uint32_t taps = (uint32_t)l->in_c * l->kernel * l->kernel, tp = spq_smve_taps(l), t, c;
-    for (c = 0; c < l->out_c; c++) {
-        for (t = 0; t < tp; t++) { /* the padding taps read pixel 0: any weight */
-            uint32_t b = t < taps ? l->weights[(size_t)t * l->weight_row_bytes + c / 2u] : 8u;
-            *wb++ = (uint8_t)(((b >> (4u * (c & 1u))) & 0xFu) ^ 8u);
+    uint32_t taps = (uint32_t)l->in_c * l->kernel * l->kernel, tp = spq_smve_taps(l), t, c, n, u;
+    for (n = 0; n < l->out_c; n++) { /* row n: the channel of accumulator n */
+        c = spq_smve_slot(n);
+        for (u = 0; u < tp; u++) { /* byte 2 i + h of a vector of 16: tap 8 h + i of it */
+            uint32_t b;
+            t = (u & ~15u) | (u & 1u) << 3 | (u & 14u) >> 1;
+            b = t < taps ? l->weights[(size_t)t * l->weight_row_bytes + c / 2u] : 8u;
+            *wb++ = (uint8_t)(((b >> (4u * (c & 1u))) & 0xFu) ^ 8u); /* padding: pixel 0 */
         }
     }
 }
 
-uint32_t spq_static_acc_mve(const spq_layer_t *l, const uint8_t *wb, const uint8_t *pixels,
-                            uint32_t pos, int32_t *acc)
+const uint16_t *spq_static_offsets_mve(const spq_layer_t *l, uint8_t *wb)
+{
+    uint32_t C = l->in_c, H = l->in_h, W = l->in_w, k = l->kernel, tp = spq_smve_taps(l);
+    uint32_t taps = C * k * k, t;
+    uint16_t *offs = (uint16_t *)(void *)(wb + (size_t)tp * l->out_c);
+    if (tp > 32u || (size_t)tp * l->out_c + 6u * tp > spq_static_pairs_bytes(l) ||
+        ((C - 1u) * H + k - 1u) * W + k - 1u > 0xFFFFu) {
+        return NULL;
+    }
+    for (t = 0; t < tp; t++) { /* tap t's pixel from the window's first, its row, column */
+        uint32_t ci = t / (k * k), ky = t / k % k, kx = t % k;
+        offs[t] = (uint16_t)(t < taps ? (ci * H + ky) * W + kx : 0u);
+        offs[tp + t] = (uint16_t)ky;
+        offs[2u * tp + t] = (uint16_t)kx;
+    }
+    return offs;
+}
+
+/* 8 taps' pixels (o: the window's first pixel, iy0, ix0: its row and column, each mod 2^16; n:
+ * the taps of the 8 that are not padding), 0 outside the image. */
+SPQ_INLINE uint16x8_t spq_smve_gather(const uint8_t *pixels, const uint16_t *offs, uint32_t tp,
+                                      uint32_t o, uint32_t iy0, uint32_t ix0, uint16x8_t vh,
+                                      uint16x8_t vw, uint32_t n, int edge)
+{
+    mve_pred16_t q = vctp16q(n);
+    if (edge) { /* the window crosses the image's border */
+        q = vcmphiq_m_u16(vh, vaddq_n_u16(vld1q_u16(offs + tp), (uint16_t)iy0), q);
+        q = vcmphiq_m_u16(vw, vaddq_n_u16(vld1q_u16(offs + 2u * tp), (uint16_t)ix0), q);
+    }
+    return vldrbq_gather_offset_z_u16(pixels, vaddq_n_u16(vld1q_u16(offs), (uint16_t)o), q);
+}
+
+/* The 16 bytes at b as a vector in the weights' order: byte 2 i + h is b[8 h + i]. */
+SPQ_INLINE uint8x16_t spq_smve_pixels(const uint8_t *b)
+{
+    return vmovntq_u16(vmovnbq_u16(vuninitializedq_u8(), vldrbq_u16(b)), vldrbq_u16(b + 8));
+}
+
+SPQ_INLINE uint32_t spq_smve_acc(const spq_layer_t *l, const uint8_t *wb, const uint16_t *offs,
+                                  const uint8_t *pixels, uint32_t pos, int32_t *acc)
 {
     uint32_t C = l->in_c, H = l->in_h, W = l->in_w, k = l->kernel, s = l->stride;
     uint32_t p = l->padding, oc = l->out_c, oy = pos / l->out_w, ox = pos % l->out_w;
     uint32_t tp = spq_smve_taps(l), ci, ky, kx0, kx1, c, j, t = 0, sum = 0, nz = 0;
     int32_t iy0 = (int32_t)(oy * s) - (int32_t)p, ix0 = (int32_t)(ox * s) - (int32_t)p;
     uint8_t buf[SPQ_SMVE_MAX_TAPS];
-    uint8x16_t P0, P1;
-    kx0 = ix0 < 0 ? (uint32_t)(-ix0) : 0u; /* taps inside the row */
-    kx1 = ix0 + (int32_t)k > (int32_t)W ? (uint32_t)((int32_t)W - ix0) : k;
-    for (j = 0; j < tp; j += 16u) {
-        vst1q_u8(buf + j, vdupq_n_u8(0));
-    }
-    for (ci = 0; ci < C; ci++) { /* each kernel row's pixels inside the image */
-        for (ky = 0; ky < k; ky++, t += k) {
-            int32_t iy = iy0 + (int32_t)ky;
-            if (iy >= 0 && iy < (int32_t)H && kx1 > kx0) {
-                const uint8_t *px = pixels + ((size_t)ci * H + (uint32_t)iy) * W + ix0 + kx0;
-                mve_pred16_t q = vctp8q(kx1 - kx0);
-                vstrbq_p_u8(buf + t + kx0, vldrbq_z_u8(px, q), q);
+    uint8x16_t P0, P1 = vdupq_n_u8(0);
+    const uint8x16_t one = vdupq_n_u8(1);
+    if (offs != NULL) { /* gathers of the taps' pixels */
+        uint32_t taps = C * k * k, o = (uint32_t)(iy0 * (int32_t)W + ix0);
+        uint16x8_t vh = vdupq_n_u16((uint16_t)H), vw = vdupq_n_u16((uint16_t)W);
+        int e = iy0 < 0 || ix0 < 0 || iy0 + (int32_t)k > (int32_t)H || ix0 + (int32_t)k > (int32_t)W;
+        P0 = vmovntq_u16(vmovnbq_u16(vuninitializedq_u8(),
+                                     spq_smve_gather(pixels, offs, tp, o, (uint32_t)iy0,
+                                                     (uint32_t)ix0, vh, vw, taps, e)),
+                         spq_smve_gather(pixels, offs + 8, tp, o, (uint32_t)iy0, (uint32_t)ix0,
+                                         vh, vw, taps > 8u ? taps - 8u : 0u, e));
+        if (tp == 32u) {
+            P1 = vmovntq_u16(vmovnbq_u16(vuninitializedq_u8(),
+                                         spq_smve_gather(pixels, offs + 16, tp, o,
+                                                         (uint32_t)iy0, (uint32_t)ix0, vh, vw,
+                                                         taps - 16u, e)),
+                             spq_smve_gather(pixels, offs + 24, tp, o, (uint32_t)iy0,
+                                             (uint32_t)ix0, vh, vw, taps > 24u ? taps - 24u : 0u, e));
+        }
+    } else {
+        kx0 = ix0 < 0 ? (uint32_t)(-ix0) : 0u; /* taps inside the row */
+        kx1 = ix0 + (int32_t)k > (int32_t)W ? (uint32_t)((int32_t)W - ix0) : k;
+        for (j = 0; j < tp; j += 16u) {
+            vst1q_u8(buf + j, vdupq_n_u8(0));
+        }
+        for (ci = 0; ci < C; ci++) { /* each kernel row's pixels inside the image */
+            for (ky = 0; ky < k; ky++, t += k) {
+                int32_t iy = iy0 + (int32_t)ky;
+                if (iy >= 0 && iy < (int32_t)H && kx1 > kx0) {
+                    const uint8_t *px = pixels + ((size_t)ci * H + (uint32_t)iy) * W + ix0 + kx0;
+                    mve_pred16_t q = vctp8q(kx1 - kx0);
+                    vstrbq_p_u8(buf + t + kx0, vldrbq_z_u8(px, q), q);
+                }
             }
         }
+        for (j = 0; j < tp; j += 16u) { /* in the weights' order */
+            vst1q_u8(buf + j, spq_smve_pixels(buf + j));
+        }
+        P0 = vld1q_u8(buf);
+        if (tp == 32u) {
+            P1 = vld1q_u8(buf + 16);
+        }
     }
-    for (j = 0; j < tp; j += 16u) { /* the pixels' sum and non-zero count */
-        uint8x16_t v = vld1q_u8(buf + j);
-        sum = vaddvaq_u8(sum, v);
-        nz = vaddvaq_p_u8(nz, vdupq_n_u8(1), vcmphiq_n_u8(v, 0));
+    if (tp <= 32u) { /* the pixels' sum and non-zero count */
+        sum = vaddvaq_u8(vaddvq_u8(P0), P1);
+        nz = vaddvaq_u8(vaddvq_u8(vminq_u8(P0, one)), vminq_u8(P1, one));
+    } else {
+        for (j = 0; j < tp; j += 16u) {
+            uint8x16_t v = vld1q_u8(buf + j);
+            sum = vaddvaq_u8(sum, v);
+            nz = vaddvaq_u8(nz, vminq_u8(v, one));
+        }
     }
-    P0 = vld1q_u8(buf);
-    P1 = vld1q_u8(buf + 16); /* read only when tp >= 32 */
     sum *= 8u; /* each channel: the sum of p (w + 8) over the taps, minus 8 sum(p) */
     if (tp == 16u) {
         for (c = 0; c < oc; c++, wb += 16) {
-            acc[spq_smve_slot(c)] = (int32_t)(vmladavq_u8(P0, vld1q_u8(wb)) - sum);
+            acc[c] = (int32_t)(vmladavq_u8(P0, vld1q_u8(wb)) - sum);
         }
     } else if (tp == 32u) {
         for (c = 0; c < oc; c++, wb += 32) {
-            acc[spq_smve_slot(c)] = (int32_t)(vmladavaq_u8(vmladavq_u8(P0, vld1q_u8(wb)), P1, vld1q_u8(wb + 16)) -
-                               sum);
+            acc[c] = (int32_t)(vmladavaq_u8(vmladavq_u8(P0, vld1q_u8(wb)), P1, vld1q_u8(wb + 16)) -
+                          sum);
         }
     } else {
         for (c = 0; c < oc; c++, wb += tp) {
@@ -99,7 +170,7 @@ uint32_t spq_static_acc_mve(const spq_layer_t *l, const uint8_t *wb, const uint8
             for (j = 0; j < tp; j += 16u) {
                 a = vmladavaq_u8(a, vld1q_u8(buf + j), vld1q_u8(wb + j));
             }
-            acc[spq_smve_slot(c)] = (int32_t)(a - sum);
+            acc[c] = (int32_t)(a - sum);
         }
     }
     return nz;
@@ -137,8 +208,8 @@ SPQ_INLINE uint32x4_t spq_smve_trains(const int32_t *br, const uint8_t *tab, uin
     return vldrbq_gather_offset_u32(tab, vaddq_u32(vshlq_n_u32(ch, 5), q));
 }
 
-void spq_train_row_mve(const spq_layer_t *l, const int32_t *acc, const uint8_t *tab, uint8_t *dst,
-                       uint32_t *cnt, uint32_t T)
+SPQ_INLINE void spq_smve_train_row(const spq_layer_t *l, const int32_t *acc, const uint8_t *tab,
+                                   uint8_t *dst, uint32_t *cnt, uint32_t T)
 {
     static const uint32_t lane[4] = {0, 4, 8, 12}; /* channel g + 4 i in lane i */
     const uint32x4_t vl = vld1q_u32(lane);
@@ -162,6 +233,15 @@ void spq_train_row_mve(const spq_layer_t *l, const int32_t *acc, const uint8_t *
     }
 }
 
+uint32_t spq_static_pos_mve(const spq_layer_t *l, const uint8_t *wb, const uint16_t *offs,
+                            const uint8_t *pixels, uint32_t pos, int32_t *acc, const uint8_t *tab,
+                            uint8_t *dst, uint32_t *cnt, uint32_t T)
+{
+    uint32_t nz = spq_smve_acc(l, wb, offs, pixels, pos, acc);
+    spq_smve_train_row(l, acc, tab, dst, cnt, T);
+    return nz;
+}
+
 void spq_train_table_mve(const spq_layer_t *l, uint8_t *tab, uint32_t T)
 {
     static const uint16_t lane[8] = {0, 1, 2, 3, 4, 5, 6, 7};
@@ -179,6 +259,19 @@ void spq_train_table_mve(const spq_layer_t *l, uint8_t *tab, uint32_t T)
                 cs = vshlq_n_u16(vandq_u16(o, mask), 5); /* the code's row: 2^5 ranks */
             }
             vstrbq_u16(tab, vshlq_u16(train, vdupq_n_s16((int16_t)T - 8)));
+        }
+    }
+}
+
+void spq_train_planes_mve(uint8_t *cache, uint32_t groups, uint32_t T)
+{
+    uint32_t i, t;
+    for (i = 0; i < groups; i++, cache += 32) { /* bit t of each byte: a compare's predicate */
+        uint8x16_t a = vld1q_u8(cache), b = vld1q_u8(cache + 16), m = vdupq_n_u8(1);
+        uint32_t *w = (uint32_t *)(void *)cache;
+        for (t = 0; t < T; t++, m = vaddq_u8(m, m)) {
+            w[t] = (uint32_t)vcmpneq_n_u8(vandq_u8(a, m), 0) |
+                   (uint32_t)vcmpneq_n_u8(vandq_u8(b, m), 0) << 16;
         }
     }
 }
