@@ -433,8 +433,9 @@ static uint32_t spq_static_trains_build(const spq_layer_t *l, const spq_layer_t 
                                : NULL;
 #if SPQ_HAVE_MVE
             if (vec) {
-                rows += spq_static_pos_mve(l, (const uint8_t *)(scratch + oc), offs, pixels, pos,
-                                           acc, tab, dst, (uint32_t *)(void *)hist, T);
+                rows += spq_static_acc_mve(l, (const uint8_t *)(scratch + oc), offs, pixels, pos,
+                                           acc);
+                spq_train_row_mve(l, acc, tab, dst, (uint32_t *)(void *)hist, T);
             } else
 #endif
             {

@@ -3,20 +3,29 @@
  * cached and whose weights fit the scratch of the SMLAD weight pairs as bytes
  * (spq_static_mve_ok: 4-bit weights, out_c a multiple of 16, at most 64 taps):
  *
- * spq_static_acc_mve: the accumulators of one output position. The window's pixels go into
- * a zeroed buffer of the taps padded to 16 bytes (a predicated load and store per kernel
- * row, zeros outside the image: SPQ_SMVE_MAX_TAPS = 64 B of stack); each channel's
- * accumulator is then the dot product of the pixels with its weights as offset-binary bytes
- * w + 8 (0 .. 15, laid out [channel][tap] by spq_static_bytes_mve once per inference), one
- * VMLADAV per 16 taps (u8 x u8 into u32, at most 64 * 255 * 15), minus 8 times the sum of
- * the pixels. No zero skipping: every tap costs the same.
+ * spq_static_bytes_mve: the weights as offset-binary bytes w + 8 (0 .. 15), once per
+ * inference, a row of the taps padded to 16 per channel, rows in the order of the rank groups
+ * (spq_smve_slot), bytes in the order of a narrowed pair of halfword vectors (byte 2 i + h of
+ * 16: tap 8 h + i). spq_static_offsets_mve: for 17 to 32 taps, where they fit after the bytes
+ * and the pixels are within 64 KiB, each tap's pixel offset from the window's first, its
+ * kernel row and column (uint16); NULL otherwise.
+ *
+ * spq_static_acc_mve: the accumulators of one output position. Its 16 or 32 pixels by 4 gather loads of halfword
+ * lanes (predicated by the taps and, at the border, by the image's rows and columns; without
+ * offsets: a predicated copy of each kernel row into a zeroed buffer, SPQ_SMVE_MAX_TAPS = 64 B
+ * of stack) narrowed into byte vectors; each channel's accumulator is the dot product of the
+ * pixels with its weight bytes, one VMLADAV per 16 taps (u8 x u8 into u32, at most
+ * 64 * 255 * 15), minus 8 times the sum of the pixels. No zero skipping.
+ *
+ * spq_train_row_mve: the position's ranks, 4 channels per vector (5 halvings: a gather of
+ * the breakpoints at an immediate offset from their addresses, a VPT compare, a predicated
+ * add), their trains by a gather from the train table, the 16 trains of the position
+ * narrowed into one vector, ORed into the cached trains, and its spikes at each step counted
+ * by VADDV (cnt[t], in place of the histogram).
  *
  * spq_train_table_mve: the table of the trains of spq_train_table, 8 ranks at a time (gather
- * loads of the outcome bytes, the codes as lanes).
- *
- * spq_train_row_mve: the ranks of 4 channels at a time (five gather loads of breakpoints,
- * compares and predicated adds), their trains by one gather load from the train table, ORed
- * as one word into the cached trains; the histogram of the trains stays scalar. */
+ * loads of the outcome bytes, the codes as lanes). spq_train_planes_mve: the bit planes of
+ * spq_train_planes, a VCMP per 16 trains and step, its predicate the plane's halfword. */
 #include "spq_conv.h"
 
 #if SPQ_HAVE_MVE
@@ -60,7 +69,7 @@ const uint16_t *spq_static_offsets_mve(const spq_layer_t *l, uint8_t *wb)
     uint32_t C = l->in_c, H = l->in_h, W = l->in_w, k = l->kernel, tp = spq_smve_taps(l);
     uint32_t taps = C * k * k, t;
     uint16_t *offs = (uint16_t *)(void *)(wb + (size_t)tp * l->out_c);
-    if (tp > 32u || (size_t)tp * l->out_c + 6u * tp > spq_static_pairs_bytes(l) ||
+    if (tp != 32u || (size_t)tp * l->out_c + 6u * tp > spq_static_pairs_bytes(l) ||
         ((C - 1u) * H + k - 1u) * W + k - 1u > 0xFFFFu) {
         return NULL;
     }
@@ -93,8 +102,8 @@ SPQ_INLINE uint8x16_t spq_smve_pixels(const uint8_t *b)
     return vmovntq_u16(vmovnbq_u16(vuninitializedq_u8(), vldrbq_u16(b)), vldrbq_u16(b + 8));
 }
 
-SPQ_INLINE uint32_t spq_smve_acc(const spq_layer_t *l, const uint8_t *wb, const uint16_t *offs,
-                                  const uint8_t *pixels, uint32_t pos, int32_t *acc)
+uint32_t spq_static_acc_mve(const spq_layer_t *l, const uint8_t *wb, const uint16_t *offs,
+                            const uint8_t *pixels, uint32_t pos, int32_t *acc)
 {
     uint32_t C = l->in_c, H = l->in_h, W = l->in_w, k = l->kernel, s = l->stride;
     uint32_t p = l->padding, oc = l->out_c, oy = pos / l->out_w, ox = pos % l->out_w;
@@ -109,17 +118,14 @@ SPQ_INLINE uint32_t spq_smve_acc(const spq_layer_t *l, const uint8_t *wb, const 
         int e = iy0 < 0 || ix0 < 0 || iy0 + (int32_t)k > (int32_t)H || ix0 + (int32_t)k > (int32_t)W;
         P0 = vmovntq_u16(vmovnbq_u16(vuninitializedq_u8(),
                                      spq_smve_gather(pixels, offs, tp, o, (uint32_t)iy0,
-                                                     (uint32_t)ix0, vh, vw, taps, e)),
+                                                     (uint32_t)ix0, vh, vw, 8u, e)),
                          spq_smve_gather(pixels, offs + 8, tp, o, (uint32_t)iy0, (uint32_t)ix0,
-                                         vh, vw, taps > 8u ? taps - 8u : 0u, e));
-        if (tp == 32u) {
-            P1 = vmovntq_u16(vmovnbq_u16(vuninitializedq_u8(),
-                                         spq_smve_gather(pixels, offs + 16, tp, o,
-                                                         (uint32_t)iy0, (uint32_t)ix0, vh, vw,
-                                                         taps - 16u, e)),
-                             spq_smve_gather(pixels, offs + 24, tp, o, (uint32_t)iy0,
-                                             (uint32_t)ix0, vh, vw, taps > 24u ? taps - 24u : 0u, e));
-        }
+                                         vh, vw, 8u, e));
+        P1 = vmovntq_u16(vmovnbq_u16(vuninitializedq_u8(),
+                                     spq_smve_gather(pixels, offs + 16, tp, o, (uint32_t)iy0,
+                                                     (uint32_t)ix0, vh, vw, taps - 16u, e)),
+                         spq_smve_gather(pixels, offs + 24, tp, o, (uint32_t)iy0,
+                                         (uint32_t)ix0, vh, vw, taps > 24u ? taps - 24u : 0u, e));
     } else {
         kx0 = ix0 < 0 ? (uint32_t)(-ix0) : 0u; /* taps inside the row */
         kx1 = ix0 + (int32_t)k > (int32_t)W ? (uint32_t)((int32_t)W - ix0) : k;
@@ -208,8 +214,8 @@ SPQ_INLINE uint32x4_t spq_smve_trains(const int32_t *br, const uint8_t *tab, uin
     return vldrbq_gather_offset_u32(tab, vaddq_u32(vshlq_n_u32(ch, 5), q));
 }
 
-SPQ_INLINE void spq_smve_train_row(const spq_layer_t *l, const int32_t *acc, const uint8_t *tab,
-                                   uint8_t *dst, uint32_t *cnt, uint32_t T)
+void spq_train_row_mve(const spq_layer_t *l, const int32_t *acc, const uint8_t *tab, uint8_t *dst,
+                       uint32_t *cnt, uint32_t T)
 {
     static const uint32_t lane[4] = {0, 4, 8, 12}; /* channel g + 4 i in lane i */
     const uint32x4_t vl = vld1q_u32(lane);
@@ -231,15 +237,6 @@ SPQ_INLINE void spq_smve_train_row(const spq_layer_t *l, const int32_t *acc, con
             cnt[t] = vaddvaq_u8(cnt[t], vandq_u8(v, vdupq_n_u8(1)));
         }
     }
-}
-
-uint32_t spq_static_pos_mve(const spq_layer_t *l, const uint8_t *wb, const uint16_t *offs,
-                            const uint8_t *pixels, uint32_t pos, int32_t *acc, const uint8_t *tab,
-                            uint8_t *dst, uint32_t *cnt, uint32_t T)
-{
-    uint32_t nz = spq_smve_acc(l, wb, offs, pixels, pos, acc);
-    spq_smve_train_row(l, acc, tab, dst, cnt, T);
-    return nz;
 }
 
 void spq_train_table_mve(const spq_layer_t *l, uint8_t *tab, uint32_t T)
