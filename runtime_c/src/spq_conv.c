@@ -362,6 +362,7 @@ SPQ_NOINLINE static void spq_train_counts(const uint16_t *hist, uint32_t *counts
     }
 }
 
+#if !SPQ_HAVE_MVE /* Helium: spq_train_planes_mve */
 /* In place, 32 trains (bytes) at a time into T bit planes: word t of a group of 32 bytes
  * holds bit t of each. */
 SPQ_NOINLINE static void spq_train_planes(uint8_t *cache, uint32_t groups, uint32_t T)
@@ -377,6 +378,7 @@ SPQ_NOINLINE static void spq_train_planes(uint8_t *cache, uint32_t groups, uint3
         }
     }
 }
+#endif
 
 /* The cached trains (spq_static_trains_bytes): a byte per neuron of the cached map (the max
  * pool's output: the OR of its window's trains, the spikes of a max pool of spikes) built
@@ -398,6 +400,9 @@ static uint32_t spq_static_trains_build(const spq_layer_t *l, const spq_layer_t 
     uint16_t *hist = (uint16_t *)(void *)(tab + ((size_t)oc << l->outcome_bits));
     int vec = 0; /* the Helium kernels */
 #if SPQ_HAVE_MVE
+    const uint16_t *offs = NULL; /* the taps' pixel offsets (Helium, NULL: no gathers) */
+#endif
+#if SPQ_HAVE_MVE
     spq_train_table_mve(l, tab, T);
 #else
     spq_train_table(l, tab, T);
@@ -409,6 +414,7 @@ static uint32_t spq_static_trains_build(const spq_layer_t *l, const spq_layer_t 
     vec = spq_static_mve_ok(l); /* Helium: the weights as bytes, vector ranks */
     if (vec) {
         spq_static_bytes_mve(l, (uint8_t *)wp);
+        offs = spq_static_offsets_mve(l, (uint8_t *)wp);
     }
 #endif
 #if SPQ_STATIC_DSP
@@ -427,8 +433,9 @@ static uint32_t spq_static_trains_build(const spq_layer_t *l, const spq_layer_t 
                                : NULL;
 #if SPQ_HAVE_MVE
             if (vec) {
-                rows += spq_static_acc_mve(l, (const uint8_t *)(scratch + oc), pixels, pos, acc);
-                spq_train_row_mve(l, acc, tab, dst, hist);
+                rows += spq_static_acc_mve(l, (const uint8_t *)(scratch + oc), offs, pixels, pos,
+                                           acc);
+                spq_train_row_mve(l, acc, tab, dst, (uint32_t *)(void *)hist, T);
             } else
 #endif
             {
@@ -446,9 +453,16 @@ static uint32_t spq_static_trains_build(const spq_layer_t *l, const spq_layer_t 
             }
         }
     }
-    (void)vec;
-    spq_train_counts(hist, counts, T);
+    if (vec) { /* Helium: the spikes at each step counted in the histogram's place */
+        memcpy(counts, hist, 4u * T);
+    } else {
+        spq_train_counts(hist, counts, T);
+    }
+#if SPQ_HAVE_MVE
+    spq_train_planes_mve(cache, groups, T);
+#else
     spq_train_planes(cache, groups, T);
+#endif
     return rows * oc;
 }
 

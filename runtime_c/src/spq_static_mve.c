@@ -3,20 +3,29 @@
  * cached and whose weights fit the scratch of the SMLAD weight pairs as bytes
  * (spq_static_mve_ok: 4-bit weights, out_c a multiple of 16, at most 64 taps):
  *
- * spq_static_acc_mve: the accumulators of one output position. The window's pixels go into
- * a zeroed buffer of the taps padded to 16 bytes (a predicated load and store per kernel
- * row, zeros outside the image: SPQ_SMVE_MAX_TAPS = 64 B of stack); each channel's
- * accumulator is then the dot product of the pixels with its weights as offset-binary bytes
- * w + 8 (0 .. 15, laid out [channel][tap] by spq_static_bytes_mve once per inference), one
- * VMLADAV per 16 taps (u8 x u8 into u32, at most 64 * 255 * 15), minus 8 times the sum of
- * the pixels. No zero skipping: every tap costs the same.
+ * spq_static_bytes_mve: the weights as offset-binary bytes w + 8 (0 .. 15), once per
+ * inference, a row of the taps padded to 16 per channel, rows in the order of the rank groups
+ * (spq_smve_slot), bytes in the order of a narrowed pair of halfword vectors (byte 2 i + h of
+ * 16: tap 8 h + i). spq_static_offsets_mve: for 17 to 32 taps, where they fit after the bytes
+ * and the pixels are within 64 KiB, each tap's pixel offset from the window's first, its
+ * kernel row and column (uint16); NULL otherwise.
+ *
+ * spq_static_acc_mve: the accumulators of one output position. Its 16 or 32 pixels by 4 gather loads of halfword
+ * lanes (predicated by the taps and, at the border, by the image's rows and columns; without
+ * offsets: a predicated copy of each kernel row into a zeroed buffer, SPQ_SMVE_MAX_TAPS = 64 B
+ * of stack) narrowed into byte vectors; each channel's accumulator is the dot product of the
+ * pixels with its weight bytes, one VMLADAV per 16 taps (u8 x u8 into u32, at most
+ * 64 * 255 * 15), minus 8 times the sum of the pixels. No zero skipping.
+ *
+ * spq_train_row_mve: the position's ranks, 4 channels per vector (5 halvings: a gather of
+ * the breakpoints at an immediate offset from their addresses, a VPT compare, a predicated
+ * add), their trains by a gather from the train table, the 16 trains of the position
+ * narrowed into one vector, ORed into the cached trains, and its spikes at each step counted
+ * by VADDV (cnt[t], in place of the histogram).
  *
  * spq_train_table_mve: the table of the trains of spq_train_table, 8 ranks at a time (gather
- * loads of the outcome bytes, the codes as lanes).
- *
- * spq_train_row_mve: the ranks of 4 channels at a time (five gather loads of breakpoints,
- * compares and predicated adds), their trains by one gather load from the train table, ORed
- * as one word into the cached trains; the histogram of the trains stays scalar. */
+ * loads of the outcome bytes, the codes as lanes). spq_train_planes_mve: the bit planes of
+ * spq_train_planes, a VCMP per 16 trains and step, its predicate the plane's halfword. */
 #include "spq_conv.h"
 
 #if SPQ_HAVE_MVE
@@ -28,6 +37,13 @@ SPQ_INLINE uint32_t spq_smve_taps(const spq_layer_t *l)
     return ((uint32_t)l->in_c * l->kernel * l->kernel + 15u) & ~15u;
 }
 
+/* Channel c's accumulator's place: in each block of 16 channels, channel g + 4 i at 4 g + i
+ * (so that a vector load gives the 4 channels of a rank group). */
+SPQ_INLINE uint32_t spq_smve_slot(uint32_t c)
+{
+    return (c & ~15u) | (c & 3u) << 2 | (c & 12u) >> 2;
+}
+
 int spq_static_mve_ok(const spq_layer_t *l)
 {
     size_t pairs = spq_static_pairs_bytes(l);
@@ -36,46 +52,114 @@ int spq_static_mve_ok(const spq_layer_t *l)
 
 void spq_static_bytes_mve(const spq_layer_t *l, uint8_t *wb)
 {
-    uint32_t taps = (uint32_t)l->in_c * l->kernel * l->kernel, tp = spq_smve_taps(l), t, c;
-    for (c = 0; c < l->out_c; c++) {
-        for (t = 0; t < tp; t++) { /* the padding taps read pixel 0: any weight */
-            uint32_t b = t < taps ? l->weights[(size_t)t * l->weight_row_bytes + c / 2u] : 8u;
-            *wb++ = (uint8_t)(((b >> (4u * (c & 1u))) & 0xFu) ^ 8u);
+    uint32_t taps = (uint32_t)l->in_c * l->kernel * l->kernel, tp = spq_smve_taps(l), t, c, n, u;
+    for (n = 0; n < l->out_c; n++) { /* row n: the channel of accumulator n */
+        c = spq_smve_slot(n);
+        for (u = 0; u < tp; u++) { /* byte 2 i + h of a vector of 16: tap 8 h + i of it */
+            uint32_t b;
+            t = (u & ~15u) | (u & 1u) << 3 | (u & 14u) >> 1;
+            b = t < taps ? l->weights[(size_t)t * l->weight_row_bytes + c / 2u] : 8u;
+            *wb++ = (uint8_t)(((b >> (4u * (c & 1u))) & 0xFu) ^ 8u); /* padding: pixel 0 */
         }
     }
 }
 
-uint32_t spq_static_acc_mve(const spq_layer_t *l, const uint8_t *wb, const uint8_t *pixels,
-                            uint32_t pos, int32_t *acc)
+const uint16_t *spq_static_offsets_mve(const spq_layer_t *l, uint8_t *wb)
+{
+    uint32_t C = l->in_c, H = l->in_h, W = l->in_w, k = l->kernel, tp = spq_smve_taps(l);
+    uint32_t taps = C * k * k, t;
+    uint16_t *offs = (uint16_t *)(void *)(wb + (size_t)tp * l->out_c);
+    if (tp != 32u || (size_t)tp * l->out_c + 6u * tp > spq_static_pairs_bytes(l) ||
+        ((C - 1u) * H + k - 1u) * W + k - 1u > 0xFFFFu) {
+        return NULL;
+    }
+    for (t = 0; t < tp; t++) { /* tap t's pixel from the window's first, its row, column */
+        uint32_t ci = t / (k * k), ky = t / k % k, kx = t % k;
+        offs[t] = (uint16_t)(t < taps ? (ci * H + ky) * W + kx : 0u);
+        offs[tp + t] = (uint16_t)ky;
+        offs[2u * tp + t] = (uint16_t)kx;
+    }
+    return offs;
+}
+
+/* 8 taps' pixels (o: the window's first pixel, iy0, ix0: its row and column, each mod 2^16; n:
+ * the taps of the 8 that are not padding), 0 outside the image. */
+SPQ_INLINE uint16x8_t spq_smve_gather(const uint8_t *pixels, const uint16_t *offs, uint32_t tp,
+                                      uint32_t o, uint32_t iy0, uint32_t ix0, uint16x8_t vh,
+                                      uint16x8_t vw, uint32_t n, int edge)
+{
+    mve_pred16_t q = vctp16q(n);
+    if (edge) { /* the window crosses the image's border */
+        q = vcmphiq_m_u16(vh, vaddq_n_u16(vld1q_u16(offs + tp), (uint16_t)iy0), q);
+        q = vcmphiq_m_u16(vw, vaddq_n_u16(vld1q_u16(offs + 2u * tp), (uint16_t)ix0), q);
+    }
+    return vldrbq_gather_offset_z_u16(pixels, vaddq_n_u16(vld1q_u16(offs), (uint16_t)o), q);
+}
+
+/* The 16 bytes at b as a vector in the weights' order: byte 2 i + h is b[8 h + i]. */
+SPQ_INLINE uint8x16_t spq_smve_pixels(const uint8_t *b)
+{
+    return vmovntq_u16(vmovnbq_u16(vuninitializedq_u8(), vldrbq_u16(b)), vldrbq_u16(b + 8));
+}
+
+uint32_t spq_static_acc_mve(const spq_layer_t *l, const uint8_t *wb, const uint16_t *offs,
+                            const uint8_t *pixels, uint32_t pos, int32_t *acc)
 {
     uint32_t C = l->in_c, H = l->in_h, W = l->in_w, k = l->kernel, s = l->stride;
     uint32_t p = l->padding, oc = l->out_c, oy = pos / l->out_w, ox = pos % l->out_w;
     uint32_t tp = spq_smve_taps(l), ci, ky, kx0, kx1, c, j, t = 0, sum = 0, nz = 0;
     int32_t iy0 = (int32_t)(oy * s) - (int32_t)p, ix0 = (int32_t)(ox * s) - (int32_t)p;
     uint8_t buf[SPQ_SMVE_MAX_TAPS];
-    uint8x16_t P0, P1;
-    kx0 = ix0 < 0 ? (uint32_t)(-ix0) : 0u; /* taps inside the row */
-    kx1 = ix0 + (int32_t)k > (int32_t)W ? (uint32_t)((int32_t)W - ix0) : k;
-    for (j = 0; j < tp; j += 16u) {
-        vst1q_u8(buf + j, vdupq_n_u8(0));
-    }
-    for (ci = 0; ci < C; ci++) { /* each kernel row's pixels inside the image */
-        for (ky = 0; ky < k; ky++, t += k) {
-            int32_t iy = iy0 + (int32_t)ky;
-            if (iy >= 0 && iy < (int32_t)H && kx1 > kx0) {
-                const uint8_t *px = pixels + ((size_t)ci * H + (uint32_t)iy) * W + ix0 + kx0;
-                mve_pred16_t q = vctp8q(kx1 - kx0);
-                vstrbq_p_u8(buf + t + kx0, vldrbq_z_u8(px, q), q);
+    uint8x16_t P0, P1 = vdupq_n_u8(0);
+    const uint8x16_t one = vdupq_n_u8(1);
+    if (offs != NULL) { /* gathers of the taps' pixels */
+        uint32_t taps = C * k * k, o = (uint32_t)(iy0 * (int32_t)W + ix0);
+        uint16x8_t vh = vdupq_n_u16((uint16_t)H), vw = vdupq_n_u16((uint16_t)W);
+        int e = iy0 < 0 || ix0 < 0 || iy0 + (int32_t)k > (int32_t)H || ix0 + (int32_t)k > (int32_t)W;
+        P0 = vmovntq_u16(vmovnbq_u16(vuninitializedq_u8(),
+                                     spq_smve_gather(pixels, offs, tp, o, (uint32_t)iy0,
+                                                     (uint32_t)ix0, vh, vw, 8u, e)),
+                         spq_smve_gather(pixels, offs + 8, tp, o, (uint32_t)iy0, (uint32_t)ix0,
+                                         vh, vw, 8u, e));
+        P1 = vmovntq_u16(vmovnbq_u16(vuninitializedq_u8(),
+                                     spq_smve_gather(pixels, offs + 16, tp, o, (uint32_t)iy0,
+                                                     (uint32_t)ix0, vh, vw, taps - 16u, e)),
+                         spq_smve_gather(pixels, offs + 24, tp, o, (uint32_t)iy0,
+                                         (uint32_t)ix0, vh, vw, taps > 24u ? taps - 24u : 0u, e));
+    } else {
+        kx0 = ix0 < 0 ? (uint32_t)(-ix0) : 0u; /* taps inside the row */
+        kx1 = ix0 + (int32_t)k > (int32_t)W ? (uint32_t)((int32_t)W - ix0) : k;
+        for (j = 0; j < tp; j += 16u) {
+            vst1q_u8(buf + j, vdupq_n_u8(0));
+        }
+        for (ci = 0; ci < C; ci++) { /* each kernel row's pixels inside the image */
+            for (ky = 0; ky < k; ky++, t += k) {
+                int32_t iy = iy0 + (int32_t)ky;
+                if (iy >= 0 && iy < (int32_t)H && kx1 > kx0) {
+                    const uint8_t *px = pixels + ((size_t)ci * H + (uint32_t)iy) * W + ix0 + kx0;
+                    mve_pred16_t q = vctp8q(kx1 - kx0);
+                    vstrbq_p_u8(buf + t + kx0, vldrbq_z_u8(px, q), q);
+                }
             }
         }
+        for (j = 0; j < tp; j += 16u) { /* in the weights' order */
+            vst1q_u8(buf + j, spq_smve_pixels(buf + j));
+        }
+        P0 = vld1q_u8(buf);
+        if (tp == 32u) {
+            P1 = vld1q_u8(buf + 16);
+        }
     }
-    for (j = 0; j < tp; j += 16u) { /* the pixels' sum and non-zero count */
-        uint8x16_t v = vld1q_u8(buf + j);
-        sum = vaddvaq_u8(sum, v);
-        nz = vaddvaq_p_u8(nz, vdupq_n_u8(1), vcmphiq_n_u8(v, 0));
+    if (tp <= 32u) { /* the pixels' sum and non-zero count */
+        sum = vaddvaq_u8(vaddvq_u8(P0), P1);
+        nz = vaddvaq_u8(vaddvq_u8(vminq_u8(P0, one)), vminq_u8(P1, one));
+    } else {
+        for (j = 0; j < tp; j += 16u) {
+            uint8x16_t v = vld1q_u8(buf + j);
+            sum = vaddvaq_u8(sum, v);
+            nz = vaddvaq_u8(nz, vminq_u8(v, one));
+        }
     }
-    P0 = vld1q_u8(buf);
-    P1 = vld1q_u8(buf + 16); /* read only when tp >= 32 */
     sum *= 8u; /* each channel: the sum of p (w + 8) over the taps, minus 8 sum(p) */
     if (tp == 16u) {
         for (c = 0; c < oc; c++, wb += 16) {
@@ -84,7 +168,7 @@ uint32_t spq_static_acc_mve(const spq_layer_t *l, const uint8_t *wb, const uint8
     } else if (tp == 32u) {
         for (c = 0; c < oc; c++, wb += 32) {
             acc[c] = (int32_t)(vmladavaq_u8(vmladavq_u8(P0, vld1q_u8(wb)), P1, vld1q_u8(wb + 16)) -
-                               sum);
+                          sum);
         }
     } else {
         for (c = 0; c < oc; c++, wb += tp) {
@@ -98,40 +182,59 @@ uint32_t spq_static_acc_mve(const spq_layer_t *l, const uint8_t *wb, const uint8
     return nz;
 }
 
-/* One halving of the rank search of 4 channels: r += h where breakpoint r + h - 1 <= a
- * (without predicates: the sign of the saturated a - x masks h). */
-SPQ_INLINE uint32x4_t spq_smve_halve(const int32_t *br, uint32x4_t base, uint32x4_t r,
-                                     int32x4_t a, uint32_t h)
+/* The trains of the 4 channels ch (lanes) from their accumulators a: the rank (the
+ * breakpoints <= a, of 31) by five halvings of q, the addresses of breakpoint r - 1 (a gather
+ * with an immediate offset, a compare-and-predicate, a predicated add each), then the train
+ * table's byte of each channel and rank by one gather. */
+SPQ_INLINE uint32x4_t spq_smve_trains(const int32_t *br, const uint8_t *tab, uint32x4_t ch,
+                                      int32x4_t a)
 {
-    int32x4_t x = vldrwq_gather_shifted_offset_s32(br, vaddq_n_u32(vaddq_u32(base, r), h - 1u));
-    uint32x4_t below = vreinterpretq_u32_s32(vshrq_n_s32(vqsubq_s32(a, x), 31)); /* a < x */
-    return vaddq_u32(r, vbicq_u32(vdupq_n_u32(h), below));
+    uint32x4_t base = vaddq_n_u32(vmulq_n_u32(ch, 124u), (uint32_t)(uintptr_t)br);
+    uint32x4_t q = vsubq_n_u32(base, 4u), x;
+    __asm__("vldrw.u32 %q[x], [%q[q], #64]\n\t"
+            "vpt.s32 ge, %q[a], %q[x]\n\t"
+            "vaddt.i32 %q[q], %q[q], %[h16]\n\t"
+            "vldrw.u32 %q[x], [%q[q], #32]\n\t"
+            "vpt.s32 ge, %q[a], %q[x]\n\t"
+            "vaddt.i32 %q[q], %q[q], %[h8]\n\t"
+            "vldrw.u32 %q[x], [%q[q], #16]\n\t"
+            "vpt.s32 ge, %q[a], %q[x]\n\t"
+            "vaddt.i32 %q[q], %q[q], %[h4]\n\t"
+            "vldrw.u32 %q[x], [%q[q], #8]\n\t"
+            "vpt.s32 ge, %q[a], %q[x]\n\t"
+            "vaddt.i32 %q[q], %q[q], %[h2]\n\t"
+            "vldrw.u32 %q[x], [%q[q], #4]\n\t"
+            "vpt.s32 ge, %q[a], %q[x]\n\t"
+            "vaddt.i32 %q[q], %q[q], %[h1]\n\t"
+            : [q] "+w"(q), [x] "=&w"(x)
+            : [a] "w"(a), [h16] "r"(64u), [h8] "r"(32u), [h4] "r"(16u), [h2] "r"(8u),
+              [h1] "r"(4u)
+            : "p0", "memory");
+    q = vshrq_n_u32(vsubq_u32(vaddq_n_u32(q, 4u), base), 2); /* the rank */
+    return vldrbq_gather_offset_u32(tab, vaddq_u32(vshlq_n_u32(ch, 5), q));
 }
 
 void spq_train_row_mve(const spq_layer_t *l, const int32_t *acc, const uint8_t *tab, uint8_t *dst,
-                       uint16_t *hist)
+                       uint32_t *cnt, uint32_t T)
 {
-    static const uint32_t lane31[4] = {0, 31, 62, 93}, lane32[4] = {0, 32, 64, 96};
-    static const uint32_t byte[4] = {0, 8, 16, 24};
-    const uint32x4_t v31 = vld1q_u32(lane31), v32 = vld1q_u32(lane32);
-    const int32x4_t vb = vreinterpretq_s32_u32(vld1q_u32(byte));
-    uint32_t c0;
-    for (c0 = 0; c0 < l->out_c; c0 += 4u) {
-        const int32_t *br = l->breaks + 31u * c0;
-        int32x4_t a = vld1q_s32(acc + c0);
-        uint32x4_t r = vdupq_n_u32(0), tr;
-        r = spq_smve_halve(br, v31, r, a, 16u); /* rank: the breakpoints <= a, of 31 */
-        r = spq_smve_halve(br, v31, r, a, 8u);
-        r = spq_smve_halve(br, v31, r, a, 4u);
-        r = spq_smve_halve(br, v31, r, a, 2u);
-        r = spq_smve_halve(br, v31, r, a, 1u);
-        tr = vldrbq_gather_offset_u32(tab + 32u * c0, vaddq_u32(v32, r));
-        hist[vgetq_lane_u32(tr, 0)]++;
-        hist[vgetq_lane_u32(tr, 1)]++;
-        hist[vgetq_lane_u32(tr, 2)]++;
-        hist[vgetq_lane_u32(tr, 3)]++;
-        if (dst != NULL) { /* the 4 trains as the bytes of a word */
-            *(uint32_t *)(void *)(dst + c0) |= vaddvq_u32(vshlq_u32(tr, vb));
+    static const uint32_t lane[4] = {0, 4, 8, 12}; /* channel g + 4 i in lane i */
+    const uint32x4_t vl = vld1q_u32(lane);
+    const int32_t *br = l->breaks;
+    uint32_t b, t;
+    for (b = 0; b < l->out_c; b += 16u, acc += 16, dst = dst != NULL ? dst + 16 : NULL) {
+        uint32x4_t t0 = spq_smve_trains(br, tab, vaddq_n_u32(vl, b), vld1q_s32(acc));
+        uint32x4_t t1 = spq_smve_trains(br, tab, vaddq_n_u32(vl, b + 1u), vld1q_s32(acc + 4));
+        uint32x4_t t2 = spq_smve_trains(br, tab, vaddq_n_u32(vl, b + 2u), vld1q_s32(acc + 8));
+        uint32x4_t t3 = spq_smve_trains(br, tab, vaddq_n_u32(vl, b + 3u), vld1q_s32(acc + 12));
+        /* the 16 trains in channel order: byte 4 i + j is lane i of tj */
+        uint16x8_t lo = vmovntq_u32(vmovnbq_u32(vuninitializedq_u16(), t0), t2);
+        uint16x8_t hi = vmovntq_u32(vmovnbq_u32(vuninitializedq_u16(), t1), t3);
+        uint8x16_t v = vmovntq_u16(vmovnbq_u16(vuninitializedq_u8(), lo), hi);
+        if (dst != NULL) {
+            vst1q_u8(dst, vorrq_u8(vld1q_u8(dst), v));
+        }
+        for (t = 0; t < T; t++, v = vshrq_n_u8(v, 1)) { /* the spikes at each step */
+            cnt[t] = vaddvaq_u8(cnt[t], vandq_u8(v, vdupq_n_u8(1)));
         }
     }
 }
@@ -153,6 +256,19 @@ void spq_train_table_mve(const spq_layer_t *l, uint8_t *tab, uint32_t T)
                 cs = vshlq_n_u16(vandq_u16(o, mask), 5); /* the code's row: 2^5 ranks */
             }
             vstrbq_u16(tab, vshlq_u16(train, vdupq_n_s16((int16_t)T - 8)));
+        }
+    }
+}
+
+void spq_train_planes_mve(uint8_t *cache, uint32_t groups, uint32_t T)
+{
+    uint32_t i, t;
+    for (i = 0; i < groups; i++, cache += 32) { /* bit t of each byte: a compare's predicate */
+        uint8x16_t a = vld1q_u8(cache), b = vld1q_u8(cache + 16), m = vdupq_n_u8(1);
+        uint32_t *w = (uint32_t *)(void *)cache;
+        for (t = 0; t < T; t++, m = vaddq_u8(m, m)) {
+            w[t] = (uint32_t)vcmpneq_n_u8(vandq_u8(a, m), 0) |
+                   (uint32_t)vcmpneq_n_u8(vandq_u8(b, m), 0) << 16;
         }
     }
 }
