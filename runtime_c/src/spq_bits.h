@@ -11,6 +11,23 @@
 #include "spq.h"
 #include "spq_target.h"
 
+/* Validation and other code run once per model (spq_init), not per inference: compiled for
+ * size (GCC and clang optimise a cold function as with -Os and place it apart). */
+#if defined(__GNUC__) || defined(__clang__)
+#define SPQ_COLD __attribute__((cold))
+#else
+#define SPQ_COLD
+#endif
+
+/* Kernels whose -Os code is smaller and runs no more instructions than their -O2 code on the
+ * Cortex-M cores (bench/bench_qemu.py; -O2 unrolls and duplicates their loops for little);
+ * GCC only (clang has no per-function optimisation level). */
+#if defined(__GNUC__) && !defined(__clang__)
+#define SPQ_SIZE __attribute__((optimize("Os")))
+#else
+#define SPQ_SIZE
+#endif
+
 #if defined(__GNUC__) || defined(__clang__)
 #define SPQ_CTZ(x) ((uint32_t)__builtin_ctz(x))
 #define SPQ_CLZ(x) ((uint32_t)__builtin_clz(x))

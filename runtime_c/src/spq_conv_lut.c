@@ -59,25 +59,25 @@ static uint32_t spq_lut_row(const spq_layer_t *l, const uint32_t *in, uint32_t i
     if (W * C > 32u || a > b) {
         a = b = ow; /* no fast interior: every column the general way */
     }
-    for (; ox < a; ox++) {
-        uint32_t v = spq_lut_index(in, iy, (int32_t)(ox * s) - (int32_t)p, W, C, k);
-        vix[ox] = (uint16_t)(v * wpr);
-        n += spq_popcount8[v];
-    }
-    if (ox < b) {
-        uint32_t row = spq_bits_get(in, iy * W * C, W * C), sh = (ox * s - p) * C;
-        for (; ox < b; ox++, sh += s * C) {
-            uint32_t v = (row >> sh) & gmask; /* sh < 32: the window starts inside */
+    for (;;) { /* columns before a, the interior, then the columns from b on */
+        for (; ox < a; ox++) {
+            uint32_t v = spq_lut_index(in, iy, (int32_t)(ox * s) - (int32_t)p, W, C, k);
             vix[ox] = (uint16_t)(v * wpr);
             n += spq_popcount8[v];
         }
+        if (ox == ow) {
+            return n;
+        }
+        if (ox < b) {
+            uint32_t row = spq_bits_get(in, iy * W * C, W * C), sh = (ox * s - p) * C;
+            for (; ox < b; ox++, sh += s * C) {
+                uint32_t v = (row >> sh) & gmask; /* sh < 32: the window starts inside */
+                vix[ox] = (uint16_t)(v * wpr);
+                n += spq_popcount8[v];
+            }
+        }
+        a = ow;
     }
-    for (; ox < ow; ox++) {
-        uint32_t v = spq_lut_index(in, iy, (int32_t)(ox * s) - (int32_t)p, W, C, k);
-        vix[ox] = (uint16_t)(v * wpr);
-        n += spq_popcount8[v];
-    }
-    return n;
 }
 
 /* Byte lanes (acc + bound) of one position: the sums of the k table rows at tk[ky] +
@@ -109,6 +109,7 @@ static void spq_lut_sum_k3w4(const uint32_t *const *tk, const uint16_t *const *v
     lanes[3] = a[3] + b[3] + c[3];
 }
 
+SPQ_SIZE
 uint32_t spq_lut_row_scalar(const spq_lut_row_t *r)
 {
     const spq_layer_t *l = r->l;
@@ -136,6 +137,7 @@ uint32_t spq_lut_row_scalar(const spq_lut_row_t *r)
 
 static const uint16_t spq_lut_zeros[SPQ_LUT_RING_W]; /* v = 0 for rows outside the map */
 
+SPQ_SIZE
 void spq_conv_lut(spq_job_t *job, spq_fire8_fn_t fire, spq_lut_row_fn_t row_fn)
 {
     const spq_layer_t *l = job->l;

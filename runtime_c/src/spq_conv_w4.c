@@ -26,6 +26,7 @@ uint32_t spq_w4_list_bytes(uint32_t in_c, uint32_t in_w, uint32_t k, uint32_t p)
     return 4u * k * w * in_c + 4u * (((k + 1u) * w + 3u) / 4u);
 }
 
+SPQ_COLD
 int spq_w4_shape_ok(const spq_layer_t *l)
 {
     uint64_t bound = spq_acc_bound(l);
@@ -36,6 +37,7 @@ int spq_w4_shape_ok(const spq_layer_t *l)
            !spq_lut_applies(l, bound);
 }
 
+SPQ_COLD
 int spq_w4_valid(const spq_layer_t *l)
 {
     size_t i, n;
@@ -56,6 +58,7 @@ int spq_w4_valid(const spq_layer_t *l)
     return 1;
 }
 
+SPQ_SIZE
 int spq_w4_lanes_ok(const spq_layer_t *l)
 {
     int64_t bound = (int64_t)spq_acc_bound(l);
@@ -172,6 +175,7 @@ static void spq_w4_list_row(const spq_layer_t *l, const uint32_t *in, uint32_t i
     }
 }
 
+SPQ_SIZE
 void spq_conv_w4(spq_job_t *job, spq_w4_row_fn_t row_fn)
 {
     const spq_layer_t *l = job->l;

@@ -34,6 +34,7 @@ SPQ_INLINE int32_t spq_acc_at(const void *acc, uint32_t acc_bits, uint32_t c)
     return ((const int32_t *)acc)[c];
 }
 
+SPQ_COLD
 uint32_t spq_neuron_outcome(const spq_layer_t *l, const spq_neuron_cfg_t *cfg, uint32_t c,
                             int32_t u, int32_t acc)
 {
@@ -42,6 +43,7 @@ uint32_t spq_neuron_outcome(const spq_layer_t *l, const spq_neuron_cfg_t *cfg, u
     return (((uint32_t)(u - cfg->lo)) ^ cfg->zero_code) | (s << 7);
 }
 
+SPQ_SIZE
 uint32_t spq_neuron_pos_ref(const spq_layer_t *l, const void *acc, uint32_t acc_bits,
                             uint32_t *mem, uint32_t pos, uint32_t *out)
 {
@@ -101,6 +103,7 @@ uint32_t spq_neuron_pos(const spq_layer_t *l, const void *acc, uint32_t acc_bits
  * function of the accumulator for a fixed u (I is monotone in acc, and (spike, u') is
  * determined by how many of the thresholds of s5 V reaches), so a row that agrees at those
  * points agrees everywhere between them. */
+SPQ_COLD
 static int spq_outcome_row_valid(const spq_layer_t *l, const spq_neuron_cfg_t *cfg, uint32_t c,
                                  int32_t u, const uint8_t *row, int32_t bound)
 {
@@ -122,88 +125,75 @@ static int spq_outcome_row_valid(const spq_layer_t *l, const spq_neuron_cfg_t *c
     return 1;
 }
 
-/* A rank table (a static layer): breaks sorted; for every rank r the accumulators from
- * breaks[r - 1] (-bound for r = 0) to breaks[r] - 1 (bound for the last) share the outcome
- * of row entry r: checked at both ends of each interval (the outcome is monotone). */
-static int spq_rank_valid(const spq_layer_t *l, int32_t bound)
+/* A rank table (a static layer), the row of (channel c, level u): for every rank r the
+ * accumulators from breaks[r - 1] (-bound for r = 0) to breaks[r] - 1 (bound for the last)
+ * share the outcome of row entry r: checked at both ends of each interval (the outcome is
+ * monotone). */
+SPQ_COLD
+static int spq_rank_row_valid(const spq_layer_t *l, const spq_neuron_cfg_t *cfg, uint32_t c,
+                              int32_t u, const uint8_t *row, int32_t bound)
 {
-    spq_neuron_cfg_t cfg;
-    uint32_t c, code, r, n = l->outcome_bits, R = (1u << n) - 1u;
-    const uint8_t *row = l->outcome;
-    spq_neuron_cfg(l, &cfg);
-    for (c = 0; c < l->out_c; c++) {
-        const int32_t *br = l->breaks + (size_t)c * R;
-        for (r = 1; r < R; r++) {
-            if (br[r] < br[r - 1u]) {
-                return 0;
-            }
+    uint32_t r, R = (1u << l->outcome_bits) - 1u;
+    const int32_t *br = l->breaks + (size_t)c * R;
+    for (r = 0; r <= R; r++) {
+        int64_t lo = r == 0u ? -bound : br[r - 1u], hi = r == R ? bound : br[r] - 1;
+        if (lo < -bound) {
+            lo = -bound;
         }
-        for (code = 0; code <= cfg.mask; code++, row += (size_t)1 << n) {
-            int32_t u = (int32_t)(code ^ cfg.zero_code) + cfg.lo;
-            for (r = 0; r <= R; r++) {
-                int64_t lo = r == 0u ? -bound : br[r - 1u], hi = r == R ? bound : br[r] - 1;
-                if (u > cfg.hi) { /* no membrane holds this code: the row is all zero */
-                    if (row[r] != 0u) {
-                        return 0;
-                    }
-                    continue;
-                }
-                if (lo < -bound) {
-                    lo = -bound;
-                }
-                if (hi > bound) {
-                    hi = bound;
-                }
-                if (lo <= hi &&
-                    (row[r] != spq_neuron_outcome(l, &cfg, c, u, (int32_t)lo) ||
-                     row[r] != spq_neuron_outcome(l, &cfg, c, u, (int32_t)hi))) {
-                    return 0;
-                }
-            }
+        if (hi > bound) {
+            hi = bound;
+        }
+        if (lo <= hi && (row[r] != spq_neuron_outcome(l, cfg, c, u, (int32_t)lo) ||
+                         row[r] != spq_neuron_outcome(l, cfg, c, u, (int32_t)hi))) {
+            return 0;
         }
     }
     return 1;
 }
 
+/* The outcome table (outcome_base: a window per channel) or the rank table (breaks: a static
+ * layer, spike-count input u8) of a layer against the reference step; rows of 2^n entries
+ * either way (a rank row: one per rank, 2^n - 1 breaks), one per channel and code. */
+SPQ_COLD
 int spq_outcome_valid(const spq_layer_t *l)
 {
     spq_neuron_cfg_t cfg;
-    uint32_t c, code, a, b = l->level_bits, n = l->outcome_bits;
+    uint32_t c, code, a, r, n = l->outcome_bits, R = (1u << n) - 1u;
+    int rank = l->breaks != NULL;
     uint64_t bound64;
     int32_t bound;
     const uint8_t *row = l->outcome;
-    if (l->breaks != NULL) { /* rank table: a static layer */
-        bound64 = spq_acc_bound(l);
-        return l->outcome != NULL && l->outcome_base == NULL && l->in_kind == SPQ_IN_U8 &&
-               b <= 2u && n >= 1u && n <= SPQ_OUTCOME_MAX_BITS && bound64 <= 0x3FFFFFFFu &&
-               spq_rank_valid(l, (int32_t)bound64);
-    }
-    if (l->outcome == NULL) {
-        return l->outcome_base == NULL && n == 0u;
-    }
-    if (l->outcome_base == NULL || b > 2u || n == 0u || n > SPQ_OUTCOME_MAX_BITS) {
-        return 0;
+    if (row == NULL) {
+        return !rank && l->outcome_base == NULL && n == 0u;
     }
     bound64 = spq_acc_bound(l);
-    if (bound64 > 0x3FFFFFFFu) {
+    bound = (int32_t)bound64;
+    if ((l->outcome_base == NULL) != rank || (rank && l->in_kind != SPQ_IN_U8) ||
+        l->level_bits > 2u || n == 0u || n > SPQ_OUTCOME_MAX_BITS || bound64 > 0x3FFFFFFFu) {
         return 0;
     }
-    bound = (int32_t)bound64;
     spq_neuron_cfg(l, &cfg);
     for (c = 0; c < l->out_c; c++) {
-        int32_t base = l->outcome_base[c];
-        if (base < -0x3FFFFFFF || base > 0x3FFFFFFF) {
+        if (rank) { /* breaks sorted */
+            const int32_t *br = l->breaks + (size_t)c * R;
+            for (r = 1; r < R; r++) {
+                if (br[r] < br[r - 1u]) {
+                    return 0;
+                }
+            }
+        } else if (l->outcome_base[c] < -0x3FFFFFFF || l->outcome_base[c] > 0x3FFFFFFF) {
             return 0;
         }
         for (code = 0; code <= cfg.mask; code++, row += (size_t)1 << n) {
             int32_t u = (int32_t)(code ^ cfg.zero_code) + cfg.lo;
             if (u > cfg.hi) { /* no membrane holds this code: the row is all zero */
-                for (a = 0; a < (1u << n); a++) {
+                for (a = 0; a <= R; a++) {
                     if (row[a] != 0u) {
                         return 0;
                     }
                 }
-            } else if (!spq_outcome_row_valid(l, &cfg, c, u, row, bound)) {
+            } else if (rank ? !spq_rank_row_valid(l, &cfg, c, u, row, bound)
+                            : !spq_outcome_row_valid(l, &cfg, c, u, row, bound)) {
                 return 0;
             }
         }

@@ -33,6 +33,7 @@ static void spq_maxpool2_c16(const spq_layer_t *l, const uint32_t *in, uint32_t 
     }
 }
 
+SPQ_SIZE
 void spq_maxpool_spike(const spq_layer_t *l, const uint32_t *in_bits, uint32_t *out_bits)
 {
     uint32_t C = l->in_c, W = l->in_w, k = l->kernel, oy, ox, dy, dx, c0, op = 0;
@@ -65,6 +66,7 @@ void spq_maxpool_spike(const spq_layer_t *l, const uint32_t *in_bits, uint32_t *
     }
 }
 
+SPQ_SIZE
 void spq_sumpool_spike(const spq_layer_t *l, const uint32_t *in_bits, uint8_t *out_counts)
 {
     uint32_t C = l->in_c, W = l->in_w, k = l->kernel, oy, ox, dy, dx, c;
