@@ -143,6 +143,7 @@ int spq_lut_applies(const spq_layer_t *l, uint64_t bound)
            (uint64_t)l->kernel * ((uint64_t)1 << bits) * l->out_c <= SPQ_LUT_MAX_BYTES;
 }
 
+SPQ_COLD
 int spq_lut_valid(const spq_layer_t *l)
 {
     uint32_t k = l->kernel, C = l->in_c, g = l->lut_bits, oc = l->out_c, ky, v, j, co;

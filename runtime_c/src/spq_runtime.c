@@ -91,6 +91,7 @@ static size_t spq_input_neurons(const spq_model_t *m)
 
 /* Synapse checks shared by conv, linear and readout: packing, and the accumulator bound
  * fan_in * qmax * max_in (docs/semantics.md s4) within the accumulator's width. */
+SPQ_COLD
 static int spq_valid_synapse(const spq_layer_t *l, uint32_t need_max_in, uint32_t T)
 {
     uint32_t row_bits = (uint32_t)l->out_c * l->weight_bits;
@@ -129,6 +130,7 @@ static int spq_valid_synapse(const spq_layer_t *l, uint32_t need_max_in, uint32_
     return 1;
 }
 
+SPQ_COLD
 static int spq_valid_neuron(const spq_layer_t *l)
 {
     int32_t levels = (int32_t)l->hi - (int32_t)l->lo + 1;
@@ -162,6 +164,7 @@ static int spq_valid_neuron(const spq_layer_t *l)
 
 /* The kernel tables hold what the layer's shapes and table bits address (their sizes as
  * compiled, recorded by spq-export beside each pointer); checked before any is read. */
+SPQ_COLD
 static int spq_tables_sized(const spq_layer_t *l)
 {
     uint64_t oc = l->out_c, k = l->kernel, b = l->level_bits, n = l->outcome_bits;
@@ -188,6 +191,7 @@ static int spq_tables_sized(const spq_layer_t *l)
 }
 
 /* Layer i against the shape (c, h, w), kind and largest value of what feeds it. */
+SPQ_COLD
 static int spq_valid_layer(const spq_model_t *m, uint32_t i, uint32_t c, uint32_t h,
                            uint32_t w, uint32_t kind, uint32_t max_in)
 {
@@ -260,6 +264,7 @@ static int spq_valid_layer(const spq_model_t *m, uint32_t i, uint32_t c, uint32_
     }
 }
 
+SPQ_COLD
 static int spq_valid_model(const spq_model_t *m)
 {
     uint32_t i, c, h, w, kind, max_in;
@@ -295,6 +300,7 @@ static int spq_valid_model(const spq_model_t *m)
 }
 
 /* Lay out the arena; returns 0 (total = 0) for an invalid model or schedule. */
+SPQ_COLD
 static int spq_layout(const spq_model_t *m, spq_schedule_t schedule, spq_layout_t *lay)
 {
     size_t steps, region[2] = {0, 0}, acc = 0, cache = 0, mem_sum = 0, mem_max = 0;
@@ -353,6 +359,7 @@ size_t spq_arena_size(const spq_model_t *model, spq_schedule_t schedule)
     return lay.total;
 }
 
+SPQ_COLD
 spq_status_t spq_init_schedule(spq_ctx_t *ctx, const spq_model_t *model, uint8_t *arena,
                                size_t arena_len, spq_schedule_t schedule)
 {
