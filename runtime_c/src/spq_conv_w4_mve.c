@@ -242,7 +242,7 @@ static uint32_t spq_w4_row_mve8(const spq_w4_row_t *r)
  *    32 codes in its own order within the position's 8 membrane bytes (docs/formats.md):
  *    byte i holds channels 2i, 2i + 1, 16 + 2i, 17 + 2i at bits 0, 2, 4, 6, so that one
  *    VLDRB.U16 gives every lane its four codes.
- * Stack: 64 bytes of init and the 52-byte state below; no other scratch than the ring. */
+ * Stack: 64 bytes of init and the 48-byte state below; no other scratch than the ring. */
 
 /* The state of the assembly row (offsets used by it). */
 typedef struct {
@@ -253,12 +253,11 @@ typedef struct {
     uint8_t *mem;                /* 32: the membrane bytes of the next position */
     uint32_t *out;               /* 36: its spike word */
     uint32_t npos;               /* 40: positions in the row (then its end in counts[0]) */
-    uint32_t rows;               /* 44: rows summed */
-    uint32_t spikes;             /* 48: spikes written */
+    uint32_t count;              /* 44: rows summed << 16 + spikes written */
 } spq_w4_k3_t;
 
-uint32_t spq_w4_k3_row7(spq_w4_k3_t *s);
-uint32_t spq_w4_k3_row8(spq_w4_k3_t *s);
+void spq_w4_k3_row7(spq_w4_k3_t *s);
+void spq_w4_k3_row8(spq_w4_k3_t *s);
 void spq_w4_k3_list(const uint16_t *masks, uint32_t W, const uint8_t *ref0, spq_w4_ref_t *refs,
                     uint8_t *counts);
 
@@ -304,8 +303,12 @@ __asm__(
     ".else\n"
     "ldrb    r8, [\\C, #(\\kx - 1)]\n"
     ".endif\n"
+    ".if \\id == 0\n" /* the position's first tap: room 17 - n */
+    "rsb     r6, r8, #17\n"
+    ".else\n"
     "subs    r6, r6, r8\n"
     "bmi.w   .L\\f\\()_fl\\id\n"
+    ".endif\n"
     ".L\\f\\()_bk\\id:\n"
     "tbb     [pc, r8]\n"
     ".L\\f\\()_tb\\id:\n"
@@ -319,6 +322,7 @@ __asm__(
     ".endr\n"
     ".p2align 1\n"
     /* the byte lanes would pass 17 rows: into the u16 sums first */
+    ".if \\id != 0\n"
     ".L\\f\\()_fl\\id:\n"
     "add     r6, r6, r8\n"
     "rsb     r6, r6, #17\n"
@@ -328,6 +332,7 @@ __asm__(
     "vmov.i8 q1, #0\n"
     "rsb     r6, r8, #17\n"
     "b.w     .L\\f\\()_bk\\id\n"
+    ".endif\n"
     ".L\\f\\()_o1\\id:\n"
     "spq_k3_row1 \\R, (64 * \\kx), \\T\n"
     "b.w     .L\\f\\()_e0\\id\n"
@@ -373,27 +378,25 @@ __asm__(
     /* membrane byte i: codes of channels 2i, 2i + 1, 16 + 2i, 17 + 2i at bits 0, 2, 4, 6 */
     "ldr     r6, [r11, #32]\n"
     "vldrb.u16 q0, [r6]\n"
-    "movs    r12, #0\n"
-    "vidup.u16 q1, r12, #2\n"
     "ldr     r10, [r11, #28]\n"
     /* table index: channel << (N + 2) | code << N | column; one gather per 8 channels */
     "vshl.i16 q2, q0, #\\N\n"
-    "vsli.16 q2, q1, #(\\N + 2)\n"
+    "vsli.16 q2, q3, #(\\N + 2)\n"
     "vsri.16 q2, q4, #(16 - \\N)\n"
     "vldrb.u16 q4, [r10, q2]\n"
     "add     r12, r10, #(1 << (\\N + 2))\n"
     "vshl.i16 q2, q0, #(\\N - 2)\n"
-    "vsli.16 q2, q1, #(\\N + 2)\n"
+    "vsli.16 q2, q3, #(\\N + 2)\n"
     "vsri.16 q2, q5, #(16 - \\N)\n"
     "vldrb.u16 q5, [r12, q2]\n"
     "add     r12, r10, #(16 << (\\N + 2))\n"
     "vshl.i16 q2, q0, #(\\N - 4)\n"
-    "vsli.16 q2, q1, #(\\N + 2)\n"
+    "vsli.16 q2, q3, #(\\N + 2)\n"
     "vsri.16 q2, q6, #(16 - \\N)\n"
     "vldrb.u16 q6, [r12, q2]\n"
     "add     r12, r10, #(17 << (\\N + 2))\n"
     "vshl.i16 q2, q0, #(\\N - 6)\n"
-    "vsli.16 q2, q1, #(\\N + 2)\n"
+    "vsli.16 q2, q3, #(\\N + 2)\n"
     "vsri.16 q2, q7, #(16 - \\N)\n"
     "vldrb.u16 q7, [r12, q2]\n"
     /* spikes (bit 7 of the outcomes) as 0 / 1 bytes in channel order: 0-15, 16-31 */
@@ -401,9 +404,6 @@ __asm__(
     "vshrnt.i16 q0, q5, #7\n"
     "vshrnb.i16 q1, q6, #7\n"
     "vshrnt.i16 q1, q7, #7\n"
-    /* their count, in q3 */
-    "vadd.i8 q3, q3, q0\n"
-    "vadd.i8 q3, q3, q1\n"
     "movs    r12, #1\n"
     "vcmp.u8 cs, q0, r12\n"
     "vmrs    r8, p0\n"
@@ -411,6 +411,12 @@ __asm__(
     "vmrs    r10, p0\n"
     "orr     r8, r8, r10, lsl #16\n"
     "str     r8, [lr], #4\n"
+    /* rows << 16 + spikes into the row's count */
+    "vadd.i8 q0, q0, q1\n"
+    "ldr     r8, [r11, #44]\n"
+    "add     r8, r8, r7, lsl #16\n"
+    "vaddva.u8 r8, q0\n"
+    "str     r8, [r11, #44]\n"
     /* new membrane codes */
     "vsli.16 q6, q7, #2\n"
     "vsli.16 q5, q6, #2\n"
@@ -433,7 +439,8 @@ __asm__(
     "add     r12, r12, r3\n"
     "str     r12, [r11, #40]\n"
     "ldr     lr, [r11, #36]\n"
-    "vmov.i8 q3, #0\n"
+    "movs    r12, #0\n"
+    "vidup.u16 q3, r12, #2\n" /* the fire's lanes 0, 2, .. 14 */
     ".L\\f\\()_pos:\n"
     /* u16 sums from -base */
     "ldr     r12, [r11, #24]\n"
@@ -443,7 +450,6 @@ __asm__(
     "vldrw.u32 q7, [r12, #48]\n"
     "vmov.i8 q0, #0\n"
     "vmov.i8 q1, #0\n"
-    "movs    r6, #17\n"
     "movs    r7, #0\n"
     "spq_k3_tap \\f, r0, r3, 0, -128, 0\n"
     "spq_k3_tap \\f, r0, r3, 1, -96, 1\n"
@@ -458,9 +464,6 @@ __asm__(
     "spq_k3_widen\n"
     "rsb     r6, r6, #17\n"
     "add     r7, r7, r6\n"
-    "ldr     r8, [r11, #44]\n"
-    "add     r8, r8, r7\n"
-    "str     r8, [r11, #44]\n"
     "lsls    r8, r7, #3\n"
     "vsub.i16 q4, q4, r8\n"
     "vsub.i16 q5, q5, r8\n"
@@ -475,10 +478,6 @@ __asm__(
     "cmp     r3, r12\n"
     "bne.w   .L\\f\\()_pos\n"
     "str     lr, [r11, #36]\n"
-    "ldr     r8, [r11, #48]\n"
-    "vaddva.u8 r8, q3\n"
-    "str     r8, [r11, #48]\n"
-    "ldr     r0, [r11, #44]\n"
     "vpop    {d8-d15}\n"
     "pop     {r4-r11, pc}\n"
     ".size \\f, . - \\f\n"
@@ -534,7 +533,7 @@ int spq_w4_k3_mve_ok(const spq_layer_t *l)
     if (l->weights_x == NULL || l->type != SPQ_LAYER_CONV || l->in_kind != SPQ_IN_SPIKE ||
         l->kernel != 3u || l->stride != 1u || l->out_c != 32u || l->in_c != 16u ||
         l->level_bits != 2u || l->outcome == NULL || l->outcome_bits < 7u ||
-        l->outcome_bits > 8u || sizeof(spq_w4_ref_t) != 4u) {
+        l->outcome_bits > 8u || l->out_w > 255u || sizeof(spq_w4_ref_t) != 4u) {
         return 0;
     }
     for (c = 0; c < 32u; c += 4u) { /* spq_w4_lanes_ok: |base| + bound + 8 rows <= 32767 */
@@ -556,7 +555,7 @@ void spq_conv_w4_k3_mve(spq_job_t *job)
     const uint16_t *masks = (const uint16_t *)job->in;
     const uint8_t *ref0 = (const uint8_t *)l->weights_x + SPQ_W4_REF_BIAS;
     spq_w4_k3_t s;
-    uint32_t (*row)(spq_w4_k3_t *);
+    void (*row)(spq_w4_k3_t *);
     memset(counts, 0, (size_t)4u * rw); /* the pads and the empty row stay zero */
     for (h = 0; h < 32u; h += 16u) {
         int32x4x2_t a = vld2q_s32(l->outcome_base + h), b = vld2q_s32(l->outcome_base + h + 8u);
@@ -569,8 +568,6 @@ void spq_conv_w4_k3_mve(spq_job_t *job)
     s.t = l->outcome;
     s.mem = (uint8_t *)(void *)job->mem;
     s.out = job->out;
-    s.rows = 0;
-    s.spikes = 0;
     row = l->outcome_bits == 7u ? spq_w4_k3_row7 : spq_w4_k3_row8;
     /* input row iy is listed in ring slot iy % 3; kernel row ky of output row oy reads input
      * row oy - p + ky (the empty count row outside the map) */
@@ -588,7 +585,10 @@ void spq_conv_w4_k3_mve(spq_job_t *job)
     for (oy = 0;;) {
         uint32_t iy = oy - p + 3u, slot = iy % 3u;
         s.npos = l->out_w;
+        s.count = 0;
         row(&s);
+        job->synops += (s.count >> 16) * 32u;
+        job->spikes += s.count & 0xFFFFu;
         if (++oy == l->out_h) {
             break;
         }
@@ -605,8 +605,6 @@ void spq_conv_w4_k3_mve(spq_job_t *job)
                            (uint8_t *)s.counts[2] + p);
         }
     }
-    job->synops += s.rows * 32u;
-    job->spikes += s.spikes;
 }
 
 uint32_t spq_w4_row_mve(const spq_w4_row_t *r)
