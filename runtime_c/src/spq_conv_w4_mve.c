@@ -242,18 +242,21 @@ static uint32_t spq_w4_row_mve8(const spq_w4_row_t *r)
  *    32 codes in its own order within the position's 8 membrane bytes (docs/formats.md):
  *    byte i holds channels 2i, 2i + 1, 16 + 2i, 17 + 2i at bits 0, 2, 4, 6, so that one
  *    VLDRB.U16 gives every lane its four codes.
- * Stack: 64 bytes of init and the 48-byte state below; no other scratch than the ring. */
+ * Stack: the 108-byte state below (with -base); no other scratch than the ring. */
 
 /* The state of the assembly row (offsets used by it). */
 typedef struct {
     const spq_w4_ref_t *refs[3]; /* 0: ring row ky from the row's first window column */
     const uint8_t *counts[3];    /* 12: its counts */
-    const int16_t *init;         /* 24: -base: even / odd channels of 0-15, of 16-31 */
-    const uint8_t *t;            /* 28: the outcome table */
-    uint8_t *mem;                /* 32: the membrane bytes of the next position */
-    uint32_t *out;               /* 36: its spike word */
-    uint32_t npos;               /* 40: positions in the row (then its end in counts[0]) */
-    uint32_t count;              /* 44: rows summed << 16 + spikes written */
+    const uint8_t *t;            /* 24: the outcome table */
+    uint8_t *mem;                /* 28: the membrane bytes of the next position */
+    uint32_t *out;               /* 32: its spike word */
+    uint32_t npos;               /* 36: positions in the row (then its end in counts[0]) */
+    uint32_t count;              /* 40: rows summed << 16 + spikes written */
+    union {                      /* 44: -base: even / odd channels of 0-15, then of 16-31 */
+        uint32_t w[16];          /* (words: VLDRW) */
+        int16_t h[32];
+    } init;
 } spq_w4_k3_t;
 
 void spq_w4_k3_row7(spq_w4_k3_t *s);
@@ -324,13 +327,12 @@ __asm__(
     /* the byte lanes would pass 17 rows: into the u16 sums first */
     ".if \\id != 0\n"
     ".L\\f\\()_fl\\id:\n"
-    "add     r6, r6, r8\n"
-    "rsb     r6, r6, #17\n"
+    "sub     r7, r7, r6\n" /* the chunk's rows: 17 - n - (room - n) */
+    "rsb     r6, r8, #17\n"
     "add     r7, r7, r6\n"
     "spq_k3_widen\n"
     "vmov.i8 q0, #0\n"
     "vmov.i8 q1, #0\n"
-    "rsb     r6, r8, #17\n"
     "b.w     .L\\f\\()_bk\\id\n"
     ".endif\n"
     ".L\\f\\()_o1\\id:\n"
@@ -376,9 +378,9 @@ __asm__(
     "vqshlu.s16 q6, q6, #(16 - \\N)\n"
     "vqshlu.s16 q7, q7, #(16 - \\N)\n"
     /* membrane byte i: codes of channels 2i, 2i + 1, 16 + 2i, 17 + 2i at bits 0, 2, 4, 6 */
-    "ldr     r6, [r11, #32]\n"
+    "ldr     r6, [r11, #28]\n"
     "vldrb.u16 q0, [r6]\n"
-    "ldr     r10, [r11, #28]\n"
+    "ldr     r10, [r11, #24]\n"
     /* table index: channel << (N + 2) | code << N | column; one gather per 8 channels */
     "vshl.i16 q2, q0, #\\N\n"
     "vsli.16 q2, q3, #(\\N + 2)\n"
@@ -404,25 +406,24 @@ __asm__(
     "vshrnt.i16 q0, q5, #7\n"
     "vshrnb.i16 q1, q6, #7\n"
     "vshrnt.i16 q1, q7, #7\n"
-    "movs    r12, #1\n"
-    "vcmp.u8 cs, q0, r12\n"
+    "vcmp.i8 ne, q0, zr\n"
     "vmrs    r8, p0\n"
-    "vcmp.u8 cs, q1, r12\n"
+    "vcmp.i8 ne, q1, zr\n"
     "vmrs    r10, p0\n"
     "orr     r8, r8, r10, lsl #16\n"
     "str     r8, [lr], #4\n"
     /* rows << 16 + spikes into the row's count */
     "vadd.i8 q0, q0, q1\n"
-    "ldr     r8, [r11, #44]\n"
+    "ldr     r8, [r11, #40]\n"
     "add     r8, r8, r7, lsl #16\n"
     "vaddva.u8 r8, q0\n"
-    "str     r8, [r11, #44]\n"
+    "str     r8, [r11, #40]\n"
     /* new membrane codes */
     "vsli.16 q6, q7, #2\n"
     "vsli.16 q5, q6, #2\n"
     "vsli.16 q4, q5, #2\n"
     "vstrb.16 q4, [r6], #8\n"
-    "str     r6, [r11, #32]\n"
+    "str     r6, [r11, #28]\n"
     ".endm\n"
     /* the row function f for outcome_bits N */
     ".macro spq_k3_fn f, N\n"
@@ -435,19 +436,18 @@ __asm__(
     "vpush   {d8-d15}\n"
     "mov     r11, r0\n"
     "ldm     r0, {r0-r5}\n"
-    "ldr     r12, [r11, #40]\n" /* npos: the counts of ring row 0 end at r3 + npos */
+    "ldr     r12, [r11, #36]\n" /* npos: the counts of ring row 0 end at r3 + npos */
     "add     r12, r12, r3\n"
-    "str     r12, [r11, #40]\n"
-    "ldr     lr, [r11, #36]\n"
+    "str     r12, [r11, #36]\n"
+    "ldr     lr, [r11, #32]\n"
     "movs    r12, #0\n"
     "vidup.u16 q3, r12, #2\n" /* the fire's lanes 0, 2, .. 14 */
     ".L\\f\\()_pos:\n"
     /* u16 sums from -base */
-    "ldr     r12, [r11, #24]\n"
-    "vldrw.u32 q4, [r12]\n"
-    "vldrw.u32 q5, [r12, #16]\n"
-    "vldrw.u32 q6, [r12, #32]\n"
-    "vldrw.u32 q7, [r12, #48]\n"
+    "vldrw.u32 q4, [r11, #44]\n"
+    "vldrw.u32 q5, [r11, #60]\n"
+    "vldrw.u32 q6, [r11, #76]\n"
+    "vldrw.u32 q7, [r11, #92]\n"
     "vmov.i8 q0, #0\n"
     "vmov.i8 q1, #0\n"
     "movs    r7, #0\n"
@@ -474,10 +474,10 @@ __asm__(
     "adds    r0, r0, #64\n"
     "adds    r1, r1, #64\n"
     "adds    r2, r2, #64\n"
-    "ldr     r12, [r11, #40]\n"
+    "ldr     r12, [r11, #36]\n"
     "cmp     r3, r12\n"
     "bne.w   .L\\f\\()_pos\n"
-    "str     lr, [r11, #36]\n"
+    "str     lr, [r11, #32]\n"
     "vpop    {d8-d15}\n"
     "pop     {r4-r11, pc}\n"
     ".size \\f, . - \\f\n"
@@ -546,10 +546,6 @@ void spq_conv_w4_k3_mve(spq_job_t *job)
 {
     const spq_layer_t *l = job->l;
     uint32_t W = l->in_w, H = l->in_h, p = l->padding, rw = W + 2u * p, oy, ky, h;
-    union { /* -base: even / odd channels of 0-15, then of 16-31 (words: VLDRW) */
-        uint32_t w[16];
-        int16_t h[32];
-    } init;
     spq_w4_ref_t *refs = (spq_w4_ref_t *)(void *)((uint32_t *)job->acc + 16);
     uint8_t *counts = (uint8_t *)(void *)(refs + (size_t)3u * rw * 16u);
     const uint16_t *masks = (const uint16_t *)job->in;
@@ -559,12 +555,11 @@ void spq_conv_w4_k3_mve(spq_job_t *job)
     memset(counts, 0, (size_t)4u * rw); /* the pads and the empty row stay zero */
     for (h = 0; h < 32u; h += 16u) {
         int32x4x2_t a = vld2q_s32(l->outcome_base + h), b = vld2q_s32(l->outcome_base + h + 8u);
-        vstrhq_s32(init.h + h, vnegq_s32(a.val[0]));
-        vstrhq_s32(init.h + h + 4u, vnegq_s32(b.val[0]));
-        vstrhq_s32(init.h + h + 8u, vnegq_s32(a.val[1]));
-        vstrhq_s32(init.h + h + 12u, vnegq_s32(b.val[1]));
+        vstrhq_s32(s.init.h + h, vnegq_s32(a.val[0]));
+        vstrhq_s32(s.init.h + h + 4u, vnegq_s32(b.val[0]));
+        vstrhq_s32(s.init.h + h + 8u, vnegq_s32(a.val[1]));
+        vstrhq_s32(s.init.h + h + 12u, vnegq_s32(b.val[1]));
     }
-    s.init = init.h;
     s.t = l->outcome;
     s.mem = (uint8_t *)(void *)job->mem;
     s.out = job->out;
