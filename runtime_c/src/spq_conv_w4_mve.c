@@ -227,18 +227,20 @@ static uint32_t spq_w4_row_mve8(const spq_w4_row_t *r)
  *  - Listing (spq_w4_k3_list): each new input row once, into the ring of spq_conv_w4 (16
  *    reference slots of 4 bytes per ring column, a count byte per column): per set channel
  *    CLZ on the bit-reversed mask, MLA, store, clear (six instructions).
- *  - Rows (spq_w4_k3_row, one output row a call): per position and tap (ky, kx) the count
+ *  - Rows (spq_w4_k3_row7 / 8, one output row a call): per position and tap (ky, kx) the count
  *    n picks by TBB an entry of a chain of reference-pair loads (LDRD) and row adds with the
  *    tap's byte offset as load immediate: two 16-byte loads and two u8 adds per listed row;
  *    odd counts add their last row first, n > 8 (rare) runs a generic loop. The byte lanes
  *    hold at most 17 rows (17 * 15 = 255): a tap that would pass that flushes them first
+ *    (the position's first tap always fits)
  *    (VMOVLB / VMOVLT into four u16 vectors: the even and odd channels of 0-15, of 16-31,
  *    started from -base per position). The window's rows come from the flushes: the -8 per
  *    row of the offset-binary bytes is one VSUB per vector.
- *  - Fire (inlined into spq_w4_k3_row7 / 8, outcome_bits n): per vector of 8 channels the table index
+ *  - Fire (inline in the row, outcome_bits n): per vector of 8 channels the table index
  *    c << (n + 2) | code << n | column in one VSHL / VSLI / VSRI chain (VQSHLU clamps the
- *    column), one byte gather (VLDRB.U16); spikes by VMOVNB / VMOVNT and VCMP (bit 7) into
- *    VPR, new codes back by three VSLI and a narrowing store. The kernel keeps a position's
+ *    column), one byte gather (VLDRB.U16); spikes (bit 7) by VSHRNB / VSHRNT to 0 / 1 bytes,
+ *    VCMP into VPR and a VADDVA count (in one word with the rows: out_w <= 255), new codes
+ *    back by three VSLI and a narrowing store. The kernel keeps a position's
  *    32 codes in its own order within the position's 8 membrane bytes (docs/formats.md):
  *    byte i holds channels 2i, 2i + 1, 16 + 2i, 17 + 2i at bits 0, 2, 4, 6, so that one
  *    VLDRB.U16 gives every lane its four codes.
@@ -269,10 +271,10 @@ __asm__(
     ".thumb\n"
     /* one listed row (reference at [R, #off]) at byte offset T from it */
     ".macro spq_k3_row1 R, off, T\n"
-    "ldr     r9, [\\R, #\\off]\n"
-    "vldrw.u32 q2, [r9, #\\T]\n"
+    "ldr     r12, [\\R, #\\off]\n"
+    "vldrw.u32 q2, [r12, #\\T]\n"
     "vadd.i8 q0, q0, q2\n"
-    "vldrw.u32 q2, [r9, #(\\T + 16)]\n"
+    "vldrw.u32 q2, [r12, #(\\T + 16)]\n"
     "vadd.i8 q1, q1, q2\n"
     ".endm\n"
     /* the byte lanes q0 / q1 widened into the u16 sums q4-q7 */
@@ -288,14 +290,14 @@ __asm__(
     ".endm\n"
     /* two listed rows (references at [R, #off] and [R, #off + 4]) */
     ".macro spq_k3_row2 R, off, T\n"
-    "ldrd    r9, r10, [\\R, #\\off]\n"
-    "vldrw.u32 q2, [r9, #\\T]\n"
+    "ldrd    r8, r12, [\\R, #\\off]\n"
+    "vldrw.u32 q2, [r8, #\\T]\n"
     "vadd.i8 q0, q0, q2\n"
-    "vldrw.u32 q2, [r9, #(\\T + 16)]\n"
+    "vldrw.u32 q2, [r8, #(\\T + 16)]\n"
     "vadd.i8 q1, q1, q2\n"
-    "vldrw.u32 q2, [r10, #\\T]\n"
+    "vldrw.u32 q2, [r12, #\\T]\n"
     "vadd.i8 q0, q0, q2\n"
-    "vldrw.u32 q2, [r10, #(\\T + 16)]\n"
+    "vldrw.u32 q2, [r12, #(\\T + 16)]\n"
     "vadd.i8 q1, q1, q2\n"
     ".endm\n"
     /* tap (ky, kx) of function f: R / C the refs / counts of ring row ky (C advanced past
@@ -307,9 +309,9 @@ __asm__(
     "ldrb    r8, [\\C, #(\\kx - 1)]\n"
     ".endif\n"
     ".if \\id == 0\n" /* the position's first tap: room 17 - n */
-    "rsb     r6, r8, #17\n"
+    "rsb     r10, r8, #17\n"
     ".else\n"
-    "subs    r6, r6, r8\n"
+    "subs    r10, r10, r8\n"
     "bmi.w   .L\\f\\()_fl\\id\n"
     ".endif\n"
     ".L\\f\\()_bk\\id:\n"
@@ -327,9 +329,9 @@ __asm__(
     /* the byte lanes would pass 17 rows: into the u16 sums first */
     ".if \\id != 0\n"
     ".L\\f\\()_fl\\id:\n"
-    "sub     r7, r7, r6\n" /* the chunk's rows: 17 - n - (room - n) */
-    "rsb     r6, r8, #17\n"
-    "add     r7, r7, r6\n"
+    "sub     r7, r7, r10\n" /* the chunk's rows: 17 - n - (room - n) */
+    "rsb     r10, r8, #17\n"
+    "add     r7, r7, r10\n"
     "spq_k3_widen\n"
     "vmov.i8 q0, #0\n"
     "vmov.i8 q1, #0\n"
@@ -349,6 +351,7 @@ __asm__(
     "b.w     .L\\f\\()_e6\\id\n"
     /* n > 8 (rare): one row at a time */
     ".L\\f\\()_sl\\id:\n"
+    "push    {r9}\n"
     "add     r9, \\R, #(64 * \\kx)\n"
     ".L\\f\\()_sn\\id:\n"
     "ldr     r12, [r9], #4\n"
@@ -358,6 +361,7 @@ __asm__(
     "vadd.i8 q1, q1, q2\n"
     "subs    r8, r8, #1\n"
     "bne     .L\\f\\()_sn\\id\n"
+    "pop     {r9}\n"
     "b.w     .L\\f\\()_e0\\id\n"
     ".L\\f\\()_e8\\id:\n"
     "spq_k3_row2 \\R, (64 * \\kx + 24), \\T\n"
@@ -370,7 +374,8 @@ __asm__(
     ".L\\f\\()_e0\\id:\n"
     ".endm\n"
     /* the neurons of a position for outcome_bits N: q4-q7 acc - base (even / odd channels of
-     * 0-15, 16-31), r11 the state, lr the spike words; uses r6, r8-r10, r12, q0-q7 */
+     * 0-15, 16-31), r7 their rows, r9 the table, r6 the membrane bytes, lr the spike words,
+     * r11 the state; uses r8, r12, q0-q7 */
     ".macro spq_k3_fire N\n"
     /* table columns: acc - base clamped to 0 .. 2^N - 1, at bit 16 - N */
     "vqshlu.s16 q4, q4, #(16 - \\N)\n"
@@ -378,25 +383,23 @@ __asm__(
     "vqshlu.s16 q6, q6, #(16 - \\N)\n"
     "vqshlu.s16 q7, q7, #(16 - \\N)\n"
     /* membrane byte i: codes of channels 2i, 2i + 1, 16 + 2i, 17 + 2i at bits 0, 2, 4, 6 */
-    "ldr     r6, [r11, #28]\n"
     "vldrb.u16 q0, [r6]\n"
-    "ldr     r10, [r11, #24]\n"
     /* table index: channel << (N + 2) | code << N | column; one gather per 8 channels */
     "vshl.i16 q2, q0, #\\N\n"
     "vsli.16 q2, q3, #(\\N + 2)\n"
     "vsri.16 q2, q4, #(16 - \\N)\n"
-    "vldrb.u16 q4, [r10, q2]\n"
-    "add     r12, r10, #(1 << (\\N + 2))\n"
+    "vldrb.u16 q4, [r9, q2]\n"
+    "add     r12, r9, #(1 << (\\N + 2))\n"
     "vshl.i16 q2, q0, #(\\N - 2)\n"
     "vsli.16 q2, q3, #(\\N + 2)\n"
     "vsri.16 q2, q5, #(16 - \\N)\n"
     "vldrb.u16 q5, [r12, q2]\n"
-    "add     r12, r10, #(16 << (\\N + 2))\n"
+    "add     r12, r9, #(16 << (\\N + 2))\n"
     "vshl.i16 q2, q0, #(\\N - 4)\n"
     "vsli.16 q2, q3, #(\\N + 2)\n"
     "vsri.16 q2, q6, #(16 - \\N)\n"
     "vldrb.u16 q6, [r12, q2]\n"
-    "add     r12, r10, #(17 << (\\N + 2))\n"
+    "add     r12, r9, #(17 << (\\N + 2))\n"
     "vshl.i16 q2, q0, #(\\N - 6)\n"
     "vsli.16 q2, q3, #(\\N + 2)\n"
     "vsri.16 q2, q7, #(16 - \\N)\n"
@@ -409,8 +412,8 @@ __asm__(
     "vcmp.i8 ne, q0, zr\n"
     "vmrs    r8, p0\n"
     "vcmp.i8 ne, q1, zr\n"
-    "vmrs    r10, p0\n"
-    "orr     r8, r8, r10, lsl #16\n"
+    "vmrs    r12, p0\n"
+    "orr     r8, r8, r12, lsl #16\n"
     "str     r8, [lr], #4\n"
     /* rows << 16 + spikes into the row's count */
     "vadd.i8 q0, q0, q1\n"
@@ -423,7 +426,6 @@ __asm__(
     "vsli.16 q5, q6, #2\n"
     "vsli.16 q4, q5, #2\n"
     "vstrb.16 q4, [r6], #8\n"
-    "str     r6, [r11, #28]\n"
     ".endm\n"
     /* the row function f for outcome_bits N */
     ".macro spq_k3_fn f, N\n"
@@ -440,6 +442,8 @@ __asm__(
     "add     r12, r12, r3\n"
     "str     r12, [r11, #36]\n"
     "ldr     lr, [r11, #32]\n"
+    "ldr     r9, [r11, #24]\n"
+    "ldr     r6, [r11, #28]\n"
     "movs    r12, #0\n"
     "vidup.u16 q3, r12, #2\n" /* the fire's lanes 0, 2, .. 14 */
     ".L\\f\\()_pos:\n"
@@ -462,8 +466,8 @@ __asm__(
     "spq_k3_tap \\f, r2, r5, 2, 128, 8\n"
     /* the last chunk; minus 8 per row: acc - base */
     "spq_k3_widen\n"
-    "rsb     r6, r6, #17\n"
-    "add     r7, r7, r6\n"
+    "rsb     r10, r10, #17\n"
+    "add     r7, r7, r10\n"
     "lsls    r8, r7, #3\n"
     "vsub.i16 q4, q4, r8\n"
     "vsub.i16 q5, q5, r8\n"
@@ -478,6 +482,7 @@ __asm__(
     "cmp     r3, r12\n"
     "bne.w   .L\\f\\()_pos\n"
     "str     lr, [r11, #32]\n"
+    "str     r6, [r11, #28]\n"
     "vpop    {d8-d15}\n"
     "pop     {r4-r11, pc}\n"
     ".size \\f, . - \\f\n"
