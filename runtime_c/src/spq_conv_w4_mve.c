@@ -244,7 +244,8 @@ static uint32_t spq_w4_row_mve8(const spq_w4_row_t *r)
  *    32 codes in its own order within the position's 8 membrane bytes (docs/formats.md):
  *    byte i holds channels 2i, 2i + 1, 16 + 2i, 17 + 2i at bits 0, 2, 4, 6, so that one
  *    VLDRB.U16 gives every lane its four codes.
- * Stack: the 108-byte state below (with -base); no other scratch than the ring. */
+ * Stack: the 108-byte state below (with -base), 4 bytes in the n > 8 loop; no other scratch
+ * than the ring. */
 
 /* The state of the assembly row (offsets used by it). */
 typedef struct {
@@ -454,7 +455,7 @@ __asm__(
     "vldrw.u32 q7, [r11, #92]\n"
     "vmov.i8 q0, #0\n"
     "vmov.i8 q1, #0\n"
-    "movs    r7, #0\n"
+    "movs    r7, #17\n" /* rows: 17 + those of the flushed chunks - the room left */
     "spq_k3_tap \\f, r0, r3, 0, -128, 0\n"
     "spq_k3_tap \\f, r0, r3, 1, -96, 1\n"
     "spq_k3_tap \\f, r0, r3, 2, -64, 2\n"
@@ -466,8 +467,7 @@ __asm__(
     "spq_k3_tap \\f, r2, r5, 2, 128, 8\n"
     /* the last chunk; minus 8 per row: acc - base */
     "spq_k3_widen\n"
-    "rsb     r10, r10, #17\n"
-    "add     r7, r7, r10\n"
+    "sub     r7, r7, r10\n"
     "lsls    r8, r7, #3\n"
     "vsub.i16 q4, q4, r8\n"
     "vsub.i16 q5, q5, r8\n"
