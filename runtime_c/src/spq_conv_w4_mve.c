@@ -227,40 +227,43 @@ static uint32_t spq_w4_row_mve8(const spq_w4_row_t *r)
  *  - Listing (spq_w4_k3_list): each new input row once, into the ring of spq_conv_w4 (16
  *    reference slots of 4 bytes per ring column, a count byte per column): per set channel
  *    CLZ on the bit-reversed mask, MLA, store, clear (six instructions).
- *  - Rows (spq_w4_k3_row, one output row a call): per position and tap (ky, kx) the count
+ *  - Rows (spq_w4_k3_row7 / 8, one output row a call): per position and tap (ky, kx) the count
  *    n picks by TBB an entry of a chain of reference-pair loads (LDRD) and row adds with the
  *    tap's byte offset as load immediate: two 16-byte loads and two u8 adds per listed row;
  *    odd counts add their last row first, n > 8 (rare) runs a generic loop. The byte lanes
  *    hold at most 17 rows (17 * 15 = 255): a tap that would pass that flushes them first
+ *    (the position's first tap always fits)
  *    (VMOVLB / VMOVLT into four u16 vectors: the even and odd channels of 0-15, of 16-31,
  *    started from -base per position). The window's rows come from the flushes: the -8 per
  *    row of the offset-binary bytes is one VSUB per vector.
- *  - Fire (spq_w4_k3_fire7 / 8, outcome_bits n): per vector of 8 channels the table index
+ *  - Fire (inline in the row, outcome_bits n): per vector of 8 channels the table index
  *    c << (n + 2) | code << n | column in one VSHL / VSLI / VSRI chain (VQSHLU clamps the
- *    column), one byte gather (VLDRB.U16); spikes by VMOVNB / VMOVNT and VCMP (bit 7) into
- *    VPR, new codes back by three VSLI and a narrowing store. The kernel keeps a position's
+ *    column), one byte gather (VLDRB.U16); spikes (bit 7) by VSHRNB / VSHRNT to 0 / 1 bytes,
+ *    VCMP into VPR and a VADDVA count (in one word with the rows: out_w <= 255), new codes
+ *    back by three VSLI and a narrowing store. The kernel keeps a position's
  *    32 codes in its own order within the position's 8 membrane bytes (docs/formats.md):
  *    byte i holds channels 2i, 2i + 1, 16 + 2i, 17 + 2i at bits 0, 2, 4, 6, so that one
  *    VLDRB.U16 gives every lane its four codes.
- * Stack: 64 bytes of init and the 56-byte state below; no other scratch than the ring. */
+ * Stack: the 108-byte state below (with -base), 4 bytes in the n > 8 loop; no other scratch
+ * than the ring. */
 
 /* The state of the assembly row (offsets used by it). */
 typedef struct {
     const spq_w4_ref_t *refs[3]; /* 0: ring row ky from the row's first window column */
     const uint8_t *counts[3];    /* 12: its counts */
-    const int16_t *init;         /* 24: -base: even / odd channels of 0-15, of 16-31 */
-    const uint8_t *t;            /* 28: the outcome table */
-    uint8_t *mem;                /* 32: the membrane bytes of the next position */
-    uint32_t *out;               /* 36: its spike word */
-    uint32_t npos;               /* 40: positions left in the row */
-    uint32_t rows;               /* 44: rows summed */
-    void (*fire)(void);          /* 48: spq_w4_k3_fire7 or 8 */
-    uint32_t spikes;             /* 52: spikes written */
+    const uint8_t *t;            /* 24: the outcome table */
+    uint8_t *mem;                /* 28: the membrane bytes of the next position */
+    uint32_t *out;               /* 32: its spike word */
+    uint32_t npos;               /* 36: positions in the row (then its end in counts[0]) */
+    uint32_t count;              /* 40: rows summed << 16 + spikes written */
+    union {                      /* 44: -base: even / odd channels of 0-15, then of 16-31 */
+        uint32_t w[16];          /* (words: VLDRW) */
+        int16_t h[32];
+    } init;
 } spq_w4_k3_t;
 
-uint32_t spq_w4_k3_row(spq_w4_k3_t *s);
-void spq_w4_k3_fire7(void);
-void spq_w4_k3_fire8(void);
+void spq_w4_k3_row7(spq_w4_k3_t *s);
+void spq_w4_k3_row8(spq_w4_k3_t *s);
 void spq_w4_k3_list(const uint16_t *masks, uint32_t W, const uint8_t *ref0, spq_w4_ref_t *refs,
                     uint8_t *counts);
 
@@ -269,10 +272,10 @@ __asm__(
     ".thumb\n"
     /* one listed row (reference at [R, #off]) at byte offset T from it */
     ".macro spq_k3_row1 R, off, T\n"
-    "ldr     r9, [\\R, #\\off]\n"
-    "vldrw.u32 q2, [r9, #\\T]\n"
+    "ldr     r12, [\\R, #\\off]\n"
+    "vldrw.u32 q2, [r12, #\\T]\n"
     "vadd.i8 q0, q0, q2\n"
-    "vldrw.u32 q2, [r9, #(\\T + 16)]\n"
+    "vldrw.u32 q2, [r12, #(\\T + 16)]\n"
     "vadd.i8 q1, q1, q2\n"
     ".endm\n"
     /* the byte lanes q0 / q1 widened into the u16 sums q4-q7 */
@@ -288,22 +291,30 @@ __asm__(
     ".endm\n"
     /* two listed rows (references at [R, #off] and [R, #off + 4]) */
     ".macro spq_k3_row2 R, off, T\n"
-    "ldrd    r9, r10, [\\R, #\\off]\n"
-    "vldrw.u32 q2, [r9, #\\T]\n"
+    "ldrd    r8, r12, [\\R, #\\off]\n"
+    "vldrw.u32 q2, [r8, #\\T]\n"
     "vadd.i8 q0, q0, q2\n"
-    "vldrw.u32 q2, [r9, #(\\T + 16)]\n"
+    "vldrw.u32 q2, [r8, #(\\T + 16)]\n"
     "vadd.i8 q1, q1, q2\n"
-    "vldrw.u32 q2, [r10, #\\T]\n"
+    "vldrw.u32 q2, [r12, #\\T]\n"
     "vadd.i8 q0, q0, q2\n"
-    "vldrw.u32 q2, [r10, #(\\T + 16)]\n"
+    "vldrw.u32 q2, [r12, #(\\T + 16)]\n"
     "vadd.i8 q1, q1, q2\n"
     ".endm\n"
-    /* tap (ky, kx) of function f: R / C the refs / counts of ring row ky, T = 32 (3 ky + kx)
-     * - 128 */
+    /* tap (ky, kx) of function f: R / C the refs / counts of ring row ky (C advanced past
+     * the position's column by the tap kx = 0), T = 32 (3 ky + kx) - 128 */
     ".macro spq_k3_tap f, R, C, kx, T, id\n"
-    "ldrb    r8, [\\C, #\\kx]\n"
-    "subs    r6, r6, r8\n"
+    ".if \\kx == 0\n"
+    "ldrb    r8, [\\C], #1\n"
+    ".else\n"
+    "ldrb    r8, [\\C, #(\\kx - 1)]\n"
+    ".endif\n"
+    ".if \\id == 0\n" /* the position's first tap: room 17 - n */
+    "rsb     r10, r8, #17\n"
+    ".else\n"
+    "subs    r10, r10, r8\n"
     "bmi.w   .L\\f\\()_fl\\id\n"
+    ".endif\n"
     ".L\\f\\()_bk\\id:\n"
     "tbb     [pc, r8]\n"
     ".L\\f\\()_tb\\id:\n"
@@ -316,13 +327,17 @@ __asm__(
     ".byte (.L\\f\\()_sl\\id - .L\\f\\()_tb\\id) / 2\n"
     ".endr\n"
     ".p2align 1\n"
+    /* the byte lanes would pass 17 rows: into the u16 sums first */
+    ".if \\id != 0\n"
     ".L\\f\\()_fl\\id:\n"
-    "add     r6, r6, r8\n"
-    "rsb     r6, r6, #17\n"
-    "add     r7, r7, r6\n"
-    "bl      .L\\f\\()_flush\n"
-    "rsb     r6, r8, #17\n"
+    "sub     r7, r7, r10\n" /* the chunk's rows: 17 - n - (room - n) */
+    "rsb     r10, r8, #17\n"
+    "add     r7, r7, r10\n"
+    "spq_k3_widen\n"
+    "vmov.i8 q0, #0\n"
+    "vmov.i8 q1, #0\n"
     "b.w     .L\\f\\()_bk\\id\n"
+    ".endif\n"
     ".L\\f\\()_o1\\id:\n"
     "spq_k3_row1 \\R, (64 * \\kx), \\T\n"
     "b.w     .L\\f\\()_e0\\id\n"
@@ -335,10 +350,19 @@ __asm__(
     ".L\\f\\()_o7\\id:\n"
     "spq_k3_row1 \\R, (64 * \\kx + 24), \\T\n"
     "b.w     .L\\f\\()_e6\\id\n"
+    /* n > 8 (rare): one row at a time */
     ".L\\f\\()_sl\\id:\n"
+    "push    {r9}\n"
     "add     r9, \\R, #(64 * \\kx)\n"
-    "mov     r10, #(\\T)\n"
-    "bl      .L\\f\\()_slow\n"
+    ".L\\f\\()_sn\\id:\n"
+    "ldr     r12, [r9], #4\n"
+    "vldrw.u32 q2, [r12, #\\T]\n"
+    "vadd.i8 q0, q0, q2\n"
+    "vldrw.u32 q2, [r12, #(\\T + 16)]\n"
+    "vadd.i8 q1, q1, q2\n"
+    "subs    r8, r8, #1\n"
+    "bne     .L\\f\\()_sn\\id\n"
+    "pop     {r9}\n"
     "b.w     .L\\f\\()_e0\\id\n"
     ".L\\f\\()_e8\\id:\n"
     "spq_k3_row2 \\R, (64 * \\kx + 24), \\T\n"
@@ -350,8 +374,62 @@ __asm__(
     "spq_k3_row2 \\R, (64 * \\kx), \\T\n"
     ".L\\f\\()_e0\\id:\n"
     ".endm\n"
-    /* the row function f; the fire subroutine of the layer's outcome_bits at [r11, #48] */
-    ".macro spq_k3_fn f\n"
+    /* the neurons of a position for outcome_bits N: q4-q7 acc - base (even / odd channels of
+     * 0-15, 16-31), r7 their rows, r9 the table, r6 the membrane bytes, lr the spike words,
+     * r11 the state; uses r8, r12, q0-q7 */
+    ".macro spq_k3_fire N\n"
+    /* table columns: acc - base clamped to 0 .. 2^N - 1, at bit 16 - N */
+    "vqshlu.s16 q4, q4, #(16 - \\N)\n"
+    "vqshlu.s16 q5, q5, #(16 - \\N)\n"
+    "vqshlu.s16 q6, q6, #(16 - \\N)\n"
+    "vqshlu.s16 q7, q7, #(16 - \\N)\n"
+    /* membrane byte i: codes of channels 2i, 2i + 1, 16 + 2i, 17 + 2i at bits 0, 2, 4, 6 */
+    "vldrb.u16 q0, [r6]\n"
+    /* table index: channel << (N + 2) | code << N | column; one gather per 8 channels */
+    "vshl.i16 q2, q0, #\\N\n"
+    "vsli.16 q2, q3, #(\\N + 2)\n"
+    "vsri.16 q2, q4, #(16 - \\N)\n"
+    "vldrb.u16 q4, [r9, q2]\n"
+    "add     r12, r9, #(1 << (\\N + 2))\n"
+    "vshl.i16 q2, q0, #(\\N - 2)\n"
+    "vsli.16 q2, q3, #(\\N + 2)\n"
+    "vsri.16 q2, q5, #(16 - \\N)\n"
+    "vldrb.u16 q5, [r12, q2]\n"
+    "add     r12, r9, #(16 << (\\N + 2))\n"
+    "vshl.i16 q2, q0, #(\\N - 4)\n"
+    "vsli.16 q2, q3, #(\\N + 2)\n"
+    "vsri.16 q2, q6, #(16 - \\N)\n"
+    "vldrb.u16 q6, [r12, q2]\n"
+    "add     r12, r9, #(17 << (\\N + 2))\n"
+    "vshl.i16 q2, q0, #(\\N - 6)\n"
+    "vsli.16 q2, q3, #(\\N + 2)\n"
+    "vsri.16 q2, q7, #(16 - \\N)\n"
+    "vldrb.u16 q7, [r12, q2]\n"
+    /* spikes (bit 7 of the outcomes) as 0 / 1 bytes in channel order: 0-15, 16-31 */
+    "vshrnb.i16 q0, q4, #7\n"
+    "vshrnt.i16 q0, q5, #7\n"
+    "vshrnb.i16 q1, q6, #7\n"
+    "vshrnt.i16 q1, q7, #7\n"
+    "vcmp.i8 ne, q0, zr\n"
+    "vmrs    r8, p0\n"
+    "vcmp.i8 ne, q1, zr\n"
+    "vmrs    r12, p0\n"
+    "orr     r8, r8, r12, lsl #16\n"
+    "str     r8, [lr], #4\n"
+    /* rows << 16 + spikes into the row's count */
+    "vadd.i8 q0, q0, q1\n"
+    "ldr     r8, [r11, #40]\n"
+    "add     r8, r8, r7, lsl #16\n"
+    "vaddva.u8 r8, q0\n"
+    "str     r8, [r11, #40]\n"
+    /* new membrane codes */
+    "vsli.16 q6, q7, #2\n"
+    "vsli.16 q5, q6, #2\n"
+    "vsli.16 q4, q5, #2\n"
+    "vstrb.16 q4, [r6], #8\n"
+    ".endm\n"
+    /* the row function f for outcome_bits N */
+    ".macro spq_k3_fn f, N\n"
     ".p2align 2\n"
     ".global \\f\n"
     ".type \\f, %function\n"
@@ -361,18 +439,23 @@ __asm__(
     "vpush   {d8-d15}\n"
     "mov     r11, r0\n"
     "ldm     r0, {r0-r5}\n"
-    "vmov.i8 q3, #0\n"
+    "ldr     r12, [r11, #36]\n" /* npos: the counts of ring row 0 end at r3 + npos */
+    "add     r12, r12, r3\n"
+    "str     r12, [r11, #36]\n"
+    "ldr     lr, [r11, #32]\n"
+    "ldr     r9, [r11, #24]\n"
+    "ldr     r6, [r11, #28]\n"
+    "movs    r12, #0\n"
+    "vidup.u16 q3, r12, #2\n" /* the fire's lanes 0, 2, .. 14 */
     ".L\\f\\()_pos:\n"
     /* u16 sums from -base */
-    "ldr     r12, [r11, #24]\n"
-    "vldrw.u32 q4, [r12]\n"
-    "vldrw.u32 q5, [r12, #16]\n"
-    "vldrw.u32 q6, [r12, #32]\n"
-    "vldrw.u32 q7, [r12, #48]\n"
+    "vldrw.u32 q4, [r11, #44]\n"
+    "vldrw.u32 q5, [r11, #60]\n"
+    "vldrw.u32 q6, [r11, #76]\n"
+    "vldrw.u32 q7, [r11, #92]\n"
     "vmov.i8 q0, #0\n"
     "vmov.i8 q1, #0\n"
-    "movs    r6, #17\n"
-    "movs    r7, #0\n"
+    "movs    r7, #17\n" /* rows: 17 + those of the flushed chunks - the room left */
     "spq_k3_tap \\f, r0, r3, 0, -128, 0\n"
     "spq_k3_tap \\f, r0, r3, 1, -96, 1\n"
     "spq_k3_tap \\f, r0, r3, 2, -64, 2\n"
@@ -384,119 +467,24 @@ __asm__(
     "spq_k3_tap \\f, r2, r5, 2, 128, 8\n"
     /* the last chunk; minus 8 per row: acc - base */
     "spq_k3_widen\n"
-    "rsb     r6, r6, #17\n"
-    "add     r7, r7, r6\n"
-    "ldr     r8, [r11, #44]\n"
-    "add     r8, r8, r7\n"
-    "str     r8, [r11, #44]\n"
+    "sub     r7, r7, r10\n"
     "lsls    r8, r7, #3\n"
     "vsub.i16 q4, q4, r8\n"
     "vsub.i16 q5, q5, r8\n"
     "vsub.i16 q6, q6, r8\n"
     "vsub.i16 q7, q7, r8\n"
-    "ldr     r12, [r11, #48]\n"
-    "blx     r12\n"
-    /* next position */
+    "spq_k3_fire \\N\n"
+    /* next position (the taps kx = 0 advanced the counts) */
     "adds    r0, r0, #64\n"
     "adds    r1, r1, #64\n"
     "adds    r2, r2, #64\n"
-    "adds    r3, r3, #1\n"
-    "adds    r4, r4, #1\n"
-    "adds    r5, r5, #1\n"
-    "ldr     r12, [r11, #40]\n"
-    "subs    r12, r12, #1\n"
-    "str     r12, [r11, #40]\n"
+    "ldr     r12, [r11, #36]\n"
+    "cmp     r3, r12\n"
     "bne.w   .L\\f\\()_pos\n"
-    "ldr     r8, [r11, #52]\n"
-    "vaddva.u8 r8, q3\n"
-    "str     r8, [r11, #52]\n"
-    "ldr     r0, [r11, #44]\n"
+    "str     lr, [r11, #32]\n"
+    "str     r6, [r11, #28]\n"
     "vpop    {d8-d15}\n"
     "pop     {r4-r11, pc}\n"
-    /* the byte lanes into the u16 sums */
-    ".L\\f\\()_flush:\n"
-    "spq_k3_widen\n"
-    "vmov.i8 q0, #0\n"
-    "vmov.i8 q1, #0\n"
-    "bx      lr\n"
-    /* r8 rows from the references at r9, each at byte offset r10 */
-    ".L\\f\\()_slow:\n"
-    "ldr     r12, [r9], #4\n"
-    "add     r12, r12, r10\n"
-    "vldrw.u32 q2, [r12]\n"
-    "vadd.i8 q0, q0, q2\n"
-    "vldrw.u32 q2, [r12, #16]\n"
-    "vadd.i8 q1, q1, q2\n"
-    "subs    r8, r8, #1\n"
-    "bne     .L\\f\\()_slow\n"
-    "bx      lr\n"
-    ".size \\f, . - \\f\n"
-    ".endm\n"
-    /* the neurons of a position for outcome_bits N: q4-q7 acc - base (even / odd channels of
-     * 0-15, 16-31), r11 the state; uses r6, r8-r10, r12, q0-q7 */
-    ".macro spq_k3_fire f, N\n"
-    ".p2align 2\n"
-    ".global \\f\n"
-    ".type \\f, %function\n"
-    ".thumb_func\n"
-    "\\f:\n"
-    /* table columns: acc - base clamped to 0 .. 2^N - 1, at bit 16 - N */
-    "vqshlu.s16 q4, q4, #(16 - \\N)\n"
-    "vqshlu.s16 q5, q5, #(16 - \\N)\n"
-    "vqshlu.s16 q6, q6, #(16 - \\N)\n"
-    "vqshlu.s16 q7, q7, #(16 - \\N)\n"
-    /* membrane byte i: codes of channels 2i, 2i + 1, 16 + 2i, 17 + 2i at bits 0, 2, 4, 6 */
-    "ldr     r6, [r11, #32]\n"
-    "vldrb.u16 q0, [r6]\n"
-    "movs    r12, #0\n"
-    "vidup.u16 q1, r12, #2\n"
-    "ldr     r10, [r11, #28]\n"
-    /* table index: channel << (N + 2) | code << N | column; one gather per 8 channels */
-    "vshl.i16 q2, q0, #\\N\n"
-    "vsli.16 q2, q1, #(\\N + 2)\n"
-    "vsri.16 q2, q4, #(16 - \\N)\n"
-    "vldrb.u16 q4, [r10, q2]\n"
-    "add     r12, r10, #(1 << (\\N + 2))\n"
-    "vshl.i16 q2, q0, #(\\N - 2)\n"
-    "vsli.16 q2, q1, #(\\N + 2)\n"
-    "vsri.16 q2, q5, #(16 - \\N)\n"
-    "vldrb.u16 q5, [r12, q2]\n"
-    "add     r12, r10, #(16 << (\\N + 2))\n"
-    "vshl.i16 q2, q0, #(\\N - 4)\n"
-    "vsli.16 q2, q1, #(\\N + 2)\n"
-    "vsri.16 q2, q6, #(16 - \\N)\n"
-    "vldrb.u16 q6, [r12, q2]\n"
-    "add     r12, r10, #(17 << (\\N + 2))\n"
-    "vshl.i16 q2, q0, #(\\N - 6)\n"
-    "vsli.16 q2, q1, #(\\N + 2)\n"
-    "vsri.16 q2, q7, #(16 - \\N)\n"
-    "vldrb.u16 q7, [r12, q2]\n"
-    /* spikes (bit 7 of the outcomes) in channel order: bytes of channels 0-15, 16-31 */
-    "vmovnb.i16 q0, q4\n"
-    "vmovnt.i16 q0, q5\n"
-    "vmovnb.i16 q1, q6\n"
-    "vmovnt.i16 q1, q7\n"
-    "movs    r12, #128\n"
-    "vcmp.u8 cs, q0, r12\n"
-    "vmrs    r8, p0\n"
-    "vcmp.u8 cs, q1, r12\n"
-    "vmrs    r10, p0\n"
-    "orr     r8, r8, r10, lsl #16\n"
-    "ldr     r10, [r11, #36]\n"
-    "str     r8, [r10], #4\n"
-    "str     r10, [r11, #36]\n"
-    /* their count, in q3 */
-    "vshr.u8 q0, q0, #7\n"
-    "vshr.u8 q1, q1, #7\n"
-    "vadd.i8 q3, q3, q0\n"
-    "vadd.i8 q3, q3, q1\n"
-    /* new membrane codes */
-    "vsli.16 q6, q7, #2\n"
-    "vsli.16 q5, q6, #2\n"
-    "vsli.16 q4, q5, #2\n"
-    "vstrb.16 q4, [r6], #8\n"
-    "str     r6, [r11, #32]\n"
-    "bx      lr\n"
     ".size \\f, . - \\f\n"
     ".endm\n"
     ".pushsection .text.spq_w4_k3,\"ax\",%progbits\n"
@@ -533,9 +521,8 @@ __asm__(
     "bne     .Lspq_k3_lpos\n"
     "pop     {r4-r8, pc}\n"
     ".size spq_w4_k3_list, . - spq_w4_k3_list\n"
-    "spq_k3_fn spq_w4_k3_row\n"
-    "spq_k3_fire spq_w4_k3_fire7, 7\n"
-    "spq_k3_fire spq_w4_k3_fire8, 8\n"
+    "spq_k3_fn spq_w4_k3_row7, 7\n"
+    "spq_k3_fn spq_w4_k3_row8, 8\n"
     ".purgem spq_k3_fn\n"
     ".purgem spq_k3_fire\n"
     ".purgem spq_k3_tap\n"
@@ -551,7 +538,7 @@ int spq_w4_k3_mve_ok(const spq_layer_t *l)
     if (l->weights_x == NULL || l->type != SPQ_LAYER_CONV || l->in_kind != SPQ_IN_SPIKE ||
         l->kernel != 3u || l->stride != 1u || l->out_c != 32u || l->in_c != 16u ||
         l->level_bits != 2u || l->outcome == NULL || l->outcome_bits < 7u ||
-        l->outcome_bits > 8u || sizeof(spq_w4_ref_t) != 4u) {
+        l->outcome_bits > 8u || l->out_w > 255u || sizeof(spq_w4_ref_t) != 4u) {
         return 0;
     }
     for (c = 0; c < 32u; c += 4u) { /* spq_w4_lanes_ok: |base| + bound + 8 rows <= 32767 */
@@ -564,30 +551,24 @@ void spq_conv_w4_k3_mve(spq_job_t *job)
 {
     const spq_layer_t *l = job->l;
     uint32_t W = l->in_w, H = l->in_h, p = l->padding, rw = W + 2u * p, oy, ky, h;
-    union { /* -base: even / odd channels of 0-15, then of 16-31 (words: VLDRW) */
-        uint32_t w[16];
-        int16_t h[32];
-    } init;
     spq_w4_ref_t *refs = (spq_w4_ref_t *)(void *)((uint32_t *)job->acc + 16);
     uint8_t *counts = (uint8_t *)(void *)(refs + (size_t)3u * rw * 16u);
     const uint16_t *masks = (const uint16_t *)job->in;
     const uint8_t *ref0 = (const uint8_t *)l->weights_x + SPQ_W4_REF_BIAS;
     spq_w4_k3_t s;
+    void (*row)(spq_w4_k3_t *);
     memset(counts, 0, (size_t)4u * rw); /* the pads and the empty row stay zero */
     for (h = 0; h < 32u; h += 16u) {
         int32x4x2_t a = vld2q_s32(l->outcome_base + h), b = vld2q_s32(l->outcome_base + h + 8u);
-        vstrhq_s32(init.h + h, vnegq_s32(a.val[0]));
-        vstrhq_s32(init.h + h + 4u, vnegq_s32(b.val[0]));
-        vstrhq_s32(init.h + h + 8u, vnegq_s32(a.val[1]));
-        vstrhq_s32(init.h + h + 12u, vnegq_s32(b.val[1]));
+        vstrhq_s32(s.init.h + h, vnegq_s32(a.val[0]));
+        vstrhq_s32(s.init.h + h + 4u, vnegq_s32(b.val[0]));
+        vstrhq_s32(s.init.h + h + 8u, vnegq_s32(a.val[1]));
+        vstrhq_s32(s.init.h + h + 12u, vnegq_s32(b.val[1]));
     }
-    s.init = init.h;
     s.t = l->outcome;
     s.mem = (uint8_t *)(void *)job->mem;
     s.out = job->out;
-    s.rows = 0;
-    s.spikes = 0;
-    s.fire = l->outcome_bits == 7u ? spq_w4_k3_fire7 : spq_w4_k3_fire8;
+    row = l->outcome_bits == 7u ? spq_w4_k3_row7 : spq_w4_k3_row8;
     /* input row iy is listed in ring slot iy % 3; kernel row ky of output row oy reads input
      * row oy - p + ky (the empty count row outside the map) */
     for (ky = 0; ky < 3u; ky++) {
@@ -604,7 +585,10 @@ void spq_conv_w4_k3_mve(spq_job_t *job)
     for (oy = 0;;) {
         uint32_t iy = oy - p + 3u, slot = iy % 3u;
         s.npos = l->out_w;
-        spq_w4_k3_row(&s);
+        s.count = 0;
+        row(&s);
+        job->synops += (s.count >> 16) * 32u;
+        job->spikes += s.count & 0xFFFFu;
         if (++oy == l->out_h) {
             break;
         }
@@ -621,8 +605,6 @@ void spq_conv_w4_k3_mve(spq_job_t *job)
                            (uint8_t *)s.counts[2] + p);
         }
     }
-    job->synops += s.rows * 32u;
-    job->spikes += s.spikes;
 }
 
 uint32_t spq_w4_row_mve(const spq_w4_row_t *r)
