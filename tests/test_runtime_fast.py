@@ -184,7 +184,7 @@ def _mve_k3(pl: packing.PackedLayer) -> bool:
     3, stride 1, 16 input and 32 output channels, 2-bit membranes and an outcome table."""
     return (pl.weights_x is not None and pl.outcome is not None and pl.kernel == 3
             and pl.stride == 1 and pl.in_c == 16 and pl.out_c == 32 and pl.level_bits == 2
-            and 7 <= pl.outcome_bits <= 8)
+            and 7 <= pl.outcome_bits <= 8 and pl.out_w <= 255)
 
 
 def _lut_mve(pl: packing.PackedLayer) -> bool:
