@@ -45,7 +45,7 @@ LDFLAGS = ("-nostartfiles", "--specs=nano.specs", "-Wl,--gc-sections")
 FIRMWARE_SOURCES = (
     "startup.c", "board.c", "system.c", "uart.c", "timer.c", "protocol.c", "harness.c",
 )
-BUILD_FORMAT = 3  # bump when the build recipe changes
+BUILD_FORMAT = 4  # bump when the build recipe changes
 BOOT2_SOURCE = "boot2_rp2040.c"
 BOOT2_LOAD = 0x20041F00  # where the RP2040 ROM copies and runs boot2
 OBJCOPY = "arm-none-eabi-objcopy"
@@ -270,7 +270,8 @@ def build_library(
     cflags: Sequence[str],
     include_dirs: Sequence[Path] = (),
 ) -> Path:
-    """Compile `sources` (third-party code, with its own `cflags`) for `board` into a static
+    """Compile `sources` (the C runtime, or third-party code with its own `cflags`) for
+    `board` into a static
     library `lib<name>.a`, or fetch it from the cache (keyed like build_elf). The sources
     compile in parallel, one compiler per core; their file names must differ."""
     if len({Path(s).stem for s in sources}) != len(sources):
@@ -309,6 +310,18 @@ def build_library(
     return lib
 
 
+def build_runtime(board: Board, cflags: Sequence[str]) -> Path:
+    """The C runtime (runtime_c/src) for `board` as the static library `libspq.a`, compiled
+    with the firmware's `cflags` (cached like every build)."""
+    rt_dir = runtime_dir()
+    sources = sorted((rt_dir / "src").glob("*.c"))
+    if not sources:
+        raise SpqError(f"no C runtime sources in {rt_dir / 'src'}")
+    headers = sorted((rt_dir / "include").glob("*.h")) + sorted((rt_dir / "src").glob("*.h"))
+    return build_library(board, "spq", sources, headers, cflags,
+                         [rt_dir / "include", rt_dir / "src"])
+
+
 def build_firmware(
     board: Board,
     model_dir: Path | ExportDir | None = None,
@@ -328,11 +341,10 @@ def build_firmware(
         model = model_dir if isinstance(model_dir, ExportDir) else open_export(model_dir)
     fw_dir = firmware_dir()
     rt_dir = runtime_dir()
-    rt_sources = sorted((rt_dir / "src").glob("*.c")) if model else []
-    if model and not rt_sources:
-        raise SpqError(f"no C runtime sources in {rt_dir / 'src'}")
-
     cflags = [*CFLAGS, *board_defines(board), *extra_cflags]
+    # the runtime does not depend on the model: one library per board and flags, which
+    # every model's firmware links (the linker takes the objects the harness calls)
+    runtime = [build_runtime(board, cflags)] if model else []
     if variant == "silent":
         cflags.append("-DFW_VARIANT_SILENT")
     elif variant == "crash":
@@ -341,9 +353,8 @@ def build_firmware(
         cflags.append('-DFW_MODEL_HEADER="fw_model.h"')
     sources = [fw_dir / s for s in FIRMWARE_SOURCES]
     if model:
-        sources += [*rt_sources, model.c_file]
+        sources.append(model.c_file)
     headers = sorted(fw_dir.glob("*.h")) + sorted((rt_dir / "include").glob("*.h"))
-    headers += sorted((rt_dir / "src").glob("*.h")) if model else []
     if model:
         headers.append(model.h_file)
     includes = [fw_dir, rt_dir / "include"]
@@ -352,8 +363,8 @@ def build_firmware(
         generated["fw_boot2.h"] = boot2_header(boot2_image(board))
     if model:
         generated["fw_model.h"] = _model_config(model)
-        includes += [rt_dir / "src", model.path]
+        includes.append(model.path)
     name = model.name if model else None
     elf, cached = build_elf(board, variant, sources, headers, cflags, includes, generated,
-                            info={"variant": variant, "model": name})
+                            libraries=runtime, info={"variant": variant, "model": name})
     return Firmware(elf, board, variant, name, cached=cached)
