@@ -182,15 +182,18 @@ uint32_t spq_static_acc_mve(const spq_layer_t *l, const uint8_t *wb, const uint1
     return nz;
 }
 
-/* The trains of the 4 channels ch (lanes) from their accumulators a: the rank (the
+/* The trains of the 4 channels c + 4 i (lanes i) from their accumulators a: the rank (the
  * breakpoints <= a, of 31) by five halvings of q, the addresses of breakpoint r - 1 (a gather
- * with an immediate offset, a compare-and-predicate, a predicated add each), then the train
- * table's byte of each channel and rank by one gather. */
-SPQ_INLINE uint32x4_t spq_smve_trains(const int32_t *br, const uint8_t *tab, uint32x4_t ch,
+ * with an immediate offset, a compare-and-predicate, a predicated add each; q starts at the
+ * channels' breakpoints minus 4 bytes), then the train table's byte of each channel and rank
+ * (32 c + r: the address q's offset from the breakpoints, plus 4 and 4 c, over 4) by one
+ * gather. */
+SPQ_INLINE uint32x4_t spq_smve_trains(const int32_t *br, const uint8_t *tab, uint32_t c,
                                       int32x4_t a)
 {
-    uint32x4_t base = vaddq_n_u32(vmulq_n_u32(ch, 124u), (uint32_t)(uintptr_t)br);
-    uint32x4_t q = vsubq_n_u32(base, 4u), x;
+    static const uint32_t lane[2][4] = {{0, 4 * 124, 8 * 124, 12 * 124}, {0, 16, 32, 48}};
+    uint32_t o = (uint32_t)(uintptr_t)br;
+    uint32x4_t q = vaddq_n_u32(vld1q_u32(lane[0]), o - 4u + 124u * c), x;
     __asm__("vldrw.u32 %q[x], [%q[q], #64]\n\t"
             "vpt.s32 ge, %q[a], %q[x]\n\t"
             "vaddt.i32 %q[q], %q[q], %[h16]\n\t"
@@ -210,26 +213,31 @@ SPQ_INLINE uint32x4_t spq_smve_trains(const int32_t *br, const uint8_t *tab, uin
             : [a] "w"(a), [h16] "r"(64u), [h8] "r"(32u), [h4] "r"(16u), [h2] "r"(8u),
               [h1] "r"(4u)
             : "p0", "memory");
-    q = vshrq_n_u32(vsubq_u32(vaddq_n_u32(q, 4u), base), 2); /* the rank */
-    return vldrbq_gather_offset_u32(tab, vaddq_u32(vshlq_n_u32(ch, 5), q));
+    q = vaddq_u32(q, vld1q_u32(lane[1])); /* q - o + 4 + 4 c: 4 (32 c + r) */
+    return vldrbq_gather_offset_u32(tab, vshrq_n_u32(vaddq_n_u32(q, 4u + 4u * c - o), 2));
+}
+
+/* The 16 trains of channels b .. b + 15 from their accumulators (acc in the rank groups'
+ * order, minus s each), in channel order. */
+SPQ_INLINE uint8x16_t spq_smve_trains16(const int32_t *br, const uint8_t *tab,
+                                        const int32_t *acc, uint32_t b, int32_t s)
+{
+    uint32x4_t t0 = spq_smve_trains(br, tab, b, vsubq_n_s32(vld1q_s32(acc), s));
+    uint32x4_t t2 = spq_smve_trains(br, tab, b + 2u, vsubq_n_s32(vld1q_s32(acc + 8), s));
+    uint16x8_t lo = vmovntq_u32(vmovnbq_u32(vuninitializedq_u16(), t0), t2);
+    uint32x4_t t1 = spq_smve_trains(br, tab, b + 1u, vsubq_n_s32(vld1q_s32(acc + 4), s));
+    uint32x4_t t3 = spq_smve_trains(br, tab, b + 3u, vsubq_n_s32(vld1q_s32(acc + 12), s));
+    uint16x8_t hi = vmovntq_u32(vmovnbq_u32(vuninitializedq_u16(), t1), t3);
+    /* byte 4 i + j is lane i of tj */
+    return vmovntq_u16(vmovnbq_u16(vuninitializedq_u8(), lo), hi);
 }
 
 void spq_train_row_mve(const spq_layer_t *l, const int32_t *acc, const uint8_t *tab, uint8_t *dst,
                        uint32_t *cnt, uint32_t T)
 {
-    static const uint32_t lane[4] = {0, 4, 8, 12}; /* channel g + 4 i in lane i */
-    const uint32x4_t vl = vld1q_u32(lane);
-    const int32_t *br = l->breaks;
     uint32_t b, t;
     for (b = 0; b < l->out_c; b += 16u, acc += 16, dst = dst != NULL ? dst + 16 : NULL) {
-        uint32x4_t t0 = spq_smve_trains(br, tab, vaddq_n_u32(vl, b), vld1q_s32(acc));
-        uint32x4_t t1 = spq_smve_trains(br, tab, vaddq_n_u32(vl, b + 1u), vld1q_s32(acc + 4));
-        uint32x4_t t2 = spq_smve_trains(br, tab, vaddq_n_u32(vl, b + 2u), vld1q_s32(acc + 8));
-        uint32x4_t t3 = spq_smve_trains(br, tab, vaddq_n_u32(vl, b + 3u), vld1q_s32(acc + 12));
-        /* the 16 trains in channel order: byte 4 i + j is lane i of tj */
-        uint16x8_t lo = vmovntq_u32(vmovnbq_u32(vuninitializedq_u16(), t0), t2);
-        uint16x8_t hi = vmovntq_u32(vmovnbq_u32(vuninitializedq_u16(), t1), t3);
-        uint8x16_t v = vmovntq_u16(vmovnbq_u16(vuninitializedq_u8(), lo), hi);
+        uint8x16_t v = spq_smve_trains16(l->breaks, tab, acc, b, 0);
         if (dst != NULL) {
             vst1q_u8(dst, vorrq_u8(vld1q_u8(dst), v));
         }
