@@ -4,24 +4,27 @@
  * (spq_static_mve_ok: 4-bit weights, out_c a multiple of 16, at most 64 taps):
  *
  * spq_static_bytes_mve: the weights as offset-binary bytes w + 8 (0 .. 15), once per
- * inference, a row of the taps padded to 16 per channel, rows in the order of the rank groups
- * (spq_smve_slot), bytes in the order of a narrowed pair of halfword vectors (byte 2 i + h of
- * 16: tap 8 h + i). spq_static_offsets_mve: for 17 to 32 taps, where they fit after the bytes
- * and the pixels are within 64 KiB, each tap's pixel offset from the window's first, its
- * kernel row and column (uint16); NULL otherwise.
+ * inference by gathers of 4 bytes, a row of the taps padded to 16 per channel (weight 0),
+ * rows in the order of the rank groups (spq_smve_slot), bytes in the order of a narrowed pair
+ * of halfword vectors (byte 2 i + h of 16: tap 8 h + i). spq_static_offsets_mve: for 17 to 32
+ * taps, where they fit after the bytes and the pixels are within 64 KiB, each tap's pixel
+ * offset from the window's first, its kernel row and column (uint16); NULL otherwise.
  *
- * spq_static_acc_mve: the accumulators of one output position. Its 16 or 32 pixels by 4 gather loads of halfword
- * lanes (predicated by the taps and, at the border, by the image's rows and columns; without
- * offsets: a predicated copy of each kernel row into a zeroed buffer, SPQ_SMVE_MAX_TAPS = 64 B
- * of stack) narrowed into byte vectors; each channel's accumulator is the dot product of the
- * pixels with its weight bytes, one VMLADAV per 16 taps (u8 x u8 into u32, at most
- * 64 * 255 * 15), minus 8 times the sum of the pixels. No zero skipping.
+ * spq_static_trains_mve, where the offsets are made: every position in one loop (no call per
+ * position). Its 32 pixels by 4 gather loads of halfword lanes (predicated by the taps and,
+ * at the border, by the image's rows and columns) narrowed into two byte vectors; each
+ * channel's accumulator is the dot product of the pixels with its weight bytes, two VMLADAV
+ * (u8 x u8 into u32, at most 32 * 255 * 15), minus 8 times the sum of the pixels (subtracted
+ * from 4 accumulators at a time). No zero skipping. The ranks of 4 channels per vector (5
+ * halvings: a gather of the breakpoints at an immediate offset from their addresses, a VPT
+ * compare, a predicated add; the addresses from per-lane constants and the group's channel),
+ * their trains by a gather from the train table, the 16 trains of the position narrowed into
+ * one vector, ORed into the cached trains, and its spikes at each step counted by VADDV
+ * (cnt[t], in place of the histogram). Stack: its frame only (248 B with gcc 12 -O2).
  *
- * spq_train_row_mve: the position's ranks, 4 channels per vector (5 halvings: a gather of
- * the breakpoints at an immediate offset from their addresses, a VPT compare, a predicated
- * add), their trains by a gather from the train table, the 16 trains of the position
- * narrowed into one vector, ORed into the cached trains, and its spikes at each step counted
- * by VADDV (cnt[t], in place of the histogram).
+ * spq_static_acc_mve and spq_train_row_mve, without offsets: the same a position at a time,
+ * the pixels by a predicated copy of each kernel row into a zeroed buffer
+ * (SPQ_SMVE_MAX_TAPS = 64 B of stack), one VMLADAV per 16 taps (at most 64 * 255 * 15).
  *
  * spq_train_table_mve: the table of the trains of spq_train_table, 8 ranks at a time (gather
  * loads of the outcome bytes, the codes as lanes). spq_train_planes_mve: the bit planes of
@@ -52,14 +55,21 @@ int spq_static_mve_ok(const spq_layer_t *l)
 
 void spq_static_bytes_mve(const spq_layer_t *l, uint8_t *wb)
 {
-    uint32_t taps = (uint32_t)l->in_c * l->kernel * l->kernel, tp = spq_smve_taps(l), t, c, n, u;
-    for (n = 0; n < l->out_c; n++) { /* row n: the channel of accumulator n */
-        c = spq_smve_slot(n);
-        for (u = 0; u < tp; u++) { /* byte 2 i + h of a vector of 16: tap 8 h + i of it */
-            uint32_t b;
-            t = (u & ~15u) | (u & 1u) << 3 | (u & 14u) >> 1;
-            b = t < taps ? l->weights[(size_t)t * l->weight_row_bytes + c / 2u] : 8u;
-            *wb++ = (uint8_t)(((b >> (4u * (c & 1u))) & 0xFu) ^ 8u); /* padding: pixel 0 */
+    /* t of bytes u .. u + 3 of a vector of 16 (byte 2 i + h: tap 8 h + i), by u / 4 */
+    static const uint32_t perm[4][4] = {{0, 8, 1, 9}, {2, 10, 3, 11}, {4, 12, 5, 13},
+                                        {6, 14, 7, 15}};
+    uint32_t taps = (uint32_t)l->in_c * l->kernel * l->kernel, tp = spq_smve_taps(l), n, u;
+    const uint32x4_t vt = vdupq_n_u32(taps);
+    for (n = 0; n < l->out_c; n++, wb += tp) { /* row n: the channel of accumulator n */
+        uint32_t c = spq_smve_slot(n);
+        const int32x4_t sh = vdupq_n_s32(-4 * (int32_t)(c & 1u)); /* its nibble */
+        for (u = 0; u < tp; u += 4u) { /* 4 bytes by a gather; padding: weight 0 */
+            uint32x4_t t = vaddq_n_u32(vld1q_u32(perm[(u >> 2) & 3u]), u & ~15u), b;
+            mve_pred16_t q = vcmphiq_u32(vt, t);
+            b = vldrbq_gather_offset_z_u32(l->weights, vmlaq_n_u32(vdupq_n_u32(c / 2u), t,
+                                                                  l->weight_row_bytes), q);
+            vstrbq_u32(wb + u, veorq_u32(vandq_u32(vshlq_u32(b, sh), vdupq_n_u32(15)),
+                                         vdupq_n_u32(8)));
         }
     }
 }
@@ -102,8 +112,30 @@ SPQ_INLINE uint8x16_t spq_smve_pixels(const uint8_t *b)
     return vmovntq_u16(vmovnbq_u16(vuninitializedq_u8(), vldrbq_u16(b)), vldrbq_u16(b + 8));
 }
 
-uint32_t spq_static_acc_mve(const spq_layer_t *l, const uint8_t *wb, const uint16_t *offs,
-                            const uint8_t *pixels, uint32_t pos, int32_t *acc)
+/* The 32 taps' pixels of position (oy, ox) by gathers at the offsets offs. */
+SPQ_TEMPLATE uint8x16x2_t spq_smve_window(const spq_layer_t *l, const uint16_t *offs,
+                                          const uint8_t *pixels, uint32_t oy, uint32_t ox)
+{
+    uint32_t H = l->in_h, W = l->in_w, k = l->kernel, s = l->stride, p = l->padding;
+    uint32_t taps = (uint32_t)l->in_c * k * k, tp = 32u;
+    int32_t iy0 = (int32_t)(oy * s) - (int32_t)p, ix0 = (int32_t)(ox * s) - (int32_t)p;
+    uint32_t o = (uint32_t)(iy0 * (int32_t)W + ix0), y = (uint32_t)iy0, x = (uint32_t)ix0;
+    uint16x8_t vh = vdupq_n_u16((uint16_t)H), vw = vdupq_n_u16((uint16_t)W);
+    int e = iy0 < 0 || ix0 < 0 || iy0 + (int32_t)k > (int32_t)H || ix0 + (int32_t)k > (int32_t)W;
+    uint8x16x2_t P;
+    P.val[0] = vmovntq_u16(vmovnbq_u16(vuninitializedq_u8(),
+                                   spq_smve_gather(pixels, offs, tp, o, y, x, vh, vw, 8u, e)),
+                       spq_smve_gather(pixels, offs + 8, tp, o, y, x, vh, vw, 8u, e));
+    P.val[1] = vmovntq_u16(vmovnbq_u16(vuninitializedq_u8(),
+                                   spq_smve_gather(pixels, offs + 16, tp, o, y, x, vh, vw,
+                                                   taps - 16u, e)),
+                       spq_smve_gather(pixels, offs + 24, tp, o, y, x, vh, vw,
+                                       taps > 24u ? taps - 24u : 0u, e));
+    return P;
+}
+
+uint32_t spq_static_acc_mve(const spq_layer_t *l, const uint8_t *wb, const uint8_t *pixels,
+                            uint32_t pos, int32_t *acc)
 {
     uint32_t C = l->in_c, H = l->in_h, W = l->in_w, k = l->kernel, s = l->stride;
     uint32_t p = l->padding, oc = l->out_c, oy = pos / l->out_w, ox = pos % l->out_w;
@@ -112,43 +144,27 @@ uint32_t spq_static_acc_mve(const spq_layer_t *l, const uint8_t *wb, const uint1
     uint8_t buf[SPQ_SMVE_MAX_TAPS];
     uint8x16_t P0, P1 = vdupq_n_u8(0);
     const uint8x16_t one = vdupq_n_u8(1);
-    if (offs != NULL) { /* gathers of the taps' pixels */
-        uint32_t taps = C * k * k, o = (uint32_t)(iy0 * (int32_t)W + ix0);
-        uint16x8_t vh = vdupq_n_u16((uint16_t)H), vw = vdupq_n_u16((uint16_t)W);
-        int e = iy0 < 0 || ix0 < 0 || iy0 + (int32_t)k > (int32_t)H || ix0 + (int32_t)k > (int32_t)W;
-        P0 = vmovntq_u16(vmovnbq_u16(vuninitializedq_u8(),
-                                     spq_smve_gather(pixels, offs, tp, o, (uint32_t)iy0,
-                                                     (uint32_t)ix0, vh, vw, 8u, e)),
-                         spq_smve_gather(pixels, offs + 8, tp, o, (uint32_t)iy0, (uint32_t)ix0,
-                                         vh, vw, 8u, e));
-        P1 = vmovntq_u16(vmovnbq_u16(vuninitializedq_u8(),
-                                     spq_smve_gather(pixels, offs + 16, tp, o, (uint32_t)iy0,
-                                                     (uint32_t)ix0, vh, vw, taps - 16u, e)),
-                         spq_smve_gather(pixels, offs + 24, tp, o, (uint32_t)iy0,
-                                         (uint32_t)ix0, vh, vw, taps > 24u ? taps - 24u : 0u, e));
-    } else {
-        kx0 = ix0 < 0 ? (uint32_t)(-ix0) : 0u; /* taps inside the row */
-        kx1 = ix0 + (int32_t)k > (int32_t)W ? (uint32_t)((int32_t)W - ix0) : k;
-        for (j = 0; j < tp; j += 16u) {
-            vst1q_u8(buf + j, vdupq_n_u8(0));
-        }
-        for (ci = 0; ci < C; ci++) { /* each kernel row's pixels inside the image */
-            for (ky = 0; ky < k; ky++, t += k) {
-                int32_t iy = iy0 + (int32_t)ky;
-                if (iy >= 0 && iy < (int32_t)H && kx1 > kx0) {
-                    const uint8_t *px = pixels + ((size_t)ci * H + (uint32_t)iy) * W + ix0 + kx0;
-                    mve_pred16_t q = vctp8q(kx1 - kx0);
-                    vstrbq_p_u8(buf + t + kx0, vldrbq_z_u8(px, q), q);
-                }
+    kx0 = ix0 < 0 ? (uint32_t)(-ix0) : 0u; /* taps inside the row */
+    kx1 = ix0 + (int32_t)k > (int32_t)W ? (uint32_t)((int32_t)W - ix0) : k;
+    for (j = 0; j < tp; j += 16u) {
+        vst1q_u8(buf + j, vdupq_n_u8(0));
+    }
+    for (ci = 0; ci < C; ci++) { /* each kernel row's pixels inside the image */
+        for (ky = 0; ky < k; ky++, t += k) {
+            int32_t iy = iy0 + (int32_t)ky;
+            if (iy >= 0 && iy < (int32_t)H && kx1 > kx0) {
+                const uint8_t *px = pixels + ((size_t)ci * H + (uint32_t)iy) * W + ix0 + kx0;
+                mve_pred16_t q = vctp8q(kx1 - kx0);
+                vstrbq_p_u8(buf + t + kx0, vldrbq_z_u8(px, q), q);
             }
         }
-        for (j = 0; j < tp; j += 16u) { /* in the weights' order */
-            vst1q_u8(buf + j, spq_smve_pixels(buf + j));
-        }
-        P0 = vld1q_u8(buf);
-        if (tp == 32u) {
-            P1 = vld1q_u8(buf + 16);
-        }
+    }
+    for (j = 0; j < tp; j += 16u) { /* in the weights' order */
+        vst1q_u8(buf + j, spq_smve_pixels(buf + j));
+    }
+    P0 = vld1q_u8(buf);
+    if (tp == 32u) {
+        P1 = vld1q_u8(buf + 16);
     }
     if (tp <= 32u) { /* the pixels' sum and non-zero count */
         sum = vaddvaq_u8(vaddvq_u8(P0), P1);
@@ -232,19 +248,67 @@ SPQ_INLINE uint8x16_t spq_smve_trains16(const int32_t *br, const uint8_t *tab,
     return vmovntq_u16(vmovnbq_u16(vuninitializedq_u8(), lo), hi);
 }
 
+/* The 16 trains v ORed into dst (unless NULL), their spikes at each step added to cnt. */
+SPQ_INLINE void spq_smve_put(uint8x16_t v, uint8_t *dst, uint32_t *cnt, uint32_t T)
+{
+    uint32_t t;
+    if (dst != NULL) {
+        vst1q_u8(dst, vorrq_u8(vld1q_u8(dst), v));
+    }
+    for (t = 0; t < T; t++, v = vshrq_n_u8(v, 1)) {
+        cnt[t] = vaddvaq_u8(cnt[t], vandq_u8(v, vdupq_n_u8(1)));
+    }
+}
+
 void spq_train_row_mve(const spq_layer_t *l, const int32_t *acc, const uint8_t *tab, uint8_t *dst,
                        uint32_t *cnt, uint32_t T)
 {
-    uint32_t b, t;
+    uint32_t b;
     for (b = 0; b < l->out_c; b += 16u, acc += 16, dst = dst != NULL ? dst + 16 : NULL) {
-        uint8x16_t v = spq_smve_trains16(l->breaks, tab, acc, b, 0);
-        if (dst != NULL) {
-            vst1q_u8(dst, vorrq_u8(vld1q_u8(dst), v));
-        }
-        for (t = 0; t < T; t++, v = vshrq_n_u8(v, 1)) { /* the spikes at each step */
-            cnt[t] = vaddvaq_u8(cnt[t], vandq_u8(v, vdupq_n_u8(1)));
+        spq_smve_put(spq_smve_trains16(l->breaks, tab, acc, b, 0), dst, cnt, T);
+    }
+}
+
+uint32_t spq_static_trains_mve(const spq_layer_t *l, const spq_layer_t *pool,
+                               const uint8_t *pixels, uint8_t *cache, uint32_t *scratch,
+                               const uint16_t *offs, uint32_t T)
+{
+    /* the scratch as spq_static_trains_build lays it out (spq_static_scratch_bytes); the
+     * train table, the weight bytes, the offsets and the zeroed counts made by the caller */
+    int32_t *acc = (int32_t *)(void *)scratch;
+    uint8_t *wb = (uint8_t *)(scratch + l->out_c), *tab = wb + spq_static_pairs_bytes(l);
+    uint32_t *cnt = (uint32_t *)(void *)(tab + ((size_t)l->out_c << l->outcome_bits));
+    uint32_t groups = ((uint32_t)pool->out_h * pool->out_w * pool->out_c + 31u) / 32u;
+    uint32_t ow = l->out_w, oc = l->out_c, oy, ox, b, c, rows = 0;
+    uint32_t k = pool != l ? pool->kernel : 1u, pw = pool->out_w;
+    const uint8x16_t one = vdupq_n_u8(1);
+    for (oy = 0; oy < l->out_h; oy++) {
+        /* the trains of the pool's output row of oy (NULL: outside the pool's map) */
+        uint8_t *row = oy / k < pool->out_h ? cache + (size_t)(oy / k) * pw * oc : NULL;
+        uint32_t px = 0, kx = 0;
+        for (ox = 0; ox < ow; ox++) {
+            uint8_t *dst = row != NULL && px < pw ? row + (size_t)px * oc : NULL;
+            const uint8_t *w = wb;
+            uint8x16x2_t P = spq_smve_window(l, offs, pixels, oy, ox);
+            int32_t s = (int32_t)(8u * vaddvaq_u8(vaddvq_u8(P.val[0]), P.val[1])); /* - 8 sum */
+            rows += vaddvaq_u8(vaddvq_u8(vminq_u8(P.val[0], one)), vminq_u8(P.val[1], one));
+            for (c = 0; c < oc; c++, w += 32) {
+                acc[c] = (int32_t)vmladavaq_u8(vmladavq_u8(P.val[0], vld1q_u8(w)), P.val[1],
+                                               vld1q_u8(w + 16));
+            }
+            for (b = 0; b < oc; b += 16u) {
+                spq_smve_put(spq_smve_trains16(l->breaks, tab, acc + b, b, s),
+                             dst != NULL ? dst + b : NULL, cnt, T);
+            }
+            if (++kx == k) {
+                kx = 0;
+                px++;
+            }
         }
     }
+    memcpy(cache + 32u * groups, cnt, 4u * T); /* after the trains, as spq_static_trains_step
+                                                  reads them */
+    return rows * oc;
 }
 
 void spq_train_table_mve(const spq_layer_t *l, uint8_t *tab, uint32_t T)
