@@ -181,11 +181,11 @@ def _static_mve(pl: packing.PackedLayer, T: int) -> bool:
 
 def _static_rows_mve(pl: packing.PackedLayer, T: int) -> bool:
     """spq_static_trains_mve (runtime_c/src/spq_static_mve.c): where spq_static_offsets_mve
-    makes the taps' offsets (17 to 32 taps, after the weight bytes in the pairs' scratch,
-    pixels within 64 KiB)."""
+    makes the taps' offsets (17 to 32 taps; they and 64 B of spike counters after the weight
+    bytes in the pairs' scratch, pixels within 64 KiB)."""
     taps, k = pl.in_c * pl.kernel * pl.kernel, pl.kernel
     pairs_bytes = 4 * ((taps + 1) // 2) * pl.out_c
-    return (_static_mve(pl, T) and 16 < taps <= 32 and 32 * pl.out_c + 6 * 32 <= pairs_bytes
+    return (_static_mve(pl, T) and 16 < taps <= 32 and 32 * pl.out_c + 6 * 32 + 64 <= pairs_bytes
             and ((pl.in_c - 1) * pl.in_h + k - 1) * pl.in_w + k - 1 <= 0xFFFF)
 
 

@@ -7,8 +7,9 @@
  * inference by gathers of 4 bytes, a row of the taps padded to 16 per channel (weight 0),
  * rows in the order of the rank groups (spq_smve_slot), bytes in the order of a narrowed pair
  * of halfword vectors (byte 2 i + h of 16: tap 8 h + i). spq_static_offsets_mve: for 17 to 32
- * taps, where they fit after the bytes and the pixels are within 64 KiB, each tap's pixel
- * offset from the window's first, its kernel row and column (uint16); NULL otherwise.
+ * taps, where they and 64 B of spike counters fit after the bytes and the pixels are within
+ * 64 KiB, each tap's pixel offset from the window's first, its kernel row and column
+ * (uint16); NULL otherwise.
  *
  * spq_static_trains_mve, where the offsets are made: every position in one loop (no call per
  * position). Its 32 pixels by 4 gather loads of halfword lanes (predicated by the taps and,
@@ -19,8 +20,10 @@
  * halvings: a gather of the breakpoints at an immediate offset from their addresses, a VPT
  * compare, a predicated add; the addresses from per-lane constants and the group's channel),
  * their trains by a gather from the train table, the 16 trains of the position narrowed into
- * one vector, ORed into the cached trains, and its spikes at each step counted by VADDV
- * (cnt[t], in place of the histogram). Stack: its frame only (248 B with gcc 12 -O2).
+ * one vector, ORed into the cached trains, and its spikes at each step counted in 4 vectors
+ * of nibble counters in the scratch after the offsets (byte lane i of vector k: bits k and
+ * k + 4 of train i, added up over at most 15 vectors of trains, then summed by VADDV into the
+ * counts). Stack: its frame only (264 B with gcc 12 -O2).
  *
  * spq_static_acc_mve and spq_train_row_mve, without offsets: the same a position at a time,
  * the pixels by a predicated copy of each kernel row into a zeroed buffer
@@ -79,7 +82,7 @@ const uint16_t *spq_static_offsets_mve(const spq_layer_t *l, uint8_t *wb)
     uint32_t C = l->in_c, H = l->in_h, W = l->in_w, k = l->kernel, tp = spq_smve_taps(l);
     uint32_t taps = C * k * k, t;
     uint16_t *offs = (uint16_t *)(void *)(wb + (size_t)tp * l->out_c);
-    if (tp != 32u || (size_t)tp * l->out_c + 6u * tp > spq_static_pairs_bytes(l) ||
+    if (tp != 32u || (size_t)tp * l->out_c + 6u * tp + 64u > spq_static_pairs_bytes(l) ||
         ((C - 1u) * H + k - 1u) * W + k - 1u > 0xFFFFu) {
         return NULL;
     }
@@ -248,25 +251,73 @@ SPQ_INLINE uint8x16_t spq_smve_trains16(const int32_t *br, const uint8_t *tab,
     return vmovntq_u16(vmovnbq_u16(vuninitializedq_u8(), lo), hi);
 }
 
-/* The 16 trains v ORed into dst (unless NULL), their spikes at each step added to cnt. */
-SPQ_INLINE void spq_smve_put(uint8x16_t v, uint8_t *dst, uint32_t *cnt, uint32_t T)
+/* The 16 trains v ORed into dst (unless NULL). */
+SPQ_INLINE void spq_smve_or(uint8x16_t v, uint8_t *dst)
 {
-    uint32_t t;
     if (dst != NULL) {
         vst1q_u8(dst, vorrq_u8(vld1q_u8(dst), v));
-    }
-    for (t = 0; t < T; t++, v = vshrq_n_u8(v, 1)) {
-        cnt[t] = vaddvaq_u8(cnt[t], vandq_u8(v, vdupq_n_u8(1)));
     }
 }
 
 void spq_train_row_mve(const spq_layer_t *l, const int32_t *acc, const uint8_t *tab, uint8_t *dst,
                        uint32_t *cnt, uint32_t T)
 {
-    uint32_t b;
+    uint32_t b, t;
     for (b = 0; b < l->out_c; b += 16u, acc += 16, dst = dst != NULL ? dst + 16 : NULL) {
-        spq_smve_put(spq_smve_trains16(l->breaks, tab, acc, b, 0), dst, cnt, T);
+        uint8x16_t v = spq_smve_trains16(l->breaks, tab, acc, b, 0);
+        spq_smve_or(v, dst);
+        for (t = 0; t < T; t++, v = vshrq_n_u8(v, 1)) { /* the spikes at each step */
+            cnt[t] = vaddvaq_u8(cnt[t], vandq_u8(v, vdupq_n_u8(1)));
+        }
     }
+}
+
+/* The nibble counters nb (4 vectors) of the trains v: bits k and k + 4 of each into byte
+ * lane i of vector k. */
+SPQ_INLINE void spq_smve_nibbles(uint8_t *nb, uint8x16_t v)
+{
+    const uint8x16_t m = vdupq_n_u8(0x11);
+    vst1q_u8(nb, vaddq_u8(vld1q_u8(nb), vandq_u8(v, m)));
+    vst1q_u8(nb + 16, vaddq_u8(vld1q_u8(nb + 16), vandq_u8(vshrq_n_u8(v, 1), m)));
+    vst1q_u8(nb + 32, vaddq_u8(vld1q_u8(nb + 32), vandq_u8(vshrq_n_u8(v, 2), m)));
+    vst1q_u8(nb + 48, vaddq_u8(vld1q_u8(nb + 48), vandq_u8(vshrq_n_u8(v, 3), m)));
+}
+
+/* The nibble counters nb added into the counts of the T steps, and zeroed. */
+static void spq_smve_flush(uint8_t *nb, uint32_t *cnt, uint32_t T)
+{
+    uint32_t k;
+    for (k = 0; k < 4u; k++, nb += 16) {
+        uint8x16_t v = vld1q_u8(nb);
+        if (k < T) {
+            cnt[k] += vaddvq_u8(vandq_u8(v, vdupq_n_u8(15)));
+        }
+        if (k + 4u < T) {
+            cnt[k + 4u] += vaddvq_u8(vshrq_n_u8(v, 4));
+        }
+        vst1q_u8(nb, vdupq_n_u8(0));
+    }
+}
+
+/* The dot products of the window's 32 pixels (P0, P1) with each of the oc rows of weight
+ * bytes at w, into acc: 6 instructions a channel (a low-overhead loop; gcc 12 spends 9). */
+SPQ_INLINE void spq_smve_dots32(const uint8_t *w, uint8x16_t P0, uint8x16_t P1, int32_t *acc,
+                                uint32_t oc)
+{
+    uint32_t d;
+    uint8x16_t w0, w1;
+    __asm__ volatile("dls lr, %[n]\n"
+                     "1:\n\t"
+                     "vldrb.u8 %q[w0], [%[w]], #16\n\t"
+                     "vldrb.u8 %q[w1], [%[w]], #16\n\t"
+                     "vmladav.u8 %[d], %q[p0], %q[w0]\n\t"
+                     "vmladava.u8 %[d], %q[p1], %q[w1]\n\t"
+                     "str %[d], [%[a]], #4\n\t"
+                     "le lr, 1b\n\t"
+                     : [w] "+r"(w), [a] "+r"(acc), [d] "=&Te"(d), [w0] "=&w"(w0),
+                       [w1] "=&w"(w1)
+                     : [n] "r"(oc), [p0] "w"(P0), [p1] "w"(P1)
+                     : "lr", "memory");
 }
 
 uint32_t spq_static_trains_mve(const spq_layer_t *l, const spq_layer_t *pool,
@@ -279,26 +330,29 @@ uint32_t spq_static_trains_mve(const spq_layer_t *l, const spq_layer_t *pool,
     uint8_t *wb = (uint8_t *)(scratch + l->out_c), *tab = wb + spq_static_pairs_bytes(l);
     uint32_t *cnt = (uint32_t *)(void *)(tab + ((size_t)l->out_c << l->outcome_bits));
     uint32_t groups = ((uint32_t)pool->out_h * pool->out_w * pool->out_c + 31u) / 32u;
-    uint32_t ow = l->out_w, oc = l->out_c, oy, ox, b, c, rows = 0;
+    uint32_t ow = l->out_w, oc = l->out_c, oy, ox, b, rows = 0, n = 0;
+    uint8_t *nb = wb + 32u * oc + 6u * 32u; /* the nibble counters, after the offsets */
     uint32_t k = pool != l ? pool->kernel : 1u, pw = pool->out_w;
     const uint8x16_t one = vdupq_n_u8(1);
+    spq_smve_flush(nb, cnt, 0);
     for (oy = 0; oy < l->out_h; oy++) {
         /* the trains of the pool's output row of oy (NULL: outside the pool's map) */
         uint8_t *row = oy / k < pool->out_h ? cache + (size_t)(oy / k) * pw * oc : NULL;
         uint32_t px = 0, kx = 0;
         for (ox = 0; ox < ow; ox++) {
             uint8_t *dst = row != NULL && px < pw ? row + (size_t)px * oc : NULL;
-            const uint8_t *w = wb;
             uint8x16x2_t P = spq_smve_window(l, offs, pixels, oy, ox);
             int32_t s = (int32_t)(8u * vaddvaq_u8(vaddvq_u8(P.val[0]), P.val[1])); /* - 8 sum */
             rows += vaddvaq_u8(vaddvq_u8(vminq_u8(P.val[0], one)), vminq_u8(P.val[1], one));
-            for (c = 0; c < oc; c++, w += 32) {
-                acc[c] = (int32_t)vmladavaq_u8(vmladavq_u8(P.val[0], vld1q_u8(w)), P.val[1],
-                                               vld1q_u8(w + 16));
-            }
+            spq_smve_dots32(wb, P.val[0], P.val[1], acc, oc);
             for (b = 0; b < oc; b += 16u) {
-                spq_smve_put(spq_smve_trains16(l->breaks, tab, acc + b, b, s),
-                             dst != NULL ? dst + b : NULL, cnt, T);
+                uint8x16_t v = spq_smve_trains16(l->breaks, tab, acc + b, b, s);
+                spq_smve_or(v, dst != NULL ? dst + b : NULL);
+                spq_smve_nibbles(nb, v);
+                if (++n == 15u) {
+                    spq_smve_flush(nb, cnt, T);
+                    n = 0;
+                }
             }
             if (++kx == k) {
                 kx = 0;
@@ -306,6 +360,7 @@ uint32_t spq_static_trains_mve(const spq_layer_t *l, const spq_layer_t *pool,
             }
         }
     }
+    spq_smve_flush(nb, cnt, T);
     memcpy(cache + 32u * groups, cnt, 4u * T); /* after the trains, as spq_static_trains_step
                                                   reads them */
     return rows * oc;
