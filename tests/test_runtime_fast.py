@@ -179,6 +179,16 @@ def _static_mve(pl: packing.PackedLayer, T: int) -> bool:
     return _static_dsp(pl, T) and (taps + 15) // 16 * 16 <= 4 * ((taps + 1) // 2)
 
 
+def _static_rows_mve(pl: packing.PackedLayer, T: int) -> bool:
+    """spq_static_trains_mve (runtime_c/src/spq_static_mve.c): where spq_static_offsets_mve
+    makes the taps' offsets (17 to 32 taps; they and 64 B of spike counters after the weight
+    bytes in the pairs' scratch, pixels within 64 KiB)."""
+    taps, k = pl.in_c * pl.kernel * pl.kernel, pl.kernel
+    pairs_bytes = 4 * ((taps + 1) // 2) * pl.out_c
+    return (_static_mve(pl, T) and 16 < taps <= 32 and 32 * pl.out_c + 6 * 32 + 64 <= pairs_bytes
+            and ((pl.in_c - 1) * pl.in_h + k - 1) * pl.in_w + k - 1 <= 0xFFFF)
+
+
 def _mve_k3(pl: packing.PackedLayer) -> bool:
     """spq_w4_k3_mve_ok (runtime_c/src/spq_conv_w4_mve.c): the Helium conv kernel for kernel
     3, stride 1, 16 input and 32 output channels, 2-bit membranes and an outcome table."""
@@ -221,6 +231,8 @@ def test_cases_reach_every_kernel(cases: dict[str, tuple[ModelIR, Path]]) -> Non
                     seen.add(("rank", "window"))
                 if _static_mve(pl, ir.time_steps):  # by the taps padded: 16, 32, more
                     seen.add(("rank", "mve", min((pl.in_c * pl.kernel ** 2 + 15) // 16, 3)))
+                if _static_rows_mve(pl, ir.time_steps):
+                    seen.add(("rank", "mve rows"))
                 if trains:  # the trains after the max pool (of an odd map) or unpooled
                     pool = ir.layers[1] if ir.layers[1].type == "maxpool" else None
                     seen.add(("trains", pool is not None))
@@ -246,7 +258,8 @@ def test_cases_reach_every_kernel(cases: dict[str, tuple[ModelIR, Path]]) -> Non
             ("lut", "mve", 2, True), ("lut", "mve", 2, False), ("w4", True, True),
             ("w4", False, True), ("w4", True, False), ("w4", "chunks"), ("w4", "narrow"),
             ("rank", True), ("rank", False), ("rank", "dsp"), ("rank", "window"),
-            ("rank", "mve", 1), ("rank", "mve", 2), ("rank", "mve", 3), ("trains", True),
+            ("rank", "mve", 1), ("rank", "mve", 2), ("rank", "mve", 3), ("rank", "mve rows"),
+            ("trains", True),
             ("trains", False), ("trains", "odd"), ("current",), ("w4", "mve k3"),
             ("maxpool", 16, True), ("maxpool", 32, True), ("readout", "gather"),
             ("readout_x", 1, False), ("readout_x", 2, False), ("readout_x", 3, False),
@@ -349,6 +362,37 @@ def test_mve_k3_kernel_equals_host(tmp_path: Path) -> None:
         assert differences(run.results, host_reference(export, x), export) == [], ir.name
         ref = [modelgen.reference(ir, xi) for xi in x]
         assert sum(int(r["spikes"].sum()) for r in ref) > 0, ir.name
+
+
+# the Helium static layer (spq_static_mve.c), one firmware per model on the M55 (not in CASES:
+# CI time): all positions in one loop (spq_static_trains_mve) with 2 blocks of 16 channels
+# on an odd map under a max pool (the last row and column outside it), with stride 2,
+# padding 2, kernel 5 and no pool; the position-wise path with 32 taps from a pixel buffer
+# (18 taps: no room for the offsets)
+STATIC_MVE_CASES = [
+    ("strows", "static", 3, 7, 9, 5, (32, 3, 1, 1, 4, 3), "max", (16, 3, 1, 1, 4, 3), None, 4),
+    ("strows5", "static", 1, 11, 8, 3, (16, 5, 2, 2, 4, 2), None, (16, 3, 1, 1, 4, 3), None, 4),
+    ("stbuf", "static", 2, 6, 7, 8, (16, 3, 1, 1, 4, 3), "max", (16, 3, 1, 1, 4, 3), None, 4),
+]
+
+
+@pytest.mark.qemu
+def test_mve_static_kernels_equal_host(tmp_path: Path) -> None:
+    """The Helium static layer's branches that CASES does not reach, on the M55 against the
+    host."""
+    board = get_board("mps3-an547")
+    for i, case in enumerate(STATIC_MVE_CASES):
+        ir = fast_ir(case, 400 + i)
+        pl = _packed(ir)[0]
+        assert _static_mve(pl, ir.time_steps), case
+        assert _static_rows_mve(pl, ir.time_steps) == (case[0] != "stbuf"), case
+        out = modelgen.write_export(ir, tmp_path / ir.name, firmware=True)
+        x = _inputs(ir, 2, 95 + i)
+        export = open_export(out)
+        run = run_on_device(export, board, x, timeout=120)
+        assert differences(run.results, host_reference(export, x), export) == [], ir.name
+        ref = [modelgen.reference(ir, xi) for xi in x]
+        assert sum(int(r["spikes"][0]) for r in ref) > 0, ir.name
 
 
 # ------------------------------------------------------------------- corrupted tables

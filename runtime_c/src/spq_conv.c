@@ -388,6 +388,9 @@ SPQ_NOINLINE static void spq_train_planes(uint8_t *cache, uint32_t groups, uint3
  * eight; after them the layer's spike count at each step (uint32). The scratch holds the
  * position's accumulators, the SMLAD weight pairs, the train table and the histogram of the
  * trains (spq_static_scratch_bytes). Returns the synops. */
+#if SPQ_HAVE_MVE
+SPQ_NOINLINE /* its frame not under spq_static_trains_mve's */
+#endif
 static uint32_t spq_static_trains_build(const spq_layer_t *l, const spq_layer_t *pool,
                                         const uint8_t *pixels, uint8_t *cache, uint32_t *scratch,
                                         uint32_t T)
@@ -401,9 +404,6 @@ static uint32_t spq_static_trains_build(const spq_layer_t *l, const spq_layer_t 
     uint16_t *hist = (uint16_t *)(void *)(tab + ((size_t)oc << l->outcome_bits));
     int vec = 0; /* the Helium kernels */
 #if SPQ_HAVE_MVE
-    const uint16_t *offs = NULL; /* the taps' pixel offsets (Helium, NULL: no gathers) */
-#endif
-#if SPQ_HAVE_MVE
     spq_train_table_mve(l, tab, T);
 #else
     spq_train_table(l, tab, T);
@@ -415,7 +415,6 @@ static uint32_t spq_static_trains_build(const spq_layer_t *l, const spq_layer_t 
     vec = spq_static_mve_ok(l); /* Helium: the weights as bytes, vector ranks */
     if (vec) {
         spq_static_bytes_mve(l, (uint8_t *)wp);
-        offs = spq_static_offsets_mve(l, (uint8_t *)wp);
     }
 #endif
 #if SPQ_STATIC_DSP
@@ -434,8 +433,7 @@ static uint32_t spq_static_trains_build(const spq_layer_t *l, const spq_layer_t 
                                : NULL;
 #if SPQ_HAVE_MVE
             if (vec) {
-                rows += spq_static_acc_mve(l, (const uint8_t *)(scratch + oc), offs, pixels, pos,
-                                           acc);
+                rows += spq_static_acc_mve(l, (const uint8_t *)(scratch + oc), pixels, pos, acc);
                 spq_train_row_mve(l, acc, tab, dst, (uint32_t *)(void *)hist, T);
             } else
 #endif
@@ -484,8 +482,29 @@ void spq_static_trains_step(spq_job_t *job, const spq_layer_t *pool)
     size_t n = spq_trains_neurons(l, pool);
     uint8_t *cache = (uint8_t *)job->mem;
     if (job->t == 0u) {
+#if SPQ_HAVE_MVE /* the taps' offsets made into the scratch where they fit */
+        uint32_t *sc = (uint32_t *)job->acc;
+        const uint16_t *offs = spq_static_mve_ok(l)
+                                   ? spq_static_offsets_mve(l, (uint8_t *)(sc + l->out_c))
+                                   : NULL;
+        if (offs != NULL) { /* the train table, the weights as bytes, then every position */
+            const spq_layer_t *o = pool != NULL ? pool : l;
+            uint8_t *tab = (uint8_t *)(sc + l->out_c) + spq_static_pairs_bytes(l);
+            spq_train_table_mve(l, tab, job->steps);
+            memset(tab + ((size_t)l->out_c << l->outcome_bits), 0, 4u * job->steps);
+            memset(cache, 0, 32u * ((n + 31u) / 32u));
+            spq_static_bytes_mve(l, (uint8_t *)(sc + l->out_c));
+            job->synops = spq_static_trains_mve(l, o, (const uint8_t *)job->in, cache, sc, offs,
+                                                job->steps);
+            spq_train_planes_mve(cache, (uint32_t)(n + 31u) / 32u, job->steps);
+        } else {
+            job->synops = spq_static_trains_build(l, pool, (const uint8_t *)job->in, cache, sc,
+                                                  job->steps);
+        }
+#else
         job->synops = spq_static_trains_build(l, pool, (const uint8_t *)job->in, cache,
                                               (uint32_t *)job->acc, job->steps);
+#endif
     }
     job->spikes += ((const uint32_t *)(const void *)(cache + 32u * ((n + 31u) / 32u)))[job->t];
     if (pool == NULL) { /* else the max pool copies its trains (spq_static_trains_copy) */

@@ -129,18 +129,25 @@ uint32_t spq_static_acc_dsp(const spq_layer_t *l, const uint32_t *wp, const uint
 /* The static layer's step 0 with Helium (spq_static_mve.c), where spq_static_mve_ok: the
  * weights as offset-binary bytes (built once per inference into wb, the pairs' scratch) and
  * the taps' pixel offsets after them (NULL: a pixel buffer instead), one position's
- * accumulators, its ranks and trains (tab the whole train table; its spikes at step t added to
- * cnt[t]), the train table and the bit planes. */
+ * accumulators from a pixel buffer, its ranks and trains (tab the whole train table; its
+ * spikes at step t added to cnt[t]), the train table and the bit planes. */
 #define SPQ_SMVE_MAX_TAPS 64u
 int spq_static_mve_ok(const spq_layer_t *l);
 void spq_static_bytes_mve(const spq_layer_t *l, uint8_t *wb);
 const uint16_t *spq_static_offsets_mve(const spq_layer_t *l, uint8_t *wb);
 void spq_train_table_mve(const spq_layer_t *l, uint8_t *tab, uint32_t T);
-uint32_t spq_static_acc_mve(const spq_layer_t *l, const uint8_t *wb, const uint16_t *offs,
-                            const uint8_t *pixels, uint32_t pos, int32_t *acc);
+uint32_t spq_static_acc_mve(const spq_layer_t *l, const uint8_t *wb, const uint8_t *pixels,
+                            uint32_t pos, int32_t *acc);
 void spq_train_row_mve(const spq_layer_t *l, const int32_t *acc, const uint8_t *tab, uint8_t *dst,
                        uint32_t *cnt, uint32_t T);
 void spq_train_planes_mve(uint8_t *cache, uint32_t groups, uint32_t T);
+/* The positions of step 0 where the taps' offsets are made (32 taps, spq_static_offsets_mve;
+ * the train table, weight bytes and zeroed counts in the scratch): every position's window
+ * by gathers, its accumulators, ranks and trains ORed into the pool's (pool: the layer itself
+ * without one) in the zeroed cache, the spikes at each step after them. Returns the synops. */
+uint32_t spq_static_trains_mve(const spq_layer_t *l, const spq_layer_t *pool,
+                               const uint8_t *pixels, uint8_t *cache, uint32_t *scratch,
+                               const uint16_t *offs, uint32_t T);
 #endif
 
 #if SPQ_HAVE_THUMB2

@@ -4,24 +4,30 @@
  * (spq_static_mve_ok: 4-bit weights, out_c a multiple of 16, at most 64 taps):
  *
  * spq_static_bytes_mve: the weights as offset-binary bytes w + 8 (0 .. 15), once per
- * inference, a row of the taps padded to 16 per channel, rows in the order of the rank groups
- * (spq_smve_slot), bytes in the order of a narrowed pair of halfword vectors (byte 2 i + h of
- * 16: tap 8 h + i). spq_static_offsets_mve: for 17 to 32 taps, where they fit after the bytes
- * and the pixels are within 64 KiB, each tap's pixel offset from the window's first, its
- * kernel row and column (uint16); NULL otherwise.
+ * inference by gathers of 4 bytes, a row of the taps padded to 16 per channel (weight 0),
+ * rows in the order of the rank groups (spq_smve_slot), bytes in the order of a narrowed pair
+ * of halfword vectors (byte 2 i + h of 16: tap 8 h + i). spq_static_offsets_mve: for 17 to 32
+ * taps, where they and 64 B of spike counters fit after the bytes and the pixels are within
+ * 64 KiB, each tap's pixel offset from the window's first, its kernel row and column
+ * (uint16); NULL otherwise.
  *
- * spq_static_acc_mve: the accumulators of one output position. Its 16 or 32 pixels by 4 gather loads of halfword
- * lanes (predicated by the taps and, at the border, by the image's rows and columns; without
- * offsets: a predicated copy of each kernel row into a zeroed buffer, SPQ_SMVE_MAX_TAPS = 64 B
- * of stack) narrowed into byte vectors; each channel's accumulator is the dot product of the
- * pixels with its weight bytes, one VMLADAV per 16 taps (u8 x u8 into u32, at most
- * 64 * 255 * 15), minus 8 times the sum of the pixels. No zero skipping.
+ * spq_static_trains_mve, where the offsets are made: every position in one loop (no call per
+ * position). Its 32 pixels by 4 gather loads of halfword lanes (predicated by the taps and,
+ * at the border, by the image's rows and columns) narrowed into two byte vectors; each
+ * channel's accumulator is the dot product of the pixels with its weight bytes, two VMLADAV
+ * (u8 x u8 into u32, at most 32 * 255 * 15), minus 8 times the sum of the pixels (subtracted
+ * from 4 accumulators at a time). No zero skipping. The ranks of 4 channels per vector (5
+ * halvings: a gather of the breakpoints at an immediate offset from their addresses, a VPT
+ * compare, a predicated add; the addresses from per-lane constants and the group's channel),
+ * their trains by a gather from the train table, the 16 trains of the position narrowed into
+ * one vector, ORed into the cached trains, and its spikes at each step counted in 4 vectors
+ * of nibble counters in the scratch after the offsets (byte lane i of vector k: bits k and
+ * k + 4 of train i, added up over at most 15 vectors of trains, then summed by VADDV into the
+ * counts). Stack: its frame only (264 B with gcc 12 -O2).
  *
- * spq_train_row_mve: the position's ranks, 4 channels per vector (5 halvings: a gather of
- * the breakpoints at an immediate offset from their addresses, a VPT compare, a predicated
- * add), their trains by a gather from the train table, the 16 trains of the position
- * narrowed into one vector, ORed into the cached trains, and its spikes at each step counted
- * by VADDV (cnt[t], in place of the histogram).
+ * spq_static_acc_mve and spq_train_row_mve, without offsets: the same a position at a time,
+ * the pixels by a predicated copy of each kernel row into a zeroed buffer
+ * (SPQ_SMVE_MAX_TAPS = 64 B of stack), one VMLADAV per 16 taps (at most 64 * 255 * 15).
  *
  * spq_train_table_mve: the table of the trains of spq_train_table, 8 ranks at a time (gather
  * loads of the outcome bytes, the codes as lanes). spq_train_planes_mve: the bit planes of
@@ -52,14 +58,21 @@ int spq_static_mve_ok(const spq_layer_t *l)
 
 void spq_static_bytes_mve(const spq_layer_t *l, uint8_t *wb)
 {
-    uint32_t taps = (uint32_t)l->in_c * l->kernel * l->kernel, tp = spq_smve_taps(l), t, c, n, u;
-    for (n = 0; n < l->out_c; n++) { /* row n: the channel of accumulator n */
-        c = spq_smve_slot(n);
-        for (u = 0; u < tp; u++) { /* byte 2 i + h of a vector of 16: tap 8 h + i of it */
-            uint32_t b;
-            t = (u & ~15u) | (u & 1u) << 3 | (u & 14u) >> 1;
-            b = t < taps ? l->weights[(size_t)t * l->weight_row_bytes + c / 2u] : 8u;
-            *wb++ = (uint8_t)(((b >> (4u * (c & 1u))) & 0xFu) ^ 8u); /* padding: pixel 0 */
+    /* t of bytes u .. u + 3 of a vector of 16 (byte 2 i + h: tap 8 h + i), by u / 4 */
+    static const uint32_t perm[4][4] = {{0, 8, 1, 9}, {2, 10, 3, 11}, {4, 12, 5, 13},
+                                        {6, 14, 7, 15}};
+    uint32_t taps = (uint32_t)l->in_c * l->kernel * l->kernel, tp = spq_smve_taps(l), n, u;
+    const uint32x4_t vt = vdupq_n_u32(taps);
+    for (n = 0; n < l->out_c; n++, wb += tp) { /* row n: the channel of accumulator n */
+        uint32_t c = spq_smve_slot(n);
+        const int32x4_t sh = vdupq_n_s32(-4 * (int32_t)(c & 1u)); /* its nibble */
+        for (u = 0; u < tp; u += 4u) { /* 4 bytes by a gather; padding: weight 0 */
+            uint32x4_t t = vaddq_n_u32(vld1q_u32(perm[(u >> 2) & 3u]), u & ~15u), b;
+            mve_pred16_t q = vcmphiq_u32(vt, t);
+            b = vldrbq_gather_offset_z_u32(l->weights, vmlaq_n_u32(vdupq_n_u32(c / 2u), t,
+                                                                  l->weight_row_bytes), q);
+            vstrbq_u32(wb + u, veorq_u32(vandq_u32(vshlq_u32(b, sh), vdupq_n_u32(15)),
+                                         vdupq_n_u32(8)));
         }
     }
 }
@@ -69,7 +82,7 @@ const uint16_t *spq_static_offsets_mve(const spq_layer_t *l, uint8_t *wb)
     uint32_t C = l->in_c, H = l->in_h, W = l->in_w, k = l->kernel, tp = spq_smve_taps(l);
     uint32_t taps = C * k * k, t;
     uint16_t *offs = (uint16_t *)(void *)(wb + (size_t)tp * l->out_c);
-    if (tp != 32u || (size_t)tp * l->out_c + 6u * tp > spq_static_pairs_bytes(l) ||
+    if (tp != 32u || (size_t)tp * l->out_c + 6u * tp + 64u > spq_static_pairs_bytes(l) ||
         ((C - 1u) * H + k - 1u) * W + k - 1u > 0xFFFFu) {
         return NULL;
     }
@@ -102,8 +115,30 @@ SPQ_INLINE uint8x16_t spq_smve_pixels(const uint8_t *b)
     return vmovntq_u16(vmovnbq_u16(vuninitializedq_u8(), vldrbq_u16(b)), vldrbq_u16(b + 8));
 }
 
-uint32_t spq_static_acc_mve(const spq_layer_t *l, const uint8_t *wb, const uint16_t *offs,
-                            const uint8_t *pixels, uint32_t pos, int32_t *acc)
+/* The 32 taps' pixels of position (oy, ox) by gathers at the offsets offs. */
+SPQ_TEMPLATE uint8x16x2_t spq_smve_window(const spq_layer_t *l, const uint16_t *offs,
+                                          const uint8_t *pixels, uint32_t oy, uint32_t ox)
+{
+    uint32_t H = l->in_h, W = l->in_w, k = l->kernel, s = l->stride, p = l->padding;
+    uint32_t taps = (uint32_t)l->in_c * k * k, tp = 32u;
+    int32_t iy0 = (int32_t)(oy * s) - (int32_t)p, ix0 = (int32_t)(ox * s) - (int32_t)p;
+    uint32_t o = (uint32_t)(iy0 * (int32_t)W + ix0), y = (uint32_t)iy0, x = (uint32_t)ix0;
+    uint16x8_t vh = vdupq_n_u16((uint16_t)H), vw = vdupq_n_u16((uint16_t)W);
+    int e = iy0 < 0 || ix0 < 0 || iy0 + (int32_t)k > (int32_t)H || ix0 + (int32_t)k > (int32_t)W;
+    uint8x16x2_t P;
+    P.val[0] = vmovntq_u16(vmovnbq_u16(vuninitializedq_u8(),
+                                   spq_smve_gather(pixels, offs, tp, o, y, x, vh, vw, 8u, e)),
+                       spq_smve_gather(pixels, offs + 8, tp, o, y, x, vh, vw, 8u, e));
+    P.val[1] = vmovntq_u16(vmovnbq_u16(vuninitializedq_u8(),
+                                   spq_smve_gather(pixels, offs + 16, tp, o, y, x, vh, vw,
+                                                   taps - 16u, e)),
+                       spq_smve_gather(pixels, offs + 24, tp, o, y, x, vh, vw,
+                                       taps > 24u ? taps - 24u : 0u, e));
+    return P;
+}
+
+uint32_t spq_static_acc_mve(const spq_layer_t *l, const uint8_t *wb, const uint8_t *pixels,
+                            uint32_t pos, int32_t *acc)
 {
     uint32_t C = l->in_c, H = l->in_h, W = l->in_w, k = l->kernel, s = l->stride;
     uint32_t p = l->padding, oc = l->out_c, oy = pos / l->out_w, ox = pos % l->out_w;
@@ -112,43 +147,27 @@ uint32_t spq_static_acc_mve(const spq_layer_t *l, const uint8_t *wb, const uint1
     uint8_t buf[SPQ_SMVE_MAX_TAPS];
     uint8x16_t P0, P1 = vdupq_n_u8(0);
     const uint8x16_t one = vdupq_n_u8(1);
-    if (offs != NULL) { /* gathers of the taps' pixels */
-        uint32_t taps = C * k * k, o = (uint32_t)(iy0 * (int32_t)W + ix0);
-        uint16x8_t vh = vdupq_n_u16((uint16_t)H), vw = vdupq_n_u16((uint16_t)W);
-        int e = iy0 < 0 || ix0 < 0 || iy0 + (int32_t)k > (int32_t)H || ix0 + (int32_t)k > (int32_t)W;
-        P0 = vmovntq_u16(vmovnbq_u16(vuninitializedq_u8(),
-                                     spq_smve_gather(pixels, offs, tp, o, (uint32_t)iy0,
-                                                     (uint32_t)ix0, vh, vw, 8u, e)),
-                         spq_smve_gather(pixels, offs + 8, tp, o, (uint32_t)iy0, (uint32_t)ix0,
-                                         vh, vw, 8u, e));
-        P1 = vmovntq_u16(vmovnbq_u16(vuninitializedq_u8(),
-                                     spq_smve_gather(pixels, offs + 16, tp, o, (uint32_t)iy0,
-                                                     (uint32_t)ix0, vh, vw, taps - 16u, e)),
-                         spq_smve_gather(pixels, offs + 24, tp, o, (uint32_t)iy0,
-                                         (uint32_t)ix0, vh, vw, taps > 24u ? taps - 24u : 0u, e));
-    } else {
-        kx0 = ix0 < 0 ? (uint32_t)(-ix0) : 0u; /* taps inside the row */
-        kx1 = ix0 + (int32_t)k > (int32_t)W ? (uint32_t)((int32_t)W - ix0) : k;
-        for (j = 0; j < tp; j += 16u) {
-            vst1q_u8(buf + j, vdupq_n_u8(0));
-        }
-        for (ci = 0; ci < C; ci++) { /* each kernel row's pixels inside the image */
-            for (ky = 0; ky < k; ky++, t += k) {
-                int32_t iy = iy0 + (int32_t)ky;
-                if (iy >= 0 && iy < (int32_t)H && kx1 > kx0) {
-                    const uint8_t *px = pixels + ((size_t)ci * H + (uint32_t)iy) * W + ix0 + kx0;
-                    mve_pred16_t q = vctp8q(kx1 - kx0);
-                    vstrbq_p_u8(buf + t + kx0, vldrbq_z_u8(px, q), q);
-                }
+    kx0 = ix0 < 0 ? (uint32_t)(-ix0) : 0u; /* taps inside the row */
+    kx1 = ix0 + (int32_t)k > (int32_t)W ? (uint32_t)((int32_t)W - ix0) : k;
+    for (j = 0; j < tp; j += 16u) {
+        vst1q_u8(buf + j, vdupq_n_u8(0));
+    }
+    for (ci = 0; ci < C; ci++) { /* each kernel row's pixels inside the image */
+        for (ky = 0; ky < k; ky++, t += k) {
+            int32_t iy = iy0 + (int32_t)ky;
+            if (iy >= 0 && iy < (int32_t)H && kx1 > kx0) {
+                const uint8_t *px = pixels + ((size_t)ci * H + (uint32_t)iy) * W + ix0 + kx0;
+                mve_pred16_t q = vctp8q(kx1 - kx0);
+                vstrbq_p_u8(buf + t + kx0, vldrbq_z_u8(px, q), q);
             }
         }
-        for (j = 0; j < tp; j += 16u) { /* in the weights' order */
-            vst1q_u8(buf + j, spq_smve_pixels(buf + j));
-        }
-        P0 = vld1q_u8(buf);
-        if (tp == 32u) {
-            P1 = vld1q_u8(buf + 16);
-        }
+    }
+    for (j = 0; j < tp; j += 16u) { /* in the weights' order */
+        vst1q_u8(buf + j, spq_smve_pixels(buf + j));
+    }
+    P0 = vld1q_u8(buf);
+    if (tp == 32u) {
+        P1 = vld1q_u8(buf + 16);
     }
     if (tp <= 32u) { /* the pixels' sum and non-zero count */
         sum = vaddvaq_u8(vaddvq_u8(P0), P1);
@@ -182,15 +201,18 @@ uint32_t spq_static_acc_mve(const spq_layer_t *l, const uint8_t *wb, const uint1
     return nz;
 }
 
-/* The trains of the 4 channels ch (lanes) from their accumulators a: the rank (the
+/* The trains of the 4 channels c + 4 i (lanes i) from their accumulators a: the rank (the
  * breakpoints <= a, of 31) by five halvings of q, the addresses of breakpoint r - 1 (a gather
- * with an immediate offset, a compare-and-predicate, a predicated add each), then the train
- * table's byte of each channel and rank by one gather. */
-SPQ_INLINE uint32x4_t spq_smve_trains(const int32_t *br, const uint8_t *tab, uint32x4_t ch,
+ * with an immediate offset, a compare-and-predicate, a predicated add each; q starts at the
+ * channels' breakpoints minus 4 bytes), then the train table's byte of each channel and rank
+ * (32 c + r: the address q's offset from the breakpoints, plus 4 and 4 c, over 4) by one
+ * gather. */
+SPQ_INLINE uint32x4_t spq_smve_trains(const int32_t *br, const uint8_t *tab, uint32_t c,
                                       int32x4_t a)
 {
-    uint32x4_t base = vaddq_n_u32(vmulq_n_u32(ch, 124u), (uint32_t)(uintptr_t)br);
-    uint32x4_t q = vsubq_n_u32(base, 4u), x;
+    static const uint32_t lane[2][4] = {{0, 4 * 124, 8 * 124, 12 * 124}, {0, 16, 32, 48}};
+    uint32_t o = (uint32_t)(uintptr_t)br;
+    uint32x4_t q = vaddq_n_u32(vld1q_u32(lane[0]), o - 4u + 124u * c), x;
     __asm__("vldrw.u32 %q[x], [%q[q], #64]\n\t"
             "vpt.s32 ge, %q[a], %q[x]\n\t"
             "vaddt.i32 %q[q], %q[q], %[h16]\n\t"
@@ -210,33 +232,138 @@ SPQ_INLINE uint32x4_t spq_smve_trains(const int32_t *br, const uint8_t *tab, uin
             : [a] "w"(a), [h16] "r"(64u), [h8] "r"(32u), [h4] "r"(16u), [h2] "r"(8u),
               [h1] "r"(4u)
             : "p0", "memory");
-    q = vshrq_n_u32(vsubq_u32(vaddq_n_u32(q, 4u), base), 2); /* the rank */
-    return vldrbq_gather_offset_u32(tab, vaddq_u32(vshlq_n_u32(ch, 5), q));
+    q = vaddq_u32(q, vld1q_u32(lane[1])); /* q - o + 4 + 4 c: 4 (32 c + r) */
+    return vldrbq_gather_offset_u32(tab, vshrq_n_u32(vaddq_n_u32(q, 4u + 4u * c - o), 2));
+}
+
+/* The 16 trains of channels b .. b + 15 from their accumulators (acc in the rank groups'
+ * order, minus s each), in channel order. */
+SPQ_INLINE uint8x16_t spq_smve_trains16(const int32_t *br, const uint8_t *tab,
+                                        const int32_t *acc, uint32_t b, int32_t s)
+{
+    uint32x4_t t0 = spq_smve_trains(br, tab, b, vsubq_n_s32(vld1q_s32(acc), s));
+    uint32x4_t t2 = spq_smve_trains(br, tab, b + 2u, vsubq_n_s32(vld1q_s32(acc + 8), s));
+    uint16x8_t lo = vmovntq_u32(vmovnbq_u32(vuninitializedq_u16(), t0), t2);
+    uint32x4_t t1 = spq_smve_trains(br, tab, b + 1u, vsubq_n_s32(vld1q_s32(acc + 4), s));
+    uint32x4_t t3 = spq_smve_trains(br, tab, b + 3u, vsubq_n_s32(vld1q_s32(acc + 12), s));
+    uint16x8_t hi = vmovntq_u32(vmovnbq_u32(vuninitializedq_u16(), t1), t3);
+    /* byte 4 i + j is lane i of tj */
+    return vmovntq_u16(vmovnbq_u16(vuninitializedq_u8(), lo), hi);
+}
+
+/* The 16 trains v ORed into dst (unless NULL). */
+SPQ_INLINE void spq_smve_or(uint8x16_t v, uint8_t *dst)
+{
+    if (dst != NULL) {
+        vst1q_u8(dst, vorrq_u8(vld1q_u8(dst), v));
+    }
 }
 
 void spq_train_row_mve(const spq_layer_t *l, const int32_t *acc, const uint8_t *tab, uint8_t *dst,
                        uint32_t *cnt, uint32_t T)
 {
-    static const uint32_t lane[4] = {0, 4, 8, 12}; /* channel g + 4 i in lane i */
-    const uint32x4_t vl = vld1q_u32(lane);
-    const int32_t *br = l->breaks;
     uint32_t b, t;
     for (b = 0; b < l->out_c; b += 16u, acc += 16, dst = dst != NULL ? dst + 16 : NULL) {
-        uint32x4_t t0 = spq_smve_trains(br, tab, vaddq_n_u32(vl, b), vld1q_s32(acc));
-        uint32x4_t t1 = spq_smve_trains(br, tab, vaddq_n_u32(vl, b + 1u), vld1q_s32(acc + 4));
-        uint32x4_t t2 = spq_smve_trains(br, tab, vaddq_n_u32(vl, b + 2u), vld1q_s32(acc + 8));
-        uint32x4_t t3 = spq_smve_trains(br, tab, vaddq_n_u32(vl, b + 3u), vld1q_s32(acc + 12));
-        /* the 16 trains in channel order: byte 4 i + j is lane i of tj */
-        uint16x8_t lo = vmovntq_u32(vmovnbq_u32(vuninitializedq_u16(), t0), t2);
-        uint16x8_t hi = vmovntq_u32(vmovnbq_u32(vuninitializedq_u16(), t1), t3);
-        uint8x16_t v = vmovntq_u16(vmovnbq_u16(vuninitializedq_u8(), lo), hi);
-        if (dst != NULL) {
-            vst1q_u8(dst, vorrq_u8(vld1q_u8(dst), v));
-        }
+        uint8x16_t v = spq_smve_trains16(l->breaks, tab, acc, b, 0);
+        spq_smve_or(v, dst);
         for (t = 0; t < T; t++, v = vshrq_n_u8(v, 1)) { /* the spikes at each step */
             cnt[t] = vaddvaq_u8(cnt[t], vandq_u8(v, vdupq_n_u8(1)));
         }
     }
+}
+
+/* The nibble counters nb (4 vectors) of the trains v: bits k and k + 4 of each into byte
+ * lane i of vector k. */
+SPQ_INLINE void spq_smve_nibbles(uint8_t *nb, uint8x16_t v)
+{
+    const uint8x16_t m = vdupq_n_u8(0x11);
+    vst1q_u8(nb, vaddq_u8(vld1q_u8(nb), vandq_u8(v, m)));
+    vst1q_u8(nb + 16, vaddq_u8(vld1q_u8(nb + 16), vandq_u8(vshrq_n_u8(v, 1), m)));
+    vst1q_u8(nb + 32, vaddq_u8(vld1q_u8(nb + 32), vandq_u8(vshrq_n_u8(v, 2), m)));
+    vst1q_u8(nb + 48, vaddq_u8(vld1q_u8(nb + 48), vandq_u8(vshrq_n_u8(v, 3), m)));
+}
+
+/* The nibble counters nb added into the counts of the T steps, and zeroed. */
+static void spq_smve_flush(uint8_t *nb, uint32_t *cnt, uint32_t T)
+{
+    uint32_t k;
+    for (k = 0; k < 4u; k++, nb += 16) {
+        uint8x16_t v = vld1q_u8(nb);
+        if (k < T) {
+            cnt[k] += vaddvq_u8(vandq_u8(v, vdupq_n_u8(15)));
+        }
+        if (k + 4u < T) {
+            cnt[k + 4u] += vaddvq_u8(vshrq_n_u8(v, 4));
+        }
+        vst1q_u8(nb, vdupq_n_u8(0));
+    }
+}
+
+/* The dot products of the window's 32 pixels (P0, P1) with each of the oc rows of weight
+ * bytes at w, into acc: 6 instructions a channel (a low-overhead loop; gcc 12 spends 9). */
+SPQ_INLINE void spq_smve_dots32(const uint8_t *w, uint8x16_t P0, uint8x16_t P1, int32_t *acc,
+                                uint32_t oc)
+{
+    uint32_t d;
+    uint8x16_t w0, w1;
+    __asm__ volatile("dls lr, %[n]\n"
+                     "1:\n\t"
+                     "vldrb.u8 %q[w0], [%[w]], #16\n\t"
+                     "vldrb.u8 %q[w1], [%[w]], #16\n\t"
+                     "vmladav.u8 %[d], %q[p0], %q[w0]\n\t"
+                     "vmladava.u8 %[d], %q[p1], %q[w1]\n\t"
+                     "str %[d], [%[a]], #4\n\t"
+                     "le lr, 1b\n\t"
+                     : [w] "+r"(w), [a] "+r"(acc), [d] "=&Te"(d), [w0] "=&w"(w0),
+                       [w1] "=&w"(w1)
+                     : [n] "r"(oc), [p0] "w"(P0), [p1] "w"(P1)
+                     : "lr", "memory");
+}
+
+uint32_t spq_static_trains_mve(const spq_layer_t *l, const spq_layer_t *pool,
+                               const uint8_t *pixels, uint8_t *cache, uint32_t *scratch,
+                               const uint16_t *offs, uint32_t T)
+{
+    /* the scratch as spq_static_trains_build lays it out (spq_static_scratch_bytes); the
+     * train table, the weight bytes, the offsets and the zeroed counts made by the caller */
+    int32_t *acc = (int32_t *)(void *)scratch;
+    uint8_t *wb = (uint8_t *)(scratch + l->out_c), *tab = wb + spq_static_pairs_bytes(l);
+    uint32_t *cnt = (uint32_t *)(void *)(tab + ((size_t)l->out_c << l->outcome_bits));
+    uint32_t groups = ((uint32_t)pool->out_h * pool->out_w * pool->out_c + 31u) / 32u;
+    uint32_t ow = l->out_w, oc = l->out_c, oy, ox, b, rows = 0, n = 0;
+    uint8_t *nb = wb + 32u * oc + 6u * 32u; /* the nibble counters, after the offsets */
+    uint32_t k = pool != l ? pool->kernel : 1u, pw = pool->out_w;
+    const uint8x16_t one = vdupq_n_u8(1);
+    spq_smve_flush(nb, cnt, 0);
+    for (oy = 0; oy < l->out_h; oy++) {
+        /* the trains of the pool's output row of oy (NULL: outside the pool's map) */
+        uint8_t *row = oy / k < pool->out_h ? cache + (size_t)(oy / k) * pw * oc : NULL;
+        uint32_t px = 0, kx = 0;
+        for (ox = 0; ox < ow; ox++) {
+            uint8_t *dst = row != NULL && px < pw ? row + (size_t)px * oc : NULL;
+            uint8x16x2_t P = spq_smve_window(l, offs, pixels, oy, ox);
+            int32_t s = (int32_t)(8u * vaddvaq_u8(vaddvq_u8(P.val[0]), P.val[1])); /* - 8 sum */
+            rows += vaddvaq_u8(vaddvq_u8(vminq_u8(P.val[0], one)), vminq_u8(P.val[1], one));
+            spq_smve_dots32(wb, P.val[0], P.val[1], acc, oc);
+            for (b = 0; b < oc; b += 16u) {
+                uint8x16_t v = spq_smve_trains16(l->breaks, tab, acc + b, b, s);
+                spq_smve_or(v, dst != NULL ? dst + b : NULL);
+                spq_smve_nibbles(nb, v);
+                if (++n == 15u) {
+                    spq_smve_flush(nb, cnt, T);
+                    n = 0;
+                }
+            }
+            if (++kx == k) {
+                kx = 0;
+                px++;
+            }
+        }
+    }
+    spq_smve_flush(nb, cnt, T);
+    memcpy(cache + 32u * groups, cnt, 4u * T); /* after the trains, as spq_static_trains_step
+                                                  reads them */
+    return rows * oc;
 }
 
 void spq_train_table_mve(const spq_layer_t *l, uint8_t *tab, uint32_t T)
