@@ -230,11 +230,13 @@ static uint32_t spq_w4_row_mve8(const spq_w4_row_t *r)
  *  - Rows (spq_w4_k3_row7 / 8, one output row a call): per position and tap (ky, kx) the count
  *    n picks by TBB an entry of a chain of reference-pair loads (LDRD) and row adds with the
  *    tap's byte offset as load immediate: two 16-byte loads and two u8 adds per listed row;
- *    odd counts add their last row first, n > 8 (rare) runs a generic loop. The byte lanes
+ *    odd counts take a chain of pairs that ends with the next tap's count, room check and
+ *    TBH (no branch between taps), n > 8 (rare) runs a generic loop. The byte lanes
  *    hold at most 17 rows (17 * 15 = 255): a tap that would pass that flushes them first
- *    (the position's first tap always fits)
- *    (VMOVLB / VMOVLT into four u16 vectors: the even and odd channels of 0-15, of 16-31,
- *    started from -base per position). The window's rows come from the flushes: the -8 per
+ *    (the position's first tap always fits) into four u16 vectors, started from -base per
+ *    position: the odd channels of 0-15 / 16-31 by VSHR #8 of the halfwords and VADD, the
+ *    even ones as whole halfwords (even + 256 odd, one VADD), the odd part taken out once
+ *    at the end (VMLA by -256). The window's rows come from the flushes: the -8 per
  *    row of the offset-binary bytes is one VSUB per vector.
  *  - Fire (inline in the row, outcome_bits n): per vector of 8 channels the table index
  *    c << (n + 2) | code << n | column in one VSHL / VSLI / VSRI chain (VQSHLU clamps the
@@ -256,7 +258,7 @@ typedef struct {
     uint32_t *out;               /* 32: its spike word */
     uint32_t npos;               /* 36: positions in the row (then its end in counts[0]) */
     uint32_t count;              /* 40: rows summed << 16 + spikes written */
-    union {                      /* 44: -base: even / odd channels of 0-15, then of 16-31 */
+    union { /* 44: -base_even - 256 base_odd, -base_odd of channels 0-15, then of 16-31 */
         uint32_t w[16];          /* (words: VLDRW) */
         int16_t h[32];
     } init;
@@ -278,15 +280,14 @@ __asm__(
     "vldrw.u32 q2, [r12, #(\\T + 16)]\n"
     "vadd.i8 q1, q1, q2\n"
     ".endm\n"
-    /* the byte lanes q0 / q1 widened into the u16 sums q4-q7 */
+    /* the byte lanes q0 / q1 into the u16 sums: q5 / q7 the odd bytes (the odd channels),
+     * q4 / q6 the halfwords (even + 256 odd: spq_k3_even takes the odd ones out) */
     ".macro spq_k3_widen\n"
-    "vmovlb.u8 q2, q0\n"
-    "vadd.i16 q4, q4, q2\n"
-    "vmovlt.u8 q2, q0\n"
+    "vadd.i16 q4, q4, q0\n"
+    "vshr.u16 q2, q0, #8\n"
     "vadd.i16 q5, q5, q2\n"
-    "vmovlb.u8 q2, q1\n"
-    "vadd.i16 q6, q6, q2\n"
-    "vmovlt.u8 q2, q1\n"
+    "vadd.i16 q6, q6, q1\n"
+    "vshr.u16 q2, q1, #8\n"
     "vadd.i16 q7, q7, q2\n"
     ".endm\n"
     /* two listed rows (references at [R, #off] and [R, #off + 4]) */
@@ -484,8 +485,12 @@ __asm__(
     "spq_k3_tap \\f, r2, r5, 0, 64, 6, r5, 1, 7\n"
     "spq_k3_tap \\f, r2, r5, 1, 96, 7, r5, 2, 8\n"
     "spq_k3_tap \\f, r2, r5, 2, 128, 8, r5, 2, 8\n"
-    /* the last chunk; minus 8 per row: acc - base */
+    /* the last chunk; the even sums: q4 - 256 q5, q6 - 256 q7 (they started from -base_even
+     * - 256 base_odd, the odd ones from -base_odd); minus 8 per row: acc - base */
     "spq_k3_widen\n"
+    "mvn     r12, #255\n"
+    "vmla.u16 q4, q5, r12\n"
+    "vmla.u16 q6, q7, r12\n"
     "sub     r7, r7, r10\n"
     "lsls    r8, r7, #3\n"
     "vsub.i16 q4, q4, r8\n"
@@ -581,8 +586,9 @@ void spq_conv_w4_k3_mve(spq_job_t *job)
     memset(counts, 0, (size_t)4u * rw); /* the pads and the empty row stay zero */
     for (h = 0; h < 32u; h += 16u) {
         int32x4x2_t a = vld2q_s32(l->outcome_base + h), b = vld2q_s32(l->outcome_base + h + 8u);
-        vstrhq_s32(s.init.h + h, vnegq_s32(a.val[0]));
-        vstrhq_s32(s.init.h + h + 4u, vnegq_s32(b.val[0]));
+        /* the even vectors start from -base_even - 256 base_odd (mod 2^16): spq_k3_widen */
+        vstrhq_s32(s.init.h + h, vnegq_s32(vmlaq_n_s32(a.val[0], a.val[1], 256)));
+        vstrhq_s32(s.init.h + h + 4u, vnegq_s32(vmlaq_n_s32(b.val[0], b.val[1], 256)));
         vstrhq_s32(s.init.h + h + 8u, vnegq_s32(a.val[1]));
         vstrhq_s32(s.init.h + h + 12u, vnegq_s32(b.val[1]));
     }
