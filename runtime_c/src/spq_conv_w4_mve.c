@@ -303,8 +303,10 @@ __asm__(
     "vadd.i8 q1, q1, q2\n"
     ".endm\n"
     /* the count n of tap (ky, kx) into r8 and its room check: C the counts of ring row ky
-     * (advanced past the position's column by the tap kx = 0) */
-    ".macro spq_k3_head f, C, kx, id\n"
+     * (advanced past the position's column by the tap kx = 0); main: the head in front of
+     * the tap's TBB, with the flush (the byte lanes would pass 17 rows: into the u16 sums
+     * first), else a copy that branches to it */
+    ".macro spq_k3_head f, C, kx, id, main\n"
     ".if \\kx == 0\n"
     "ldrb    r8, [\\C], #1\n"
     ".else\n"
@@ -312,6 +314,16 @@ __asm__(
     ".endif\n"
     ".if \\id == 0\n" /* the position's first tap: room 17 - n */
     "rsb     r10, r8, #17\n"
+    ".elseif \\main\n"
+    "subs    r10, r10, r8\n"
+    "bpl.w   .L\\f\\()_bk\\id\n"
+    ".L\\f\\()_fl\\id:\n"
+    "sub     r7, r7, r10\n" /* the chunk's rows: 17 - n - (room - n) */
+    "rsb     r10, r8, #17\n"
+    "add     r7, r7, r10\n"
+    "spq_k3_widen\n"
+    "vmov.i8 q0, #0\n"
+    "vmov.i8 q1, #0\n"
     ".else\n"
     "subs    r10, r10, r8\n"
     "bmi.w   .L\\f\\()_fl\\id\n"
@@ -339,17 +351,6 @@ __asm__(
     "tbb     [pc, r8]\n"
     ".L\\f\\()_tb\\id:\n"
     "spq_k3_tab \\f, \\id, .L\\f\\()_tb\\id, .byte\n"
-    /* the byte lanes would pass 17 rows: into the u16 sums first */
-    ".if \\id != 0\n"
-    ".L\\f\\()_fl\\id:\n"
-    "sub     r7, r7, r10\n" /* the chunk's rows: 17 - n - (room - n) */
-    "rsb     r10, r8, #17\n"
-    "add     r7, r7, r10\n"
-    "spq_k3_widen\n"
-    "vmov.i8 q0, #0\n"
-    "vmov.i8 q1, #0\n"
-    "b.w     .L\\f\\()_bk\\id\n"
-    ".endif\n"
     /* n > 8 (rare): one row at a time */
     ".L\\f\\()_sl\\id:\n"
     "push    {r9}\n"
@@ -375,7 +376,7 @@ __asm__(
     ".if \\id == 8\n"
     "b.w     .L\\f\\()_e0\\id\n"
     ".else\n"
-    "spq_k3_head \\f, \\C1, \\kx1, \\id1\n"
+    "spq_k3_head \\f, \\C1, \\kx1, \\id1, 0\n"
     "tbh     [pc, r8, lsl #1]\n"
     ".L\\f\\()_th\\id:\n"
     "spq_k3_tab \\f, \\id1, .L\\f\\()_th\\id, .hword\n"
@@ -390,7 +391,7 @@ __asm__(
     "spq_k3_row2 \\R, (64 * \\kx), \\T\n"
     ".L\\f\\()_e0\\id:\n"
     ".if \\id != 8\n"
-    "spq_k3_head \\f, \\C1, \\kx1, \\id1\n"
+    "spq_k3_head \\f, \\C1, \\kx1, \\id1, 1\n"
     ".endif\n"
     ".endm\n"
     /* the neurons of a position for outcome_bits N: q4-q7 acc - base (even / odd channels of
@@ -475,7 +476,7 @@ __asm__(
     "vmov.i8 q0, #0\n"
     "vmov.i8 q1, #0\n"
     "movs    r7, #17\n" /* rows: 17 + those of the flushed chunks - the room left */
-    "spq_k3_head \\f, r3, 0, 0\n"
+    "spq_k3_head \\f, r3, 0, 0, 1\n"
     "spq_k3_tap \\f, r0, r3, 0, -128, 0, r3, 1, 1\n"
     "spq_k3_tap \\f, r0, r3, 1, -96, 1, r3, 2, 2\n"
     "spq_k3_tap \\f, r0, r3, 2, -64, 2, r4, 0, 3\n"
