@@ -587,13 +587,13 @@ void spq_conv_w4_k3_mve(spq_job_t *job)
     spq_w4_k3_t s;
     void (*row)(spq_w4_k3_t *);
     memset(counts, 0, (size_t)4u * rw); /* the pads and the empty row stay zero */
-    for (h = 0; h < 32u; h += 16u) {
-        int32x4x2_t a = vld2q_s32(l->outcome_base + h), b = vld2q_s32(l->outcome_base + h + 8u);
+#pragma GCC unroll 4
+    for (h = 0; h < 32u; h += 8u) { /* channels h .. h + 7: one pair of vectors live */
+        uint32_t i = (h & 16u) + (h & 8u) / 2u; /* their even lanes, then their odd ones + 8 */
+        int32x4x2_t a = vld2q_s32(l->outcome_base + h);
         /* the even vectors start from -base_even - 256 base_odd (mod 2^16): spq_k3_widen */
-        vstrhq_s32(s.init.h + h, vnegq_s32(vmlaq_n_s32(a.val[0], a.val[1], 256)));
-        vstrhq_s32(s.init.h + h + 4u, vnegq_s32(vmlaq_n_s32(b.val[0], b.val[1], 256)));
-        vstrhq_s32(s.init.h + h + 8u, vnegq_s32(a.val[1]));
-        vstrhq_s32(s.init.h + h + 12u, vnegq_s32(b.val[1]));
+        vstrhq_s32(s.init.h + i, vnegq_s32(vmlaq_n_s32(a.val[0], a.val[1], 256)));
+        vstrhq_s32(s.init.h + i + 8u, vnegq_s32(a.val[1]));
     }
     s.t = l->outcome;
     s.mem = (uint8_t *)(void *)job->mem;

@@ -55,38 +55,27 @@ void spq_readout_x_mve(const spq_layer_t *l, uint32_t map_c, const uint32_t *pla
     }
 }
 
-/* Four words of the step's spikes (carry) added into the counts c .. (planes of `words`
- * words); m: the words that exist (all of them unless `tail`, so that the full vectors need
- * no predication). */
-SPQ_INLINE void spq_count4_mve(uint32x4_t carry, uint32_t *c, uint32_t words, uint32_t planes,
-                               mve_pred16_t m, int tail)
-{
-    uint32_t p;
-    for (p = 0; p < planes; p++, c += words) {
-        uint32x4_t v = tail ? vldrwq_z_u32(c, m) : vld1q_u32(c);
-        if (tail) {
-            vstrwq_p_u32(c, veorq_u32(v, carry), m);
-        } else {
-            vst1q_u32(c, veorq_u32(v, carry));
-        }
-        carry = vandq_u32(v, carry);
-    }
-}
-
 /* spq_readout_count_mve: the step's spikes added into the bit-sliced counts (the portable
  * spq_readout_count's ripple-carry add, spq_linear.c) four words at a time through every
- * plane: VEOR the sum bit, VAND the carry (the counts never carry out of the top plane). */
+ * plane: VEOR the sum bit, VAND the carry (the counts never carry out of the top plane).
+ * Words not a multiple of 4: the portable add. Kept to few registers: its frame is no
+ * larger than the portable one's (the stack peak of a readout step). */
 void spq_readout_count_mve(const spq_layer_t *l, const uint32_t *in, uint32_t *counts,
                            uint32_t planes)
 {
-    uint32_t words = (l->in_c + 31u) / 32u, i;
-    mve_pred16_t m;
-    for (i = 0; i + 4u <= words; i += 4u) {
-        spq_count4_mve(vld1q_u32(in + i), counts + i, words, planes, 0, 0);
+    uint32_t words = (l->in_c + 31u) / 32u, i, p;
+    if ((words & 3u) != 0u) {
+        spq_readout_count(l, in, counts);
+        return;
     }
-    if (i < words) {
-        m = vctp32q(words - i);
-        spq_count4_mve(vldrwq_z_u32(in + i, m), counts + i, words, planes, m, 1);
+    for (i = 0; i < words; i += 4u) {
+        uint32x4_t carry = vld1q_u32(in + i);
+        uint32_t *c = counts + i;
+        for (p = planes; p != 0u; p--, c += words) {
+            uint32x4_t v = vld1q_u32(c);
+            vst1q_u32(c, veorq_u32(v, carry));
+            carry = vandq_u32(v, carry);
+        }
     }
 }
 
