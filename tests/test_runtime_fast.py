@@ -194,7 +194,8 @@ def _mve_k3(pl: packing.PackedLayer) -> bool:
     3, stride 1, 16 input and 32 output channels, 2-bit membranes and an outcome table."""
     return (pl.weights_x is not None and pl.outcome is not None and pl.kernel == 3
             and pl.stride == 1 and pl.in_c == 16 and pl.out_c == 32 and pl.level_bits == 2
-            and 7 <= pl.outcome_bits <= 8 and pl.out_w <= 255)
+            and 7 <= pl.outcome_bits <= 8 and pl.out_w <= 255
+            and 4 * pl.weights_x.size == 16 * 9 * 32 + 4 * 16 * 9 * 32)  # with the nibble sums
 
 
 def _lut_mve(pl: packing.PackedLayer) -> bool:
@@ -428,16 +429,22 @@ def test_init_refuses_a_wrong_table(case: str, array: str, edit: str,
                                     tmp_path: Path) -> None:
     """One entry of one kernel table changed, or its recorded size (`<table>_bytes`) one
     byte short of what the layer addresses: spq_init fails (before any inference)."""
+    ir, out = cases[case]
+    src = (out / f"{case}.c").read_text()
+    _assert_init_fails(ir, out, case, _tamper(src, array) if edit == "entry"
+                       else _short_size(src, array), tmp_path)
+
+
+def _assert_init_fails(ir: ModelIR, out: Path, case: str, text: str, tmp_path: Path) -> None:
+    """The export `out` of `ir` (model `case`) with its NAME.c replaced by `text`, built for the
+    host: spq_init fails."""
     import subprocess
 
     from tests.test_runtime_c import INCLUDES, SOURCES, WARN, _run
 
-    ir, out = cases[case]
-    src = (out / f"{case}.c").read_text()
     bad = tmp_path / case
     bad.mkdir()
-    (bad / f"{case}.c").write_text(_tamper(src, array) if edit == "entry"
-                                   else _short_size(src, array))
+    (bad / f"{case}.c").write_text(text)
     (bad / f"{case}.h").write_text((out / f"{case}.h").read_text())
     exe = bad / "run_model"
     _run(["gcc", *WARN, "-O1", *INCLUDES, "-I", str(bad), f"-DSPQ_MODEL={case}_model",
@@ -452,3 +459,30 @@ def test_init_refuses_a_wrong_table(case: str, array: str, edit: str,
                            str(bad / "spikes.bin"), "1"], capture_output=True, text=True,
                           check=False)
     assert proc.returncode == 1 and "spq_init failed" in proc.stderr, proc.stdout + proc.stderr
+
+
+@pytest.mark.parametrize("edit", ["entry", "size"])
+def test_init_refuses_wrong_nibble_sums(edit: str, tmp_path: Path) -> None:
+    """The nibble sums after the weights in a kernel-3 16 -> 32 conv's weights_x (read by
+    spq_conv_w4_k3_mve): its last entry (group 3, bits 15, tap 8, channel 31) changed, or
+    the table one byte short of them: spq_init fails on the host, which checks them as the
+    Helium build does."""
+    ir = k3_ir(K3_CASES[0], 300)
+    pl = tables.add_tables(packing.pack_layer(ir.layers[0]))
+    assert pl.weights_x is not None and _mve_k3(pl)
+    x = pl.weights_x.view(np.uint8)
+    w = x[:16 * 9 * 32].reshape(16, 9, 32).astype(np.int64)
+    assert int(x[-1]) == int(w[12:16, 8, 31].sum())  # the exporter's sums, checked here too
+    out = modelgen.write_export(ir, tmp_path / "export")
+    src = (out / f"{ir.name}.c").read_text()
+    array = f"{ir.name}_wx0"
+    if edit == "size":
+        text = _short_size(src, array)
+    else:
+        m = re.search(rf"{array}\[\d+\] = \{{([^}}]*)\}}", src)
+        assert m, array
+        vals = m.group(1).split(",")
+        last = int(vals[-1].strip().rstrip("u"))
+        vals[-1] = f" {last ^ (1 << 24)}u"  # its last byte (little-endian words)
+        text = src[:m.start(1)] + ",".join(vals) + src[m.end(1):]
+    _assert_init_fails(ir, out, ir.name, text, tmp_path)

@@ -32,6 +32,13 @@ int spq_lut_applies(const spq_layer_t *l, uint64_t bound);
 #define SPQ_W4_MAX_LIST_BYTES 4096u
 /** Scratch of its input lists, after the accumulators (spq.export.tables.w4_list_bytes). */
 uint32_t spq_w4_list_bytes(uint32_t in_c, uint32_t in_w, uint32_t k, uint32_t p);
+/** Bytes of the nibble sums that follow the weights in weights_x where spq_w4_nib_shape
+ *  (spq.export.tables.weights_x): [group of 4 input channels][their bits][tap][32 channels]. */
+#define SPQ_W4_NIB_BYTES (4u * 16u * 9u * 32u)
+/** 1 for a fused 4-bit conv of kernel 3, stride 1, 16 input and 32 output channels: its
+ *  weights_x also holds the nibble sums (spq.export.tables.nibble_sums_apply). Defined in
+ *  the Helium and host builds, which check the sums (spq_w4_valid). */
+int spq_w4_nib_shape(const spq_layer_t *l);
 /** The rule for the fused kernel and weights_x (spq.export.tables.w4_applies). */
 int spq_w4_shape_ok(const spq_layer_t *l);
 /** 1 if weights_x is absent, or present on a layer the rule allows and equal to the packed

@@ -37,6 +37,37 @@ int spq_w4_shape_ok(const spq_layer_t *l)
            !spq_lut_applies(l, bound);
 }
 
+#if SPQ_HAVE_MVE || !defined(__arm__)
+int spq_w4_nib_shape(const spq_layer_t *l)
+{
+    return l->kernel == 3u && l->stride == 1u && l->in_c == 16u && l->out_c == 32u &&
+           spq_w4_shape_ok(l);
+}
+
+/* The nibble sums after the n weight bytes x (SPQ_W4_NIB_BYTES): row (g, v) tap t the sum of
+ * the rows of channels 4 g + j, j a set bit of v. Checked where a kernel reads them (the
+ * Helium build) and on the host; the other cores' builds leave them unread and unchecked. */
+SPQ_COLD
+static int spq_w4_nib_valid(const uint8_t *x, size_t n)
+{
+    const uint8_t *s = x + n;
+    uint32_t g, v, t, j, sum;
+    for (g = 0; g < 4u; g++) {
+        for (v = 0; v < 16u; v++) {
+            for (t = 0; t < 9u * 32u; t++, s++) {
+                for (sum = 0, j = 0; j < 4u; j++) {
+                    sum += ((v >> j) & 1u) * x[(4u * g + j) * 9u * 32u + t];
+                }
+                if (*s != sum) {
+                    return 0;
+                }
+            }
+        }
+    }
+    return 1;
+}
+#endif
+
 SPQ_COLD
 int spq_w4_valid(const spq_layer_t *l)
 {
@@ -55,6 +86,12 @@ int spq_w4_valid(const spq_layer_t *l)
             return 0;
         }
     }
+#if SPQ_HAVE_MVE || !defined(__arm__)
+    if (spq_w4_nib_shape(l) && (l->weights_x_bytes < n + SPQ_W4_NIB_BYTES ||
+                                !spq_w4_nib_valid(x, n))) {
+        return 0; /* the nibble sums follow the weights */
+    }
+#endif
     return 1;
 }
 

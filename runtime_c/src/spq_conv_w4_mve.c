@@ -225,17 +225,22 @@ static uint32_t spq_w4_row_mve8(const spq_w4_row_t *r)
  * for Helium and written in assembly where the compiler's code cost twice as much.
  *
  *  - Listing (spq_w4_k3_list): each new input row once, into the ring of spq_conv_w4 (16
- *    reference slots of 4 bytes per ring column, a count byte per column): per set channel
- *    CLZ on the bit-reversed mask, MLA, store, clear (six instructions).
+ *    reference slots of 4 bytes per ring column, at most 4 used, a count byte per column),
+ *    by groups of 4 input channels: for each group with a set channel one reference to the
+ *    row of its nibble sums (weights_x after the weights, docs/formats.md: the sum of the
+ *    group's set channels' rows: on bench_events 11.0 K group rows per inference instead
+ *    of 17.9 K channel rows); the count byte is groups | channels << 3.
  *  - Rows (spq_w4_k3_row7 / 8, one output row a call): per position and tap (ky, kx) the count
- *    n picks by TBB an entry of a chain of reference-pair loads (LDRD) and row adds with the
- *    tap's byte offset as load immediate: two 16-byte loads and two u8 adds per listed row;
- *    odd counts add their last row first, n > 8 (rare) runs a generic loop. The byte lanes
- *    hold at most 17 rows (17 * 15 = 255): a tap that would pass that flushes them first
- *    (the position's first tap always fits)
- *    (VMOVLB / VMOVLT into four u16 vectors: the even and odd channels of 0-15, of 16-31,
- *    started from -base per position). The window's rows come from the flushes: the -8 per
- *    row of the offset-binary bytes is one VSUB per vector.
+ *    byte picks by TBB an entry of a chain of reference-pair loads (LDRD) and row adds with
+ *    the tap's byte offset as load immediate: two 16-byte loads and two u8 adds per listed
+ *    row; odd counts add refs 1, 2 first, then ref 0. The room in the byte lanes counts
+ *    channels (count >> 3): they hold at most 17 channel rows (17 * 15 = 255), a tap that
+ *    would pass that flushes them first (the position's first tap always fits) into four
+ *    u16 vectors, started from -base per position: the odd channels of 0-15 / 16-31 by
+ *    VSHR #8 of the halfwords and VADD, the even ones as whole halfwords (even + 256 odd,
+ *    one VADD), the odd part taken out once at the end (VMLA by -256). The window's rows
+ *    come from the flushes: the -8 per row of the offset-binary bytes is one VSUB per
+ *    vector.
  *  - Fire (inline in the row, outcome_bits n): per vector of 8 channels the table index
  *    c << (n + 2) | code << n | column in one VSHL / VSLI / VSRI chain (VQSHLU clamps the
  *    column), one byte gather (VLDRB.U16); spikes (bit 7) by VSHRNB / VSHRNT to 0 / 1 bytes,
@@ -244,7 +249,7 @@ static uint32_t spq_w4_row_mve8(const spq_w4_row_t *r)
  *    32 codes in its own order within the position's 8 membrane bytes (docs/formats.md):
  *    byte i holds channels 2i, 2i + 1, 16 + 2i, 17 + 2i at bits 0, 2, 4, 6, so that one
  *    VLDRB.U16 gives every lane its four codes.
- * Stack: the 108-byte state below (with -base), 4 bytes in the n > 8 loop; no other scratch
+ * Stack: the 108-byte state below (with -base), 4 bytes in the listing; no other scratch
  * than the ring. */
 
 /* The state of the assembly row (offsets used by it). */
@@ -256,7 +261,7 @@ typedef struct {
     uint32_t *out;               /* 32: its spike word */
     uint32_t npos;               /* 36: positions in the row (then its end in counts[0]) */
     uint32_t count;              /* 40: rows summed << 16 + spikes written */
-    union {                      /* 44: -base: even / odd channels of 0-15, then of 16-31 */
+    union { /* 44: -base_even - 256 base_odd, -base_odd of channels 0-15, then of 16-31 */
         uint32_t w[16];          /* (words: VLDRW) */
         int16_t h[32];
     } init;
@@ -278,15 +283,14 @@ __asm__(
     "vldrw.u32 q2, [r12, #(\\T + 16)]\n"
     "vadd.i8 q1, q1, q2\n"
     ".endm\n"
-    /* the byte lanes q0 / q1 widened into the u16 sums q4-q7 */
+    /* the byte lanes q0 / q1 into the u16 sums: q5 / q7 the odd bytes (the odd channels),
+     * q4 / q6 the halfwords (even + 256 odd: spq_k3_even takes the odd ones out) */
     ".macro spq_k3_widen\n"
-    "vmovlb.u8 q2, q0\n"
-    "vadd.i16 q4, q4, q2\n"
-    "vmovlt.u8 q2, q0\n"
+    "vadd.i16 q4, q4, q0\n"
+    "vshr.u16 q2, q0, #8\n"
     "vadd.i16 q5, q5, q2\n"
-    "vmovlb.u8 q2, q1\n"
-    "vadd.i16 q6, q6, q2\n"
-    "vmovlt.u8 q2, q1\n"
+    "vadd.i16 q6, q6, q1\n"
+    "vshr.u16 q2, q1, #8\n"
     "vadd.i16 q7, q7, q2\n"
     ".endm\n"
     /* two listed rows (references at [R, #off] and [R, #off + 4]) */
@@ -301,73 +305,53 @@ __asm__(
     "vldrw.u32 q2, [r12, #(\\T + 16)]\n"
     "vadd.i8 q1, q1, q2\n"
     ".endm\n"
-    /* tap (ky, kx) of function f: R / C the refs / counts of ring row ky (C advanced past
-     * the position's column by the tap kx = 0), T = 32 (3 ky + kx) - 128 */
-    ".macro spq_k3_tap f, R, C, kx, T, id\n"
+    /* the count byte (groups | rows << 3) of tap (ky, kx) into r8 and the room check on its
+     * rows: C the counts of ring row ky (advanced past the position's column by the tap kx =
+     * 0); the byte lanes would pass 17 rows: into the u16 sums first */
+    ".macro spq_k3_head f, C, kx, id\n"
     ".if \\kx == 0\n"
     "ldrb    r8, [\\C], #1\n"
     ".else\n"
     "ldrb    r8, [\\C, #(\\kx - 1)]\n"
     ".endif\n"
     ".if \\id == 0\n" /* the position's first tap: room 17 - n */
-    "rsb     r10, r8, #17\n"
+    "mov     r10, #17\n"
+    "sub     r10, r10, r8, lsr #3\n"
     ".else\n"
-    "subs    r10, r10, r8\n"
-    "bmi.w   .L\\f\\()_fl\\id\n"
-    ".endif\n"
-    ".L\\f\\()_bk\\id:\n"
-    "tbb     [pc, r8]\n"
-    ".L\\f\\()_tb\\id:\n"
-    ".byte (.L\\f\\()_e0\\id - .L\\f\\()_tb\\id) / 2, (.L\\f\\()_o1\\id - .L\\f\\()_tb\\id) / 2\n"
-    ".byte (.L\\f\\()_e2\\id - .L\\f\\()_tb\\id) / 2, (.L\\f\\()_o3\\id - .L\\f\\()_tb\\id) / 2\n"
-    ".byte (.L\\f\\()_e4\\id - .L\\f\\()_tb\\id) / 2, (.L\\f\\()_o5\\id - .L\\f\\()_tb\\id) / 2\n"
-    ".byte (.L\\f\\()_e6\\id - .L\\f\\()_tb\\id) / 2, (.L\\f\\()_o7\\id - .L\\f\\()_tb\\id) / 2\n"
-    ".byte (.L\\f\\()_e8\\id - .L\\f\\()_tb\\id) / 2\n"
-    ".rept 8\n"
-    ".byte (.L\\f\\()_sl\\id - .L\\f\\()_tb\\id) / 2\n"
-    ".endr\n"
-    ".p2align 1\n"
-    /* the byte lanes would pass 17 rows: into the u16 sums first */
-    ".if \\id != 0\n"
-    ".L\\f\\()_fl\\id:\n"
+    "subs    r10, r10, r8, lsr #3\n"
+    "bpl.w   .L\\f\\()_bk\\id\n"
     "sub     r7, r7, r10\n" /* the chunk's rows: 17 - n - (room - n) */
-    "rsb     r10, r8, #17\n"
+    "mov     r10, #17\n"
+    "sub     r10, r10, r8, lsr #3\n"
     "add     r7, r7, r10\n"
     "spq_k3_widen\n"
     "vmov.i8 q0, #0\n"
     "vmov.i8 q1, #0\n"
-    "b.w     .L\\f\\()_bk\\id\n"
     ".endif\n"
+    ".endm\n"
+    /* the chain entries of tap id for a count byte (groups | rows << 3): 0 .. 4 groups */
+    ".macro spq_k3_tab f, id, tb\n"
+    ".rept 17\n"
+    ".byte (.L\\f\\()_e0\\id - \\tb) / 2, (.L\\f\\()_o1\\id - \\tb) / 2\n"
+    ".byte (.L\\f\\()_e2\\id - \\tb) / 2, (.L\\f\\()_o3\\id - \\tb) / 2\n"
+    ".byte (.L\\f\\()_e4\\id - \\tb) / 2, (.L\\f\\()_e0\\id - \\tb) / 2\n"
+    ".byte (.L\\f\\()_e0\\id - \\tb) / 2, (.L\\f\\()_e0\\id - \\tb) / 2\n"
+    ".endr\n"
+    ".p2align 1\n"
+    ".endm\n"
+    /* tap (ky, kx) of function f, number id = 3 ky + kx: R the refs of ring row ky, T = 32 id
+     * - 128, its head (count byte in r8) already run: TBB into a chain of reference pairs
+     * (the odd counts add refs 1, 2 first, then ref 0) */
+    ".macro spq_k3_tap f, R, kx, T, id\n"
+    ".L\\f\\()_bk\\id:\n"
+    "tbb     [pc, r8]\n"
+    ".L\\f\\()_tb\\id:\n"
+    "spq_k3_tab \\f, \\id, .L\\f\\()_tb\\id\n"
+    ".L\\f\\()_o3\\id:\n"
+    "spq_k3_row2 \\R, (64 * \\kx + 4), \\T\n"
     ".L\\f\\()_o1\\id:\n"
     "spq_k3_row1 \\R, (64 * \\kx), \\T\n"
     "b.w     .L\\f\\()_e0\\id\n"
-    ".L\\f\\()_o3\\id:\n"
-    "spq_k3_row1 \\R, (64 * \\kx + 8), \\T\n"
-    "b.w     .L\\f\\()_e2\\id\n"
-    ".L\\f\\()_o5\\id:\n"
-    "spq_k3_row1 \\R, (64 * \\kx + 16), \\T\n"
-    "b.w     .L\\f\\()_e4\\id\n"
-    ".L\\f\\()_o7\\id:\n"
-    "spq_k3_row1 \\R, (64 * \\kx + 24), \\T\n"
-    "b.w     .L\\f\\()_e6\\id\n"
-    /* n > 8 (rare): one row at a time */
-    ".L\\f\\()_sl\\id:\n"
-    "push    {r9}\n"
-    "add     r9, \\R, #(64 * \\kx)\n"
-    ".L\\f\\()_sn\\id:\n"
-    "ldr     r12, [r9], #4\n"
-    "vldrw.u32 q2, [r12, #\\T]\n"
-    "vadd.i8 q0, q0, q2\n"
-    "vldrw.u32 q2, [r12, #(\\T + 16)]\n"
-    "vadd.i8 q1, q1, q2\n"
-    "subs    r8, r8, #1\n"
-    "bne     .L\\f\\()_sn\\id\n"
-    "pop     {r9}\n"
-    "b.w     .L\\f\\()_e0\\id\n"
-    ".L\\f\\()_e8\\id:\n"
-    "spq_k3_row2 \\R, (64 * \\kx + 24), \\T\n"
-    ".L\\f\\()_e6\\id:\n"
-    "spq_k3_row2 \\R, (64 * \\kx + 16), \\T\n"
     ".L\\f\\()_e4\\id:\n"
     "spq_k3_row2 \\R, (64 * \\kx + 8), \\T\n"
     ".L\\f\\()_e2\\id:\n"
@@ -456,17 +440,30 @@ __asm__(
     "vmov.i8 q0, #0\n"
     "vmov.i8 q1, #0\n"
     "movs    r7, #17\n" /* rows: 17 + those of the flushed chunks - the room left */
-    "spq_k3_tap \\f, r0, r3, 0, -128, 0\n"
-    "spq_k3_tap \\f, r0, r3, 1, -96, 1\n"
-    "spq_k3_tap \\f, r0, r3, 2, -64, 2\n"
-    "spq_k3_tap \\f, r1, r4, 0, -32, 3\n"
-    "spq_k3_tap \\f, r1, r4, 1, 0, 4\n"
-    "spq_k3_tap \\f, r1, r4, 2, 32, 5\n"
-    "spq_k3_tap \\f, r2, r5, 0, 64, 6\n"
-    "spq_k3_tap \\f, r2, r5, 1, 96, 7\n"
-    "spq_k3_tap \\f, r2, r5, 2, 128, 8\n"
-    /* the last chunk; minus 8 per row: acc - base */
+    "spq_k3_head \\f, r3, 0, 0\n"
+    "spq_k3_tap \\f, r0, 0, -128, 0\n"
+    "spq_k3_head \\f, r3, 1, 1\n"
+    "spq_k3_tap \\f, r0, 1, -96, 1\n"
+    "spq_k3_head \\f, r3, 2, 2\n"
+    "spq_k3_tap \\f, r0, 2, -64, 2\n"
+    "spq_k3_head \\f, r4, 0, 3\n"
+    "spq_k3_tap \\f, r1, 0, -32, 3\n"
+    "spq_k3_head \\f, r4, 1, 4\n"
+    "spq_k3_tap \\f, r1, 1, 0, 4\n"
+    "spq_k3_head \\f, r4, 2, 5\n"
+    "spq_k3_tap \\f, r1, 2, 32, 5\n"
+    "spq_k3_head \\f, r5, 0, 6\n"
+    "spq_k3_tap \\f, r2, 0, 64, 6\n"
+    "spq_k3_head \\f, r5, 1, 7\n"
+    "spq_k3_tap \\f, r2, 1, 96, 7\n"
+    "spq_k3_head \\f, r5, 2, 8\n"
+    "spq_k3_tap \\f, r2, 2, 128, 8\n"
+    /* the last chunk; the even sums: q4 - 256 q5, q6 - 256 q7 (they started from -base_even
+     * - 256 base_odd, the odd ones from -base_odd); minus 8 per row: acc - base */
     "spq_k3_widen\n"
+    "mvn     r12, #255\n"
+    "vmla.u16 q4, q5, r12\n"
+    "vmla.u16 q6, q7, r12\n"
     "sub     r7, r7, r10\n"
     "lsls    r8, r7, #3\n"
     "vsub.i16 q4, q4, r8\n"
@@ -489,43 +486,74 @@ __asm__(
     ".endm\n"
     ".pushsection .text.spq_w4_k3,\"ax\",%progbits\n"
     /* spq_w4_k3_list(masks, W, ref0, refs, counts): the set channels of W input positions of 16
-     * channels (a halfword each) as references ref0 + 288 c (16 slots a position, 64 bytes),
-     * and their counts */
+     * channels (a halfword each) by groups of 4 (channels 4g .. 4g + 3, their bits v): a
+     * reference ref0 + 288 (16 g + v) to the group's nibble sums (weights_x) for each group
+     * with a set channel (at most 4 of the 16 slots of a position, 64 bytes), and the count
+     * byte groups | channels << 3 (.Lspq_k3_pop: 1 + 8 popcount(v)) */
     ".p2align 2\n"
     ".global spq_w4_k3_list\n"
     ".type spq_w4_k3_list, %function\n"
     ".thumb_func\n"
     "spq_w4_k3_list:\n"
-    "push    {r4-r8, lr}\n"
-    "ldr     r4, [sp, #24]\n"
+    "push    {r4-r11, lr}\n"
+    "sub     sp, sp, #4\n"
+    "ldr     r4, [sp, #40]\n"
+    "add     r1, r0, r1, lsl #1\n" /* the end of the masks */
+    "str     r1, [sp]\n"
+    "adr     r1, .Lspq_k3_pop\n"
     "mov     r5, #288\n"
-    "mov     r6, #0x80000000\n"
+    "add     r6, r2, #4608\n" /* the groups' bases: 16 * 288 apart */
+    "add     r9, r2, #9216\n"
+    "add     r10, r2, #13824\n"
     ".Lspq_k3_lpos:\n"
-    "ldrh    r7, [r0], #2\n"
-    "rbit    r7, r7\n"
+    "ldrh    r8, [r0], #2\n"
+    "movs    r11, #0\n"
     "mov     r12, r3\n"
-    "cbz     r7, .Lspq_k3_lend\n"
-    ".Lspq_k3_lbit:\n"
-    "clz     r8, r7\n"
-    "mla     lr, r8, r5, r2\n"
+    "ands    r7, r8, #15\n"
+    "beq     .Lspq_k3_n0\n"
+    "mla     lr, r7, r5, r2\n"
     "str     lr, [r12], #4\n"
-    "lsr     r8, r6, r8\n"
-    "bics    r7, r7, r8\n"
-    "bne     .Lspq_k3_lbit\n"
-    ".Lspq_k3_lend:\n"
-    "sub     r12, r12, r3\n"
-    "lsr     r12, r12, #2\n"
-    "strb    r12, [r4], #1\n"
+    "ldrb    r7, [r1, r7]\n"
+    "add     r11, r11, r7\n"
+    ".Lspq_k3_n0:\n"
+    "ubfx    r7, r8, #4, #4\n"
+    "cbz     r7, .Lspq_k3_n1\n"
+    "mla     lr, r7, r5, r6\n"
+    "str     lr, [r12], #4\n"
+    "ldrb    r7, [r1, r7]\n"
+    "add     r11, r11, r7\n"
+    ".Lspq_k3_n1:\n"
+    "ubfx    r7, r8, #8, #4\n"
+    "cbz     r7, .Lspq_k3_n2\n"
+    "mla     lr, r7, r5, r9\n"
+    "str     lr, [r12], #4\n"
+    "ldrb    r7, [r1, r7]\n"
+    "add     r11, r11, r7\n"
+    ".Lspq_k3_n2:\n"
+    "lsrs    r7, r8, #12\n"
+    "beq     .Lspq_k3_n3\n"
+    "mla     lr, r7, r5, r10\n"
+    "str     lr, [r12], #4\n"
+    "ldrb    r7, [r1, r7]\n"
+    "add     r11, r11, r7\n"
+    ".Lspq_k3_n3:\n"
+    "strb    r11, [r4], #1\n"
     "adds    r3, r3, #64\n"
-    "subs    r1, r1, #1\n"
+    "ldr     lr, [sp]\n"
+    "cmp     r0, lr\n"
     "bne     .Lspq_k3_lpos\n"
-    "pop     {r4-r8, pc}\n"
+    "add     sp, sp, #4\n"
+    "pop     {r4-r11, pc}\n"
+    ".Lspq_k3_pop:\n"
+    ".byte 0, 9, 9, 17, 9, 17, 17, 25, 9, 17, 17, 25, 17, 25, 25, 33\n"
     ".size spq_w4_k3_list, . - spq_w4_k3_list\n"
     "spq_k3_fn spq_w4_k3_row7, 7\n"
     "spq_k3_fn spq_w4_k3_row8, 8\n"
     ".purgem spq_k3_fn\n"
     ".purgem spq_k3_fire\n"
     ".purgem spq_k3_tap\n"
+    ".purgem spq_k3_tab\n"
+    ".purgem spq_k3_head\n"
     ".purgem spq_k3_row1\n"
     ".purgem spq_k3_widen\n"
     ".purgem spq_k3_row2\n"
@@ -538,7 +566,8 @@ int spq_w4_k3_mve_ok(const spq_layer_t *l)
     if (l->weights_x == NULL || l->type != SPQ_LAYER_CONV || l->in_kind != SPQ_IN_SPIKE ||
         l->kernel != 3u || l->stride != 1u || l->out_c != 32u || l->in_c != 16u ||
         l->level_bits != 2u || l->outcome == NULL || l->outcome_bits < 7u ||
-        l->outcome_bits > 8u || l->out_w > 255u || sizeof(spq_w4_ref_t) != 4u) {
+        l->outcome_bits > 8u || l->out_w > 255u || sizeof(spq_w4_ref_t) != 4u ||
+        l->weights_x_bytes < 16u * 9u * 32u + SPQ_W4_NIB_BYTES) { /* the nibble sums */
         return 0;
     }
     for (c = 0; c < 32u; c += 4u) { /* spq_w4_lanes_ok: |base| + bound + 8 rows <= 32767 */
@@ -554,16 +583,17 @@ void spq_conv_w4_k3_mve(spq_job_t *job)
     spq_w4_ref_t *refs = (spq_w4_ref_t *)(void *)((uint32_t *)job->acc + 16);
     uint8_t *counts = (uint8_t *)(void *)(refs + (size_t)3u * rw * 16u);
     const uint16_t *masks = (const uint16_t *)job->in;
-    const uint8_t *ref0 = (const uint8_t *)l->weights_x + SPQ_W4_REF_BIAS;
+    const uint8_t *ref0 = (const uint8_t *)l->weights_x + 16u * 9u * 32u + SPQ_W4_REF_BIAS;
     spq_w4_k3_t s;
     void (*row)(spq_w4_k3_t *);
     memset(counts, 0, (size_t)4u * rw); /* the pads and the empty row stay zero */
-    for (h = 0; h < 32u; h += 16u) {
-        int32x4x2_t a = vld2q_s32(l->outcome_base + h), b = vld2q_s32(l->outcome_base + h + 8u);
-        vstrhq_s32(s.init.h + h, vnegq_s32(a.val[0]));
-        vstrhq_s32(s.init.h + h + 4u, vnegq_s32(b.val[0]));
-        vstrhq_s32(s.init.h + h + 8u, vnegq_s32(a.val[1]));
-        vstrhq_s32(s.init.h + h + 12u, vnegq_s32(b.val[1]));
+#pragma GCC unroll 4
+    for (h = 0; h < 32u; h += 8u) { /* channels h .. h + 7: one pair of vectors live */
+        uint32_t i = (h & 16u) + (h & 8u) / 2u; /* their even lanes, then their odd ones + 8 */
+        int32x4x2_t a = vld2q_s32(l->outcome_base + h);
+        /* the even vectors start from -base_even - 256 base_odd (mod 2^16): spq_k3_widen */
+        vstrhq_s32(s.init.h + i, vnegq_s32(vmlaq_n_s32(a.val[0], a.val[1], 256)));
+        vstrhq_s32(s.init.h + i + 8u, vnegq_s32(a.val[1]));
     }
     s.t = l->outcome;
     s.mem = (uint8_t *)(void *)job->mem;

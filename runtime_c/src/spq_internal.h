@@ -232,6 +232,9 @@ int spq_readout_x_valid(const spq_layer_t *l);
  *  the sum of the rows of the features set in `plane` (in_c a multiple of 32). */
 void spq_readout_x_mve(const spq_layer_t *l, uint32_t map_c, const uint32_t *plane,
                        int32_t *logits);
+/** Helium: spq_readout_count over all `planes` planes, four words a vector (spq_linear_mve.c). */
+void spq_readout_count_mve(const spq_layer_t *l, const uint32_t *in, uint32_t *counts,
+                           uint32_t planes);
 /** Static first layer with a rank table and T <= 8 steps (any build): its spike trains are
  *  cached (docs/formats.md, "Arena layout"): the layer keeps no membrane region, its cache
  *  part holds the trains (or, in the reference build, its membranes). */

@@ -55,4 +55,28 @@ void spq_readout_x_mve(const spq_layer_t *l, uint32_t map_c, const uint32_t *pla
     }
 }
 
+/* spq_readout_count_mve: the step's spikes added into the bit-sliced counts (the portable
+ * spq_readout_count's ripple-carry add, spq_linear.c) four words at a time through every
+ * plane: VEOR the sum bit, VAND the carry (the counts never carry out of the top plane).
+ * Words not a multiple of 4: the portable add. Kept to few registers: its frame is no
+ * larger than the portable one's (the stack peak of a readout step). */
+void spq_readout_count_mve(const spq_layer_t *l, const uint32_t *in, uint32_t *counts,
+                           uint32_t planes)
+{
+    uint32_t words = (l->in_c + 31u) / 32u, i, p;
+    if ((words & 3u) != 0u) {
+        spq_readout_count(l, in, counts);
+        return;
+    }
+    for (i = 0; i < words; i += 4u) {
+        uint32x4_t carry = vld1q_u32(in + i);
+        uint32_t *c = counts + i;
+        for (p = planes; p != 0u; p--, c += words) {
+            uint32x4_t v = vld1q_u32(c);
+            vst1q_u32(c, veorq_u32(v, carry));
+            carry = vandq_u32(v, carry);
+        }
+    }
+}
+
 #endif

@@ -503,7 +503,12 @@ static void spq_layer_step(spq_ctx_t *ctx, uint32_t i, const void *src, void *ds
                 logits[o] += cache[o] + l->bias[o];
             }
         } else if (l->in_kind == SPQ_IN_SPIKE) { /* count now, weigh counts and bias at the end */
+#if SPQ_HAVE_MVE
+            spq_readout_count_mve(l, (const uint32_t *)src, job.mem,
+                                  spq_count_planes(m->time_steps));
+#else
             spq_readout_count(l, (const uint32_t *)src, job.mem);
+#endif
             ctx->synops[i] = 1u; /* its counts are live: spq_synop_count reads them */
             if (t + 1u == m->time_steps) {
                 spq_readout_finish(l, job.map_c, job.mem, spq_count_planes(m->time_steps),

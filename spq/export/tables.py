@@ -215,14 +215,32 @@ def _w4(layer: PackedLayer) -> bool:
                       layer.in_w, layer.out_c, layer.kernel, layer.padding, acc_bound(layer))
 
 
+def nibble_sums_apply(layer: PackedLayer) -> bool:
+    """Whether ``weights_x`` also holds the nibble sums (:func:`weights_x`): a fused 4-bit conv
+    of kernel 3, stride 1, 16 input and 32 output channels (the shape of the Helium kernel
+    spq_conv_w4_k3_mve; the runtime checks the same rule, spq_w4_nib_shape)."""
+    return (_w4(layer) and layer.kernel == 3 and layer.stride == 1 and layer.in_c == 16
+            and layer.out_c == 32)
+
+
 def weights_x(layer: PackedLayer) -> np.ndarray | None:
     """The 4-bit weights as offset-binary bytes ``w + 8`` (0 .. 15), one byte per weight in
     the order of the packed rows (``[ci][ky][kx][co]``), as little-endian uint32 words (out_c
-    being a multiple of 8), for the fused kernel; None when it does not apply."""
+    being a multiple of 8), for the fused kernel; None when it does not apply. Where
+    :func:`nibble_sums_apply`, the nibble sums follow: for each group ``g`` of 4 input channels
+    (``4g .. 4g + 3``) and each 4-bit value ``v``, the 9 kernel taps' rows of 32 bytes
+    ``sum over the set bits j of v of (w[4g + j][tap][co] + 8)`` (0 .. 60), ``[g][v][tap][co]``
+    (18,432 bytes; ``v = 0`` rows are zero), so that a position's set channels of a group are
+    one row."""
     if layer.weights is None or not _w4(layer):
         return None
-    return (layer.unpacked_weights().astype(np.int16) + 8).astype(np.uint8).reshape(-1).view(
-        "<u4").copy()
+    x = (layer.unpacked_weights().astype(np.int16) + 8).astype(np.uint8).reshape(-1)
+    if nibble_sums_apply(layer):
+        rows = x.reshape(4, 4, 9 * 32).astype(np.int64)  # [g][j][tap * co]
+        sel = (np.arange(16)[:, None] >> np.arange(4)[None, :]) & 1  # [v][j]
+        sums = np.einsum("vj,gjt->gvt", sel, rows)
+        x = np.concatenate([x, sums.astype(np.uint8).reshape(-1)])
+    return x.view("<u4").copy()
 
 
 def readout_x_applies(kind: str, in_kind: str, weight_bits: int, in_c: int, out_c: int) -> bool:
