@@ -201,54 +201,65 @@ uint32_t spq_static_acc_mve(const spq_layer_t *l, const uint8_t *wb, const uint8
     return nz;
 }
 
-/* The trains of the 4 channels c + 4 i (lanes i) from their accumulators a: the rank (the
- * breakpoints <= a, of 31) by five halvings of q, the addresses of breakpoint r - 1 (a gather
- * with an immediate offset, a compare-and-predicate, a predicated add each; q starts at the
- * channels' breakpoints minus 4 bytes), then the train table's byte of each channel and rank
- * (32 c + r: the address q's offset from the breakpoints, plus 4 and 4 c, over 4) by one
- * gather. */
-SPQ_INLINE uint32x4_t spq_smve_trains(const int32_t *br, const uint8_t *tab, uint32_t c,
-                                      int32x4_t a)
-{
-    static const uint32_t lane[2][4] = {{0, 4 * 124, 8 * 124, 12 * 124}, {0, 16, 32, 48}};
-    uint32_t o = (uint32_t)(uintptr_t)br;
-    uint32x4_t q = vaddq_n_u32(vld1q_u32(lane[0]), o - 4u + 124u * c), x;
-    __asm__("vldrw.u32 %q[x], [%q[q], #64]\n\t"
-            "vpt.s32 ge, %q[a], %q[x]\n\t"
-            "vaddt.i32 %q[q], %q[q], %[h16]\n\t"
-            "vldrw.u32 %q[x], [%q[q], #32]\n\t"
-            "vpt.s32 ge, %q[a], %q[x]\n\t"
-            "vaddt.i32 %q[q], %q[q], %[h8]\n\t"
-            "vldrw.u32 %q[x], [%q[q], #16]\n\t"
-            "vpt.s32 ge, %q[a], %q[x]\n\t"
-            "vaddt.i32 %q[q], %q[q], %[h4]\n\t"
-            "vldrw.u32 %q[x], [%q[q], #8]\n\t"
-            "vpt.s32 ge, %q[a], %q[x]\n\t"
-            "vaddt.i32 %q[q], %q[q], %[h2]\n\t"
-            "vldrw.u32 %q[x], [%q[q], #4]\n\t"
-            "vpt.s32 ge, %q[a], %q[x]\n\t"
-            "vaddt.i32 %q[q], %q[q], %[h1]\n\t"
-            : [q] "+w"(q), [x] "=&w"(x)
-            : [a] "w"(a), [h16] "r"(64u), [h8] "r"(32u), [h4] "r"(16u), [h2] "r"(8u),
-              [h1] "r"(4u)
-            : "p0", "memory");
-    q = vaddq_u32(q, vld1q_u32(lane[1])); /* q - o + 4 + 4 c: 4 (32 c + r) */
-    return vldrbq_gather_offset_u32(tab, vshrq_n_u32(vaddq_n_u32(q, 4u + 4u * c - o), 2));
-}
-
 /* The 16 trains of channels b .. b + 15 from their accumulators (acc in the rank groups'
- * order, minus s each), in channel order. */
-SPQ_INLINE uint8x16_t spq_smve_trains16(const int32_t *br, const uint8_t *tab,
+ * order, minus s each), in channel order (byte 4 i + g: channel b + g + 4 i), in one block
+ * of assembly (gcc 12 spills its addresses and constants between the groups). Group g, the
+ * channels b + g + 4 i in lanes i: the rank (the breakpoints <= a, of 31) by five halvings of
+ * q, the addresses of breakpoint r - 1 (a gather with an immediate offset, a compare, a
+ * predicated add each; q starts at the channels' breakpoints minus 4 bytes: lane constant
+ * 124 * 4 i plus o - 4 + 124 (b + g), o the breakpoints' address), then the train table's
+ * byte 32 (b + g + 4 i) + r by one gather: (q + 16 i) / 4 from the base
+ * tab + 1 + b + g - o / 4 (o is a multiple of 4). */
+SPQ_TEMPLATE uint8x16_t spq_smve_trains16(const int32_t *br, const uint8_t *tab,
                                         const int32_t *acc, uint32_t b, int32_t s)
 {
-    uint32x4_t t0 = spq_smve_trains(br, tab, b, vsubq_n_s32(vld1q_s32(acc), s));
-    uint32x4_t t2 = spq_smve_trains(br, tab, b + 2u, vsubq_n_s32(vld1q_s32(acc + 8), s));
-    uint16x8_t lo = vmovntq_u32(vmovnbq_u32(vuninitializedq_u16(), t0), t2);
-    uint32x4_t t1 = spq_smve_trains(br, tab, b + 1u, vsubq_n_s32(vld1q_s32(acc + 4), s));
-    uint32x4_t t3 = spq_smve_trains(br, tab, b + 3u, vsubq_n_s32(vld1q_s32(acc + 12), s));
-    uint16x8_t hi = vmovntq_u32(vmovnbq_u32(vuninitializedq_u16(), t1), t3);
-    /* byte 4 i + j is lane i of tj */
-    return vmovntq_u16(vmovnbq_u16(vuninitializedq_u8(), lo), hi);
+    static const uint32_t lane[2][4] = {{0, 4 * 124, 8 * 124, 12 * 124}, {0, 16, 32, 48}};
+    uint32_t o = (uint32_t)(uintptr_t)br, bq = o - 4u + 124u * b, t;
+    const uint8_t *tb = tab + 1u + b - (o >> 2); /* mod 2^32, as the gather adds */
+    uint32x4_t q, x, a, r, lo; /* lo: trains of groups 0, 2 as halfwords; q: of 1, 3 */
+    /* one group: its index g (0 .. 3) in the two immediates */
+#define SPQ_SMVE_GROUP(g, dst)                                                               \
+    "vldrw.u32 %q[a], [%[acc], #" #g "*16]\n\t"                                              \
+    "vsub.i32 %q[a], %q[a], %[s]\n\t"                                                         \
+    "add %[t], %[bq], #" #g "*124\n\t"                                                       \
+    "vadd.i32 %q[q], %q[l0], %[t]\n\t"                                                        \
+    "vldrw.u32 %q[x], [%q[q], #64]\n\t"                                                       \
+    "vpt.s32 ge, %q[a], %q[x]\n\t"                                                            \
+    "vaddt.i32 %q[q], %q[q], %[h16]\n\t"                                                      \
+    "vldrw.u32 %q[x], [%q[q], #32]\n\t"                                                       \
+    "vpt.s32 ge, %q[a], %q[x]\n\t"                                                            \
+    "vaddt.i32 %q[q], %q[q], %[h8]\n\t"                                                       \
+    "vldrw.u32 %q[x], [%q[q], #16]\n\t"                                                       \
+    "vpt.s32 ge, %q[a], %q[x]\n\t"                                                            \
+    "vaddt.i32 %q[q], %q[q], %[h4]\n\t"                                                       \
+    "vldrw.u32 %q[x], [%q[q], #8]\n\t"                                                        \
+    "vpt.s32 ge, %q[a], %q[x]\n\t"                                                            \
+    "vaddt.i32 %q[q], %q[q], %[h2]\n\t"                                                       \
+    "vldrw.u32 %q[x], [%q[q], #4]\n\t"                                                        \
+    "vpt.s32 ge, %q[a], %q[x]\n\t"                                                            \
+    "vaddt.i32 %q[q], %q[q], %[h1]\n\t"                                                       \
+    "vadd.i32 %q[q], %q[q], %q[l1]\n\t"                                                       \
+    "vshr.u32 %q[q], %q[q], #2\n\t"                                                           \
+    "add %[t], %[tb], #" #g "\n\t"                                                            \
+    "vldrb.u32 %q[" #dst "], [%[t], %q[q]]\n\t"
+    __asm__(SPQ_SMVE_GROUP(0, r)
+            SPQ_SMVE_GROUP(2, x)
+            "vmovnb.i32 %q[lo], %q[r]\n\t"
+            "vmovnt.i32 %q[lo], %q[x]\n\t"
+            SPQ_SMVE_GROUP(1, r)
+            SPQ_SMVE_GROUP(3, x)
+            "vmovnb.i32 %q[q], %q[r]\n\t"
+            "vmovnt.i32 %q[q], %q[x]\n\t"
+            "vmovnb.i16 %q[a], %q[lo]\n\t"
+            "vmovnt.i16 %q[a], %q[q]\n\t"
+            : [q] "=&w"(q), [x] "=&w"(x), [a] "=&w"(a), [r] "=&w"(r), [lo] "=&w"(lo),
+              [t] "=&r"(t)
+            : [acc] "r"(acc), [s] "r"(s), [bq] "r"(bq), [tb] "r"(tb),
+              [l0] "w"(vld1q_u32(lane[0])), [l1] "w"(vld1q_u32(lane[1])), [h16] "r"(64u),
+              [h8] "r"(32u), [h4] "r"(16u), [h2] "r"(8u), [h1] "r"(4u)
+            : "p0", "memory");
+#undef SPQ_SMVE_GROUP
+    return vreinterpretq_u8_u32(a);
 }
 
 /* The 16 trains v ORed into dst (unless NULL). */
