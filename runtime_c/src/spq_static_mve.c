@@ -201,6 +201,16 @@ uint32_t spq_static_acc_mve(const spq_layer_t *l, const uint8_t *wb, const uint8
     return nz;
 }
 
+/* The rank search's start address bq (o - 4, o the breakpoints' address) and train-table
+ * base tb (tab + 1 - o / 4, mod 2^32 as the gathers add) of channel 0; channel b's: bq + 124 b,
+ * tb + b. */
+SPQ_INLINE uint32_t spq_smve_bases(const spq_layer_t *l, const uint8_t *tab, const uint8_t **tb)
+{
+    uint32_t o = (uint32_t)(uintptr_t)l->breaks;
+    *tb = tab + 1u - (o >> 2);
+    return o - 4u;
+}
+
 /* The 16 trains of channels b .. b + 15 from their accumulators (acc in the rank groups'
  * order, minus s each), in channel order (byte 4 i + g: channel b + g + 4 i), in one block
  * of assembly (gcc 12 spills its addresses and constants between the groups). Group g, the
@@ -209,13 +219,13 @@ uint32_t spq_static_acc_mve(const spq_layer_t *l, const uint8_t *wb, const uint8
  * predicated add each; q starts at the channels' breakpoints minus 4 bytes: lane constant
  * 124 * 4 i plus o - 4 + 124 (b + g), o the breakpoints' address), then the train table's
  * byte 32 (b + g + 4 i) + r by one gather: (q + 16 i) / 4 from the base
- * tab + 1 + b + g - o / 4 (o is a multiple of 4). */
-SPQ_TEMPLATE uint8x16_t spq_smve_trains16(const int32_t *br, const uint8_t *tab,
-                                        const int32_t *acc, uint32_t b, int32_t s)
+ * tab + 1 + b + g - o / 4 (o is a multiple of 4). bq and tb: those of group 0
+ * (spq_smve_bases). */
+SPQ_TEMPLATE uint8x16_t spq_smve_trains16(uint32_t bq, const uint8_t *tb, const int32_t *acc,
+                                        int32_t s)
 {
     static const uint32_t lane[2][4] = {{0, 4 * 124, 8 * 124, 12 * 124}, {0, 16, 32, 48}};
-    uint32_t o = (uint32_t)(uintptr_t)br, bq = o - 4u + 124u * b, t;
-    const uint8_t *tb = tab + 1u + b - (o >> 2); /* mod 2^32, as the gather adds */
+    uint32_t t;
     uint32x4_t q, x, a, r, lo; /* lo: trains of groups 0, 2 as halfwords; q: of 1, 3 */
     /* one group: its index g (0 .. 3) in the two immediates */
 #define SPQ_SMVE_GROUP(g, dst)                                                               \
@@ -273,9 +283,10 @@ SPQ_INLINE void spq_smve_or(uint8x16_t v, uint8_t *dst)
 void spq_train_row_mve(const spq_layer_t *l, const int32_t *acc, const uint8_t *tab, uint8_t *dst,
                        uint32_t *cnt, uint32_t T)
 {
-    uint32_t b, t;
+    const uint8_t *tb;
+    uint32_t b, t, bq = spq_smve_bases(l, tab, &tb);
     for (b = 0; b < l->out_c; b += 16u, acc += 16, dst = dst != NULL ? dst + 16 : NULL) {
-        uint8x16_t v = spq_smve_trains16(l->breaks, tab, acc, b, 0);
+        uint8x16_t v = spq_smve_trains16(bq + 124u * b, tb + b, acc, 0);
         spq_smve_or(v, dst);
         for (t = 0; t < T; t++, v = vshrq_n_u8(v, 1)) { /* the spikes at each step */
             cnt[t] = vaddvaq_u8(cnt[t], vandq_u8(v, vdupq_n_u8(1)));
@@ -284,14 +295,33 @@ void spq_train_row_mve(const spq_layer_t *l, const int32_t *acc, const uint8_t *
 }
 
 /* The nibble counters nb (4 vectors) of the trains v: bits k and k + 4 of each into byte
- * lane i of vector k. */
+ * lane i of vector k (in assembly: one address register, the mask made in place). */
 SPQ_INLINE void spq_smve_nibbles(uint8_t *nb, uint8x16_t v)
 {
-    const uint8x16_t m = vdupq_n_u8(0x11);
-    vst1q_u8(nb, vaddq_u8(vld1q_u8(nb), vandq_u8(v, m)));
-    vst1q_u8(nb + 16, vaddq_u8(vld1q_u8(nb + 16), vandq_u8(vshrq_n_u8(v, 1), m)));
-    vst1q_u8(nb + 32, vaddq_u8(vld1q_u8(nb + 32), vandq_u8(vshrq_n_u8(v, 2), m)));
-    vst1q_u8(nb + 48, vaddq_u8(vld1q_u8(nb + 48), vandq_u8(vshrq_n_u8(v, 3), m)));
+    uint8x16_t m, x, c;
+    __asm__ volatile("vmov.i8 %q[m], #0x11\n\t"
+                     "vand %q[x], %q[v], %q[m]\n\t"
+                     "vldrb.u8 %q[c], [%[nb]]\n\t"
+                     "vadd.i8 %q[c], %q[c], %q[x]\n\t"
+                     "vstrb.8 %q[c], [%[nb]]\n\t"
+                     "vshr.u8 %q[x], %q[v], #1\n\t"
+                     "vand %q[x], %q[x], %q[m]\n\t"
+                     "vldrb.u8 %q[c], [%[nb], #16]\n\t"
+                     "vadd.i8 %q[c], %q[c], %q[x]\n\t"
+                     "vstrb.8 %q[c], [%[nb], #16]\n\t"
+                     "vshr.u8 %q[x], %q[v], #2\n\t"
+                     "vand %q[x], %q[x], %q[m]\n\t"
+                     "vldrb.u8 %q[c], [%[nb], #32]\n\t"
+                     "vadd.i8 %q[c], %q[c], %q[x]\n\t"
+                     "vstrb.8 %q[c], [%[nb], #32]\n\t"
+                     "vshr.u8 %q[x], %q[v], #3\n\t"
+                     "vand %q[x], %q[x], %q[m]\n\t"
+                     "vldrb.u8 %q[c], [%[nb], #48]\n\t"
+                     "vadd.i8 %q[c], %q[c], %q[x]\n\t"
+                     "vstrb.8 %q[c], [%[nb], #48]\n\t"
+                     : [m] "=&w"(m), [x] "=&w"(x), [c] "=&w"(c)
+                     : [nb] "r"(nb), [v] "w"(v)
+                     : "memory");
 }
 
 /* The nibble counters nb added into the counts of the T steps, and zeroed. */
@@ -345,6 +375,8 @@ uint32_t spq_static_trains_mve(const spq_layer_t *l, const spq_layer_t *pool,
     uint8_t *nb = wb + 32u * oc + 6u * 32u; /* the nibble counters, after the offsets */
     uint32_t k = pool != l ? pool->kernel : 1u, pw = pool->out_w;
     const uint8x16_t one = vdupq_n_u8(1);
+    const uint8_t *tb;
+    uint32_t bq = spq_smve_bases(l, tab, &tb);
     spq_smve_flush(nb, cnt, 0);
     for (oy = 0; oy < l->out_h; oy++) {
         /* the trains of the pool's output row of oy (NULL: outside the pool's map) */
@@ -357,7 +389,7 @@ uint32_t spq_static_trains_mve(const spq_layer_t *l, const spq_layer_t *pool,
             rows += vaddvaq_u8(vaddvq_u8(vminq_u8(P.val[0], one)), vminq_u8(P.val[1], one));
             spq_smve_dots32(wb, P.val[0], P.val[1], acc, oc);
             for (b = 0; b < oc; b += 16u) {
-                uint8x16_t v = spq_smve_trains16(l->breaks, tab, acc + b, b, s);
+                uint8x16_t v = spq_smve_trains16(bq + 124u * b, tb + b, acc + b, s);
                 spq_smve_or(v, dst != NULL ? dst + b : NULL);
                 spq_smve_nibbles(nb, v);
                 if (++n == 15u) {
