@@ -23,7 +23,7 @@
  * one vector, ORed into the cached trains, and its spikes at each step counted in 4 vectors
  * of nibble counters in the scratch after the offsets (byte lane i of vector k: bits k and
  * k + 4 of train i, added up over at most 15 vectors of trains, then summed by VADDV into the
- * counts). Stack: its frame only (272 B with gcc 12 -O2).
+ * counts). Stack: its frame only (256 B with gcc 12 -O2).
  *
  * spq_static_acc_mve and spq_train_row_mve, without offsets: the same a position at a time,
  * the pixels by a predicated copy of each kernel row into a zeroed buffer
@@ -115,17 +115,42 @@ SPQ_INLINE uint8x16_t spq_smve_pixels(const uint8_t *b)
     return vmovntq_u16(vmovnbq_u16(vuninitializedq_u8(), vldrbq_u16(b)), vldrbq_u16(b + 8));
 }
 
-/* The 32 taps' pixels of the window at row iy0, column ix0 of the image by gathers at the
- * offsets offs. */
+/* The 32 taps' pixels of the window at row iy0, column ix0 of the image (e: it crosses the
+ * border) by gathers at the offsets offs; inside the image in assembly (the gathers from the
+ * window's first pixel, the last two predicated by q2, q3: VCTP of the taps past 16 and
+ * 24). */
 SPQ_TEMPLATE uint8x16x2_t spq_smve_window(const spq_layer_t *l, const uint16_t *offs,
-                                          const uint8_t *pixels, uint32_t taps, uint32_t k,
-                                          uint32_t H, uint32_t W, int32_t iy0, int32_t ix0)
+                                          const uint8_t *pixels, int32_t iy0, int32_t ix0, int e,
+                                          uint32_t q2, uint32_t q3)
 {
-    uint32_t tp = 32u;
+    uint32_t W = l->in_w, taps = (uint32_t)l->in_c * l->kernel * l->kernel, tp = 32u;
     uint32_t o = (uint32_t)(iy0 * (int32_t)W + ix0), y = (uint32_t)iy0, x = (uint32_t)ix0;
-    uint16x8_t vh = vdupq_n_u16(l->in_h), vw = vdupq_n_u16(l->in_w);
-    int e = iy0 < 0 || ix0 < 0 || iy0 + (int32_t)k > (int32_t)H || ix0 + (int32_t)k > (int32_t)W;
     uint8x16x2_t P;
+    if (!e) {
+        uint16x8_t f, g0, g1;
+        __asm__("vldrh.u16 %q[f], [%[of]]\n\t"
+                "vldrb.u16 %q[g0], [%[px], %q[f]]\n\t"
+                "vldrh.u16 %q[f], [%[of], #16]\n\t"
+                "vldrb.u16 %q[g1], [%[px], %q[f]]\n\t"
+                "vmovnb.i16 %q[p0], %q[g0]\n\t"
+                "vmovnt.i16 %q[p0], %q[g1]\n\t"
+                "vldrh.u16 %q[f], [%[of], #32]\n\t"
+                "vmsr p0, %[q2]\n\t"
+                "vpst\n\t"
+                "vldrbt.u16 %q[g0], [%[px], %q[f]]\n\t"
+                "vldrh.u16 %q[f], [%[of], #48]\n\t"
+                "vmsr p0, %[q3]\n\t"
+                "vpst\n\t"
+                "vldrbt.u16 %q[g1], [%[px], %q[f]]\n\t"
+                "vmovnb.i16 %q[p1], %q[g0]\n\t"
+                "vmovnt.i16 %q[p1], %q[g1]\n\t"
+                : [p0] "=&w"(P.val[0]), [p1] "=&w"(P.val[1]), [f] "=&w"(f), [g0] "=&w"(g0),
+                  [g1] "=&w"(g1)
+                : [of] "r"(offs), [px] "r"(pixels + o), [q2] "r"(q2), [q3] "r"(q3)
+                : "p0", "memory");
+        return P;
+    }
+    uint16x8_t vh = vdupq_n_u16(l->in_h), vw = vdupq_n_u16(l->in_w);
     P.val[0] = vmovntq_u16(vmovnbq_u16(vuninitializedq_u8(),
                                    spq_smve_gather(pixels, offs, tp, o, y, x, vh, vw, 8u, e)),
                        spq_smve_gather(pixels, offs + 8, tp, o, y, x, vh, vw, 8u, e));
@@ -390,17 +415,21 @@ uint32_t spq_static_trains_mve(const spq_layer_t *l, const spq_layer_t *pool,
     uint32_t k = pool != l ? pool->kernel : 1u, pw = pool->out_w;
     const uint8x16_t one = vdupq_n_u8(1);
     const uint8_t *tb;
-    uint32_t bq = spq_smve_bases(l, tab, &tb), H = l->in_h, W = l->in_w, kk = l->kernel;
-    uint32_t taps = (uint32_t)l->in_c * kk * kk;
+    uint32_t bq = spq_smve_bases(l, tab, &tb), kk = l->kernel;
+    uint32_t taps = (uint32_t)l->in_c * kk * kk, q2 = vctp16q(taps - 16u);
+    uint32_t q3 = vctp16q(taps > 24u ? taps - 24u : 0u);
+    int32_t wk = (int32_t)l->in_w - (int32_t)kk; /* the last column of a window inside */
     int32_t st = (int32_t)l->stride, iy0 = -(int32_t)l->padding, ix0;
     spq_smve_flush(nb, cnt, 0);
     for (oy = 0; oy < l->out_h; oy++, iy0 += st) {
         /* the trains of the pool's output row of oy (NULL: outside the pool's map) */
         uint8_t *row = oy / k < pool->out_h ? cache + (size_t)(oy / k) * pw * oc : NULL;
         uint32_t px = 0, kx = 0;
+        int ey = iy0 < 0 || iy0 + (int32_t)l->kernel > (int32_t)l->in_h;
         for (ox = 0, ix0 = -(int32_t)l->padding; ox < ow; ox++, ix0 += st) {
             uint8_t *dst = row != NULL && px < pw ? row + (size_t)px * oc : NULL;
-            uint8x16x2_t P = spq_smve_window(l, offs, pixels, taps, kk, H, W, iy0, ix0);
+            uint8x16x2_t P = spq_smve_window(l, offs, pixels, iy0, ix0,
+                                              ey || ix0 < 0 || ix0 > wk, q2, q3);
             int32_t s = (int32_t)(8u * vaddvaq_u8(vaddvq_u8(P.val[0]), P.val[1])); /* - 8 sum */
             rows += vaddvaq_u8(vaddvq_u8(vminq_u8(P.val[0], one)), vminq_u8(P.val[1], one));
             spq_smve_dots32(wb, P.val[0], P.val[1], acc, oc);
