@@ -23,7 +23,10 @@
  * one vector, ORed into the cached trains, and its spikes at each step counted in 4 vectors
  * of nibble counters in the scratch after the offsets (byte lane i of vector k: bits k and
  * k + 4 of train i, added up over at most 15 vectors of trains, then summed by VADDV into the
- * counts). Stack: its frame only (256 B with gcc 12 -O2).
+ * counts). In assembly, since gcc 12 spills the loop's addresses and constants around them:
+ * the gathers of a window inside the image (from its first pixel), the dot products (a
+ * low-overhead loop of 4 channels), the 4 rank searches of 16 channels with their trains and
+ * narrowing, and the nibble counters. Stack: its frame only (256 B with gcc 12 -O2).
  *
  * spq_static_acc_mve and spq_train_row_mve, without offsets: the same a position at a time,
  * the pixels by a predicated copy of each kernel row into a zeroed buffer
