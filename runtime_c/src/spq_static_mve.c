@@ -26,7 +26,7 @@
  * counts). In assembly, since gcc 12 spills the loop's addresses and constants around them:
  * the gathers of a window inside the image (from its first pixel), the dot products (a
  * low-overhead loop of 4 channels), the 4 rank searches of 16 channels with their trains and
- * narrowing, and the nibble counters. Stack: its frame only (256 B with gcc 12 -O2).
+ * narrowing, and the nibble counters, the pixels' sum and non-zero count. Stack: its frame only (240 B with gcc 12 -O2).
  *
  * spq_static_acc_mve and spq_train_row_mve, without offsets: the same a position at a time,
  * the pixels by a predicated copy of each kernel row into a zeroed buffer
@@ -416,7 +416,6 @@ uint32_t spq_static_trains_mve(const spq_layer_t *l, const spq_layer_t *pool,
     uint32_t ow = l->out_w, oc = l->out_c, oy, ox, b, rows = 0, n = 0;
     uint8_t *nb = wb + 32u * oc + 6u * 32u; /* the nibble counters, after the offsets */
     uint32_t k = pool != l ? pool->kernel : 1u, pw = pool->out_w;
-    const uint8x16_t one = vdupq_n_u8(1);
     const uint8_t *tb;
     uint32_t bq = spq_smve_bases(l, tab, &tb), kk = l->kernel;
     uint32_t taps = (uint32_t)l->in_c * kk * kk, q2 = vctp16q(taps - 16u);
@@ -433,8 +432,21 @@ uint32_t spq_static_trains_mve(const spq_layer_t *l, const spq_layer_t *pool,
             uint8_t *dst = row != NULL && px < pw ? row + (size_t)px * oc : NULL;
             uint8x16x2_t P = spq_smve_window(l, offs, pixels, iy0, ix0,
                                               ey || ix0 < 0 || ix0 > wk, q2, q3);
-            int32_t s = (int32_t)(8u * vaddvaq_u8(vaddvq_u8(P.val[0]), P.val[1])); /* - 8 sum */
-            rows += vaddvaq_u8(vaddvq_u8(vminq_u8(P.val[0], one)), vminq_u8(P.val[1], one));
+            int32_t s;
+            uint8x16_t m;
+            /* 8 times the pixels' sum into s, their non-zero count added to rows */
+            __asm__("vaddv.u8 %[s], %q[p0]\n\t"
+                    "vaddva.u8 %[s], %q[p1]\n\t"
+                    "lsls %[s], %[s], #3\n\t"
+                    "vmov.i8 %q[m], #1\n\t"
+                    "vmin.u8 %q[m], %q[p0], %q[m]\n\t"
+                    "vaddva.u8 %[r], %q[m]\n\t"
+                    "vmov.i8 %q[m], #1\n\t"
+                    "vmin.u8 %q[m], %q[p1], %q[m]\n\t"
+                    "vaddva.u8 %[r], %q[m]\n\t"
+                    : [s] "=&Te"(s), [r] "+Te"(rows), [m] "=&w"(m)
+                    : [p0] "w"(P.val[0]), [p1] "w"(P.val[1])
+                    : "cc");
             spq_smve_dots32(wb, P.val[0], P.val[1], acc, oc);
             for (b = 0; b < oc; b += 16u) {
                 uint8x16_t v = spq_smve_trains16(bq + 124u * b, tb + b, acc + b, s);
