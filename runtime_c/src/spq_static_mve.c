@@ -26,7 +26,8 @@
  * counts). In assembly, since gcc 12 spills the loop's addresses and constants around them:
  * the gathers of a window inside the image (from its first pixel), the dot products (a
  * low-overhead loop of 4 channels), the 4 rank searches of 16 channels with their trains and
- * narrowing, and the nibble counters, the pixels' sum and non-zero count. Stack: its frame only (240 B with gcc 12 -O2).
+ * narrowing, the nibble counters, and the pixels' sum and non-zero count. Stack: its frame
+ * only (240 B with gcc 12 -O2).
  *
  * spq_static_acc_mve and spq_train_row_mve, without offsets: the same a position at a time,
  * the pixels by a predicated copy of each kernel row into a zeroed buffer
