@@ -23,7 +23,11 @@
  * one vector, ORed into the cached trains, and its spikes at each step counted in 4 vectors
  * of nibble counters in the scratch after the offsets (byte lane i of vector k: bits k and
  * k + 4 of train i, added up over at most 15 vectors of trains, then summed by VADDV into the
- * counts). Stack: its frame only (264 B with gcc 12 -O2).
+ * counts). In assembly, since gcc 12 spills the loop's addresses and constants around them:
+ * the gathers of a window inside the image (from its first pixel), the dot products (a
+ * low-overhead loop of 4 channels), the 4 rank searches of 16 channels with their trains and
+ * narrowing, the nibble counters, and the pixels' sum and non-zero count. Stack: its frame
+ * only (240 B with gcc 12 -O2).
  *
  * spq_static_acc_mve and spq_train_row_mve, without offsets: the same a position at a time,
  * the pixels by a predicated copy of each kernel row into a zeroed buffer
@@ -115,17 +119,42 @@ SPQ_INLINE uint8x16_t spq_smve_pixels(const uint8_t *b)
     return vmovntq_u16(vmovnbq_u16(vuninitializedq_u8(), vldrbq_u16(b)), vldrbq_u16(b + 8));
 }
 
-/* The 32 taps' pixels of position (oy, ox) by gathers at the offsets offs. */
+/* The 32 taps' pixels of the window at row iy0, column ix0 of the image (e: it crosses the
+ * border) by gathers at the offsets offs; inside the image in assembly (the gathers from the
+ * window's first pixel, the last two predicated by q2, q3: VCTP of the taps past 16 and
+ * 24). */
 SPQ_TEMPLATE uint8x16x2_t spq_smve_window(const spq_layer_t *l, const uint16_t *offs,
-                                          const uint8_t *pixels, uint32_t oy, uint32_t ox)
+                                          const uint8_t *pixels, int32_t iy0, int32_t ix0, int e,
+                                          uint32_t q2, uint32_t q3)
 {
-    uint32_t H = l->in_h, W = l->in_w, k = l->kernel, s = l->stride, p = l->padding;
-    uint32_t taps = (uint32_t)l->in_c * k * k, tp = 32u;
-    int32_t iy0 = (int32_t)(oy * s) - (int32_t)p, ix0 = (int32_t)(ox * s) - (int32_t)p;
+    uint32_t W = l->in_w, taps = (uint32_t)l->in_c * l->kernel * l->kernel, tp = 32u;
     uint32_t o = (uint32_t)(iy0 * (int32_t)W + ix0), y = (uint32_t)iy0, x = (uint32_t)ix0;
-    uint16x8_t vh = vdupq_n_u16((uint16_t)H), vw = vdupq_n_u16((uint16_t)W);
-    int e = iy0 < 0 || ix0 < 0 || iy0 + (int32_t)k > (int32_t)H || ix0 + (int32_t)k > (int32_t)W;
     uint8x16x2_t P;
+    if (!e) {
+        uint16x8_t f, g0, g1;
+        __asm__("vldrh.u16 %q[f], [%[of]]\n\t"
+                "vldrb.u16 %q[g0], [%[px], %q[f]]\n\t"
+                "vldrh.u16 %q[f], [%[of], #16]\n\t"
+                "vldrb.u16 %q[g1], [%[px], %q[f]]\n\t"
+                "vmovnb.i16 %q[p0], %q[g0]\n\t"
+                "vmovnt.i16 %q[p0], %q[g1]\n\t"
+                "vldrh.u16 %q[f], [%[of], #32]\n\t"
+                "vmsr p0, %[q2]\n\t"
+                "vpst\n\t"
+                "vldrbt.u16 %q[g0], [%[px], %q[f]]\n\t"
+                "vldrh.u16 %q[f], [%[of], #48]\n\t"
+                "vmsr p0, %[q3]\n\t"
+                "vpst\n\t"
+                "vldrbt.u16 %q[g1], [%[px], %q[f]]\n\t"
+                "vmovnb.i16 %q[p1], %q[g0]\n\t"
+                "vmovnt.i16 %q[p1], %q[g1]\n\t"
+                : [p0] "=&w"(P.val[0]), [p1] "=&w"(P.val[1]), [f] "=&w"(f), [g0] "=&w"(g0),
+                  [g1] "=&w"(g1)
+                : [of] "r"(offs), [px] "r"(pixels + o), [q2] "r"(q2), [q3] "r"(q3)
+                : "p0", "memory");
+        return P;
+    }
+    uint16x8_t vh = vdupq_n_u16(l->in_h), vw = vdupq_n_u16(l->in_w);
     P.val[0] = vmovntq_u16(vmovnbq_u16(vuninitializedq_u8(),
                                    spq_smve_gather(pixels, offs, tp, o, y, x, vh, vw, 8u, e)),
                        spq_smve_gather(pixels, offs + 8, tp, o, y, x, vh, vw, 8u, e));
@@ -201,54 +230,75 @@ uint32_t spq_static_acc_mve(const spq_layer_t *l, const uint8_t *wb, const uint8
     return nz;
 }
 
-/* The trains of the 4 channels c + 4 i (lanes i) from their accumulators a: the rank (the
- * breakpoints <= a, of 31) by five halvings of q, the addresses of breakpoint r - 1 (a gather
- * with an immediate offset, a compare-and-predicate, a predicated add each; q starts at the
- * channels' breakpoints minus 4 bytes), then the train table's byte of each channel and rank
- * (32 c + r: the address q's offset from the breakpoints, plus 4 and 4 c, over 4) by one
- * gather. */
-SPQ_INLINE uint32x4_t spq_smve_trains(const int32_t *br, const uint8_t *tab, uint32_t c,
-                                      int32x4_t a)
+/* The rank search's start address bq (o - 4, o the breakpoints' address) and train-table
+ * base tb (tab + 1 - o / 4, mod 2^32 as the gathers add) of channel 0; channel b's: bq + 124 b,
+ * tb + b. */
+SPQ_INLINE uint32_t spq_smve_bases(const spq_layer_t *l, const uint8_t *tab, const uint8_t **tb)
 {
-    static const uint32_t lane[2][4] = {{0, 4 * 124, 8 * 124, 12 * 124}, {0, 16, 32, 48}};
-    uint32_t o = (uint32_t)(uintptr_t)br;
-    uint32x4_t q = vaddq_n_u32(vld1q_u32(lane[0]), o - 4u + 124u * c), x;
-    __asm__("vldrw.u32 %q[x], [%q[q], #64]\n\t"
-            "vpt.s32 ge, %q[a], %q[x]\n\t"
-            "vaddt.i32 %q[q], %q[q], %[h16]\n\t"
-            "vldrw.u32 %q[x], [%q[q], #32]\n\t"
-            "vpt.s32 ge, %q[a], %q[x]\n\t"
-            "vaddt.i32 %q[q], %q[q], %[h8]\n\t"
-            "vldrw.u32 %q[x], [%q[q], #16]\n\t"
-            "vpt.s32 ge, %q[a], %q[x]\n\t"
-            "vaddt.i32 %q[q], %q[q], %[h4]\n\t"
-            "vldrw.u32 %q[x], [%q[q], #8]\n\t"
-            "vpt.s32 ge, %q[a], %q[x]\n\t"
-            "vaddt.i32 %q[q], %q[q], %[h2]\n\t"
-            "vldrw.u32 %q[x], [%q[q], #4]\n\t"
-            "vpt.s32 ge, %q[a], %q[x]\n\t"
-            "vaddt.i32 %q[q], %q[q], %[h1]\n\t"
-            : [q] "+w"(q), [x] "=&w"(x)
-            : [a] "w"(a), [h16] "r"(64u), [h8] "r"(32u), [h4] "r"(16u), [h2] "r"(8u),
-              [h1] "r"(4u)
-            : "p0", "memory");
-    q = vaddq_u32(q, vld1q_u32(lane[1])); /* q - o + 4 + 4 c: 4 (32 c + r) */
-    return vldrbq_gather_offset_u32(tab, vshrq_n_u32(vaddq_n_u32(q, 4u + 4u * c - o), 2));
+    uint32_t o = (uint32_t)(uintptr_t)l->breaks;
+    *tb = tab + 1u - (o >> 2);
+    return o - 4u;
 }
 
 /* The 16 trains of channels b .. b + 15 from their accumulators (acc in the rank groups'
- * order, minus s each), in channel order. */
-SPQ_INLINE uint8x16_t spq_smve_trains16(const int32_t *br, const uint8_t *tab,
-                                        const int32_t *acc, uint32_t b, int32_t s)
+ * order, minus s each), in channel order (byte 4 i + g: channel b + g + 4 i), in one block
+ * of assembly (gcc 12 spills its addresses and constants between the groups). Group g, the
+ * channels b + g + 4 i in lanes i: the rank (the breakpoints <= a, of 31) by five halvings of
+ * q, the addresses of breakpoint r - 1 (a gather with an immediate offset, a compare, a
+ * predicated add each; q starts at the channels' breakpoints minus 4 bytes: lane constant
+ * 124 * 4 i plus o - 4 + 124 (b + g), o the breakpoints' address), then the train table's
+ * byte 32 (b + g + 4 i) + r by one gather: (q + 16 i) / 4 from the base
+ * tab + 1 + b + g - o / 4 (o is a multiple of 4). bq and tb: those of group 0
+ * (spq_smve_bases). */
+SPQ_TEMPLATE uint8x16_t spq_smve_trains16(uint32_t bq, const uint8_t *tb, const int32_t *acc,
+                                        int32_t s)
 {
-    uint32x4_t t0 = spq_smve_trains(br, tab, b, vsubq_n_s32(vld1q_s32(acc), s));
-    uint32x4_t t2 = spq_smve_trains(br, tab, b + 2u, vsubq_n_s32(vld1q_s32(acc + 8), s));
-    uint16x8_t lo = vmovntq_u32(vmovnbq_u32(vuninitializedq_u16(), t0), t2);
-    uint32x4_t t1 = spq_smve_trains(br, tab, b + 1u, vsubq_n_s32(vld1q_s32(acc + 4), s));
-    uint32x4_t t3 = spq_smve_trains(br, tab, b + 3u, vsubq_n_s32(vld1q_s32(acc + 12), s));
-    uint16x8_t hi = vmovntq_u32(vmovnbq_u32(vuninitializedq_u16(), t1), t3);
-    /* byte 4 i + j is lane i of tj */
-    return vmovntq_u16(vmovnbq_u16(vuninitializedq_u8(), lo), hi);
+    static const uint32_t lane[2][4] = {{0, 4 * 124, 8 * 124, 12 * 124}, {0, 16, 32, 48}};
+    uint32_t t;
+    uint32x4_t q, x, a, r, lo; /* lo: trains of groups 0, 2 as halfwords; q: of 1, 3 */
+    /* one group: its index g (0 .. 3) in the two immediates */
+#define SPQ_SMVE_GROUP(g, dst)                                                               \
+    "vldrw.u32 %q[a], [%[acc], #" #g "*16]\n\t"                                              \
+    "vsub.i32 %q[a], %q[a], %[s]\n\t"                                                         \
+    "add %[t], %[bq], #" #g "*124\n\t"                                                       \
+    "vadd.i32 %q[q], %q[l0], %[t]\n\t"                                                        \
+    "vldrw.u32 %q[x], [%q[q], #64]\n\t"                                                       \
+    "vpt.s32 ge, %q[a], %q[x]\n\t"                                                            \
+    "vaddt.i32 %q[q], %q[q], %[h16]\n\t"                                                      \
+    "vldrw.u32 %q[x], [%q[q], #32]\n\t"                                                       \
+    "vpt.s32 ge, %q[a], %q[x]\n\t"                                                            \
+    "vaddt.i32 %q[q], %q[q], %[h8]\n\t"                                                       \
+    "vldrw.u32 %q[x], [%q[q], #16]\n\t"                                                       \
+    "vpt.s32 ge, %q[a], %q[x]\n\t"                                                            \
+    "vaddt.i32 %q[q], %q[q], %[h4]\n\t"                                                       \
+    "vldrw.u32 %q[x], [%q[q], #8]\n\t"                                                        \
+    "vpt.s32 ge, %q[a], %q[x]\n\t"                                                            \
+    "vaddt.i32 %q[q], %q[q], %[h2]\n\t"                                                       \
+    "vldrw.u32 %q[x], [%q[q], #4]\n\t"                                                        \
+    "vpt.s32 ge, %q[a], %q[x]\n\t"                                                            \
+    "vaddt.i32 %q[q], %q[q], %[h1]\n\t"                                                       \
+    "vadd.i32 %q[q], %q[q], %q[l1]\n\t"                                                       \
+    "vshr.u32 %q[q], %q[q], #2\n\t"                                                           \
+    "add %[t], %[tb], #" #g "\n\t"                                                            \
+    "vldrb.u32 %q[" #dst "], [%[t], %q[q]]\n\t"
+    __asm__(SPQ_SMVE_GROUP(0, r)
+            SPQ_SMVE_GROUP(2, x)
+            "vmovnb.i32 %q[lo], %q[r]\n\t"
+            "vmovnt.i32 %q[lo], %q[x]\n\t"
+            SPQ_SMVE_GROUP(1, r)
+            SPQ_SMVE_GROUP(3, x)
+            "vmovnb.i32 %q[q], %q[r]\n\t"
+            "vmovnt.i32 %q[q], %q[x]\n\t"
+            "vmovnb.i16 %q[a], %q[lo]\n\t"
+            "vmovnt.i16 %q[a], %q[q]\n\t"
+            : [q] "=&w"(q), [x] "=&w"(x), [a] "=&w"(a), [r] "=&w"(r), [lo] "=&w"(lo),
+              [t] "=&r"(t)
+            : [acc] "r"(acc), [s] "r"(s), [bq] "r"(bq), [tb] "r"(tb),
+              [l0] "w"(vld1q_u32(lane[0])), [l1] "w"(vld1q_u32(lane[1])), [h16] "r"(64u),
+              [h8] "r"(32u), [h4] "r"(16u), [h2] "r"(8u), [h1] "r"(4u)
+            : "p0", "memory");
+#undef SPQ_SMVE_GROUP
+    return vreinterpretq_u8_u32(a);
 }
 
 /* The 16 trains v ORed into dst (unless NULL). */
@@ -262,9 +312,10 @@ SPQ_INLINE void spq_smve_or(uint8x16_t v, uint8_t *dst)
 void spq_train_row_mve(const spq_layer_t *l, const int32_t *acc, const uint8_t *tab, uint8_t *dst,
                        uint32_t *cnt, uint32_t T)
 {
-    uint32_t b, t;
+    const uint8_t *tb;
+    uint32_t b, t, bq = spq_smve_bases(l, tab, &tb);
     for (b = 0; b < l->out_c; b += 16u, acc += 16, dst = dst != NULL ? dst + 16 : NULL) {
-        uint8x16_t v = spq_smve_trains16(l->breaks, tab, acc, b, 0);
+        uint8x16_t v = spq_smve_trains16(bq + 124u * b, tb + b, acc, 0);
         spq_smve_or(v, dst);
         for (t = 0; t < T; t++, v = vshrq_n_u8(v, 1)) { /* the spikes at each step */
             cnt[t] = vaddvaq_u8(cnt[t], vandq_u8(v, vdupq_n_u8(1)));
@@ -273,14 +324,33 @@ void spq_train_row_mve(const spq_layer_t *l, const int32_t *acc, const uint8_t *
 }
 
 /* The nibble counters nb (4 vectors) of the trains v: bits k and k + 4 of each into byte
- * lane i of vector k. */
+ * lane i of vector k (in assembly: one address register, the mask made in place). */
 SPQ_INLINE void spq_smve_nibbles(uint8_t *nb, uint8x16_t v)
 {
-    const uint8x16_t m = vdupq_n_u8(0x11);
-    vst1q_u8(nb, vaddq_u8(vld1q_u8(nb), vandq_u8(v, m)));
-    vst1q_u8(nb + 16, vaddq_u8(vld1q_u8(nb + 16), vandq_u8(vshrq_n_u8(v, 1), m)));
-    vst1q_u8(nb + 32, vaddq_u8(vld1q_u8(nb + 32), vandq_u8(vshrq_n_u8(v, 2), m)));
-    vst1q_u8(nb + 48, vaddq_u8(vld1q_u8(nb + 48), vandq_u8(vshrq_n_u8(v, 3), m)));
+    uint8x16_t m, x, c;
+    __asm__ volatile("vmov.i8 %q[m], #0x11\n\t"
+                     "vand %q[x], %q[v], %q[m]\n\t"
+                     "vldrb.u8 %q[c], [%[nb]]\n\t"
+                     "vadd.i8 %q[c], %q[c], %q[x]\n\t"
+                     "vstrb.8 %q[c], [%[nb]]\n\t"
+                     "vshr.u8 %q[x], %q[v], #1\n\t"
+                     "vand %q[x], %q[x], %q[m]\n\t"
+                     "vldrb.u8 %q[c], [%[nb], #16]\n\t"
+                     "vadd.i8 %q[c], %q[c], %q[x]\n\t"
+                     "vstrb.8 %q[c], [%[nb], #16]\n\t"
+                     "vshr.u8 %q[x], %q[v], #2\n\t"
+                     "vand %q[x], %q[x], %q[m]\n\t"
+                     "vldrb.u8 %q[c], [%[nb], #32]\n\t"
+                     "vadd.i8 %q[c], %q[c], %q[x]\n\t"
+                     "vstrb.8 %q[c], [%[nb], #32]\n\t"
+                     "vshr.u8 %q[x], %q[v], #3\n\t"
+                     "vand %q[x], %q[x], %q[m]\n\t"
+                     "vldrb.u8 %q[c], [%[nb], #48]\n\t"
+                     "vadd.i8 %q[c], %q[c], %q[x]\n\t"
+                     "vstrb.8 %q[c], [%[nb], #48]\n\t"
+                     : [m] "=&w"(m), [x] "=&w"(x), [c] "=&w"(c)
+                     : [nb] "r"(nb), [v] "w"(v)
+                     : "memory");
 }
 
 /* The nibble counters nb added into the counts of the T steps, and zeroed. */
@@ -300,23 +370,37 @@ static void spq_smve_flush(uint8_t *nb, uint32_t *cnt, uint32_t T)
 }
 
 /* The dot products of the window's 32 pixels (P0, P1) with each of the oc rows of weight
- * bytes at w, into acc: 6 instructions a channel (a low-overhead loop; gcc 12 spends 9). */
+ * bytes at w, into acc: a low-overhead loop of 4 channels (oc a multiple of 4), 19
+ * instructions (gcc 12 spends 9 a channel). */
 SPQ_INLINE void spq_smve_dots32(const uint8_t *w, uint8x16_t P0, uint8x16_t P1, int32_t *acc,
                                 uint32_t oc)
 {
-    uint32_t d;
+    uint32_t d0, d1, d2, d3;
     uint8x16_t w0, w1;
     __asm__ volatile("dls lr, %[n]\n"
                      "1:\n\t"
                      "vldrb.u8 %q[w0], [%[w]], #16\n\t"
                      "vldrb.u8 %q[w1], [%[w]], #16\n\t"
-                     "vmladav.u8 %[d], %q[p0], %q[w0]\n\t"
-                     "vmladava.u8 %[d], %q[p1], %q[w1]\n\t"
-                     "str %[d], [%[a]], #4\n\t"
+                     "vmladav.u8 %[d0], %q[p0], %q[w0]\n\t"
+                     "vmladava.u8 %[d0], %q[p1], %q[w1]\n\t"
+                     "vldrb.u8 %q[w0], [%[w]], #16\n\t"
+                     "vldrb.u8 %q[w1], [%[w]], #16\n\t"
+                     "vmladav.u8 %[d1], %q[p0], %q[w0]\n\t"
+                     "vmladava.u8 %[d1], %q[p1], %q[w1]\n\t"
+                     "vldrb.u8 %q[w0], [%[w]], #16\n\t"
+                     "vldrb.u8 %q[w1], [%[w]], #16\n\t"
+                     "vmladav.u8 %[d2], %q[p0], %q[w0]\n\t"
+                     "vmladava.u8 %[d2], %q[p1], %q[w1]\n\t"
+                     "vldrb.u8 %q[w0], [%[w]], #16\n\t"
+                     "vldrb.u8 %q[w1], [%[w]], #16\n\t"
+                     "vmladav.u8 %[d3], %q[p0], %q[w0]\n\t"
+                     "vmladava.u8 %[d3], %q[p1], %q[w1]\n\t"
+                     "strd %[d0], %[d1], [%[a]], #8\n\t"
+                     "strd %[d2], %[d3], [%[a]], #8\n\t"
                      "le lr, 1b\n\t"
-                     : [w] "+r"(w), [a] "+r"(acc), [d] "=&Te"(d), [w0] "=&w"(w0),
-                       [w1] "=&w"(w1)
-                     : [n] "r"(oc), [p0] "w"(P0), [p1] "w"(P1)
+                     : [w] "+r"(w), [a] "+r"(acc), [d0] "=&Te"(d0), [d1] "=&Te"(d1),
+                       [d2] "=&Te"(d2), [d3] "=&Te"(d3), [w0] "=&w"(w0), [w1] "=&w"(w1)
+                     : [n] "r"(oc / 4u), [p0] "w"(P0), [p1] "w"(P1)
                      : "lr", "memory");
 }
 
@@ -333,20 +417,40 @@ uint32_t spq_static_trains_mve(const spq_layer_t *l, const spq_layer_t *pool,
     uint32_t ow = l->out_w, oc = l->out_c, oy, ox, b, rows = 0, n = 0;
     uint8_t *nb = wb + 32u * oc + 6u * 32u; /* the nibble counters, after the offsets */
     uint32_t k = pool != l ? pool->kernel : 1u, pw = pool->out_w;
-    const uint8x16_t one = vdupq_n_u8(1);
+    const uint8_t *tb;
+    uint32_t bq = spq_smve_bases(l, tab, &tb), kk = l->kernel;
+    uint32_t taps = (uint32_t)l->in_c * kk * kk, q2 = vctp16q(taps - 16u);
+    uint32_t q3 = vctp16q(taps > 24u ? taps - 24u : 0u);
+    int32_t wk = (int32_t)l->in_w - (int32_t)kk; /* the last column of a window inside */
+    int32_t st = (int32_t)l->stride, iy0 = -(int32_t)l->padding, ix0;
     spq_smve_flush(nb, cnt, 0);
-    for (oy = 0; oy < l->out_h; oy++) {
+    for (oy = 0; oy < l->out_h; oy++, iy0 += st) {
         /* the trains of the pool's output row of oy (NULL: outside the pool's map) */
         uint8_t *row = oy / k < pool->out_h ? cache + (size_t)(oy / k) * pw * oc : NULL;
         uint32_t px = 0, kx = 0;
-        for (ox = 0; ox < ow; ox++) {
+        int ey = iy0 < 0 || iy0 + (int32_t)l->kernel > (int32_t)l->in_h;
+        for (ox = 0, ix0 = -(int32_t)l->padding; ox < ow; ox++, ix0 += st) {
             uint8_t *dst = row != NULL && px < pw ? row + (size_t)px * oc : NULL;
-            uint8x16x2_t P = spq_smve_window(l, offs, pixels, oy, ox);
-            int32_t s = (int32_t)(8u * vaddvaq_u8(vaddvq_u8(P.val[0]), P.val[1])); /* - 8 sum */
-            rows += vaddvaq_u8(vaddvq_u8(vminq_u8(P.val[0], one)), vminq_u8(P.val[1], one));
+            uint8x16x2_t P = spq_smve_window(l, offs, pixels, iy0, ix0,
+                                              ey || ix0 < 0 || ix0 > wk, q2, q3);
+            int32_t s;
+            uint8x16_t m;
+            /* 8 times the pixels' sum into s, their non-zero count added to rows */
+            __asm__("vaddv.u8 %[s], %q[p0]\n\t"
+                    "vaddva.u8 %[s], %q[p1]\n\t"
+                    "lsls %[s], %[s], #3\n\t"
+                    "vmov.i8 %q[m], #1\n\t"
+                    "vmin.u8 %q[m], %q[p0], %q[m]\n\t"
+                    "vaddva.u8 %[r], %q[m]\n\t"
+                    "vmov.i8 %q[m], #1\n\t"
+                    "vmin.u8 %q[m], %q[p1], %q[m]\n\t"
+                    "vaddva.u8 %[r], %q[m]\n\t"
+                    : [s] "=&Te"(s), [r] "+Te"(rows), [m] "=&w"(m)
+                    : [p0] "w"(P.val[0]), [p1] "w"(P.val[1])
+                    : "cc");
             spq_smve_dots32(wb, P.val[0], P.val[1], acc, oc);
             for (b = 0; b < oc; b += 16u) {
-                uint8x16_t v = spq_smve_trains16(l->breaks, tab, acc + b, b, s);
+                uint8x16_t v = spq_smve_trains16(bq + 124u * b, tb + b, acc + b, s);
                 spq_smve_or(v, dst != NULL ? dst + b : NULL);
                 spq_smve_nibbles(nb, v);
                 if (++n == 15u) {
