@@ -549,6 +549,7 @@ static void spq_step_time(spq_ctx_t *ctx, const uint8_t *frame)
 }
 
 /* All time steps of one layer after the other (layer-major). */
+SPQ_SIZE SPQ_NOINLINE
 static void spq_run_layers(spq_ctx_t *ctx, const uint8_t *input)
 {
     const spq_model_t *m = ctx->model;
