@@ -27,7 +27,8 @@ SPQ_INLINE void spq_span(uint32_t o, uint32_t s, uint32_t p, uint32_t k, uint32_
 /* Add the weight rows of the non-zero inputs in the window of output (oy, ox) into acc;
  * returns the number of rows added. spike: in is a position-major spike map; else uint8
  * counts (position-major) or, with pixels set, the caller's (C, H, W) image. */
-SPQ_SIZE static uint32_t spq_conv_window(const spq_layer_t *l, const void *in, int kind, uint32_t oy,
+SPQ_SIZE
+static uint32_t spq_conv_window(const spq_layer_t *l, const void *in, int kind, uint32_t oy,
                                 uint32_t ox, void *acc, spq_row_fn_t row)
 {
     uint32_t C = l->in_c, H = l->in_h, W = l->in_w, k = l->kernel, s = l->stride;
