@@ -399,6 +399,32 @@ def test_mve_static_kernels_equal_host(tmp_path: Path) -> None:
         assert sum(int(r["spikes"][0]) for r in ref) > 0, ir.name
 
 
+# ------------------------------------------------- 1-bit membranes through the table fires
+# the window-row layer (byte lanes: spq_fire8_b1) and the fused 4-bit layer (pair words:
+# spq_fire16_b1_n*) with two membrane levels and out_c a multiple of 32 (no CASES entry has
+# both; spq_fire_b1 is one 16-channel block per iteration)
+B1_CASE = ("fireb1", "events", 1, 9, 7, 4, (32, 3, 1, 1, 2, 2), None, (64, 3, 2, 1, 4, 2),
+           "max", 4)
+
+
+@pytest.mark.qemu
+def test_one_bit_fire_equals_reference(tmp_path: Path) -> None:
+    """Host ASan/UBSan build against the numpy reference, the M3 against the host."""
+    from tests.test_runtime_c import _sanitized_objects
+
+    ir = fast_ir(B1_CASE, 500)
+    lut, wx = _packed(ir)
+    assert lut.lut is not None and lut.level_bits == 1 and lut.outcome_bits == 8
+    assert wx.weights_x is not None and wx.level_bits == 1 and wx.outcome is not None
+    assert lut.out_c % 32 == 0 and wx.out_c % 32 == 0  # else the reference update runs
+    out = modelgen.write_export(ir, tmp_path / ir.name, firmware=True)
+    x = _inputs(ir, 3, 11)
+    _host_check(_sanitized_objects(tmp_path, ()), ir, out, x)
+    export = open_export(out)
+    run = run_on_device(export, get_board("mps2-an385"), x, timeout=120)
+    assert differences(run.results, host_reference(export, x), export) == [], ir.name
+
+
 # ------------------------------------------------------------------- corrupted tables
 def _tamper(src: str, array: str) -> str:
     """Change the first element of `array` in a generated C file that differs once changed

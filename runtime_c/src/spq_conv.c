@@ -27,6 +27,7 @@ SPQ_INLINE void spq_span(uint32_t o, uint32_t s, uint32_t p, uint32_t k, uint32_
 /* Add the weight rows of the non-zero inputs in the window of output (oy, ox) into acc;
  * returns the number of rows added. spike: in is a position-major spike map; else uint8
  * counts (position-major) or, with pixels set, the caller's (C, H, W) image. */
+SPQ_SIZE
 static uint32_t spq_conv_window(const spq_layer_t *l, const void *in, int kind, uint32_t oy,
                                 uint32_t ox, void *acc, spq_row_fn_t row)
 {
@@ -53,10 +54,11 @@ static uint32_t spq_conv_window(const spq_layer_t *l, const void *in, int kind, 
                         rows++;
                     }
                 }
-            } else {
-                const uint8_t *v = (const uint8_t *)in;
-                for (ci = 0; ci < C; ci++) {
-                    uint32_t x = kind == SPQ_IN_U8 ? v[(ci * H + iy) * W + ix] : v[q + ci];
+            } else { /* pixels (C, H, W): a channel H * W bytes on; counts (H, W, C): 1 */
+                const uint8_t *v = (const uint8_t *)in + (kind == SPQ_IN_U8 ? iy * W + ix : q);
+                uint32_t vstep = kind == SPQ_IN_U8 ? H * W : 1u;
+                for (ci = 0; ci < C; ci++, v += vstep) {
+                    uint32_t x = *v;
                     if (x != 0u) {
                         row(acc, w + ci * wstep, oc, (int32_t)x);
                         rows++;
@@ -341,8 +343,8 @@ static void spq_train_row(const spq_layer_t *l, const int32_t *acc, const uint8_
                           uint8_t *dst, uint16_t *hist)
 {
     const int32_t *br = l->breaks;
-    uint32_t c;
-    for (c = 0; c < l->out_c; c++, br += 31, tab += 32) {
+    uint32_t c, oc = l->out_c; /* not reloaded after each store into hist */
+    for (c = 0; c < oc; c++, br += 31, tab += 32) {
         uint32_t x = tab[spq_rank31(br, acc[c])];
         hist[x]++;
         if (dst != NULL) {
@@ -388,12 +390,10 @@ SPQ_NOINLINE static void spq_train_planes(uint8_t *cache, uint32_t groups, uint3
  * eight; after them the layer's spike count at each step (uint32). The scratch holds the
  * position's accumulators, the SMLAD weight pairs, the train table and the histogram of the
  * trains (spq_static_scratch_bytes). Returns the synops. */
-#if SPQ_HAVE_MVE
-SPQ_NOINLINE /* its frame not under spq_static_trains_mve's */
-#endif
-static uint32_t spq_static_trains_build(const spq_layer_t *l, const spq_layer_t *pool,
-                                        const uint8_t *pixels, uint8_t *cache, uint32_t *scratch,
-                                        uint32_t T)
+SPQ_NOINLINE static uint32_t spq_static_trains_build(const spq_layer_t *l,
+                                                     const spq_layer_t *pool,
+                                                     const uint8_t *pixels, uint8_t *cache,
+                                                     uint32_t *scratch, uint32_t T)
 {
     /* the pool's window k x k (1 x 1 without a pool: pool = the layer) */
     uint32_t k = pool != NULL ? pool->kernel : 1u, oc = l->out_c, ow = l->out_w, oy, ox;
@@ -474,6 +474,7 @@ void spq_static_trains_copy(const uint32_t *cache, size_t n, uint32_t t, uint32_
 }
 #endif
 
+SPQ_SIZE
 void spq_static_trains_step(spq_job_t *job, const spq_layer_t *pool)
 {
     const spq_layer_t *l = job->l;

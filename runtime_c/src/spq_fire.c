@@ -129,12 +129,25 @@ static void spq_fire8_b2(const uint32_t *x, const uint8_t *t, uint32_t *mem, uin
 #endif
 
 /* 1-bit membranes (two levels): one body, column kind and n at run time (rarer layers; the
- * code size of four specialised bodies is not worth it). */
-SPQ_NOINLINE static void spq_fire_b1(const uint32_t *x, const uint8_t *t, uint32_t *mem,
+ * code size of four specialised bodies is not worth it), and one block of 16 channels per
+ * iteration (a membrane halfword; C is a multiple of 32, so a block's spikes never straddle
+ * words of out) rather than spq_fire_impl's two blocks per membrane word, which doubles the
+ * code for little. */
+SPQ_NOINLINE static void spq_fire_b1(const uint32_t *x, const uint8_t *t0, uint32_t *mem,
                                      uint32_t *out, uint32_t k, uint32_t C, uint32_t npos,
                                      uint32_t n, uint32_t kind)
 {
-    spq_fire_impl(x, t, mem, out, k, C, npos, 1u, n, kind);
+    uint32_t xstep = kind == 8u ? 4u : 8u, i, g, half = 0;
+    size_t tstep = (size_t)16u << (1u + n);
+    for (i = 0; i < npos; i++) {
+        const uint8_t *t = t0;
+        for (g = 0; g < C; g += 16u, k += 16u, x += xstep, t += tstep, half ^= 16u) {
+            uint32_t s, w = *mem, nw = spq_fire_block(x, w >> half, t, 1u, n, kind, &s);
+            *mem = (w & ~(0xFFFFu << half)) | (nw << half);
+            out[k >> 5] |= s << (k & 31u);
+            mem += half >> 4; /* the word is done after its high half */
+        }
+    }
 }
 
 static void spq_fire8_b1(const uint32_t *x, const uint8_t *t, uint32_t *mem, uint32_t *out,

@@ -105,6 +105,7 @@ static int spq_readout_x_ok(const spq_layer_t *l)
            l->out_c <= 16u && l->in_c <= 4095u;
 }
 
+SPQ_COLD
 int spq_readout_x_valid(const spq_layer_t *l)
 {
     const uint8_t *x = (const uint8_t *)l->weights_x;

@@ -44,6 +44,13 @@ static size_t spq_frame_bytes(const spq_layer_t *l)
     return spq_bitmap_bytes(n);
 }
 
+/* spq_static_trains_ok with its first test inline, for the callers run at every layer step
+ * (most layers read spikes: no call for them). */
+SPQ_INLINE int spq_trains_cached(const spq_layer_t *l, uint32_t T)
+{
+    return l->in_kind == SPQ_IN_U8 && spq_static_trains_ok(l, T);
+}
+
 /* The max pool that reads a static first layer's cached trains (layer 1), or NULL. */
 static const spq_layer_t *spq_trains_pool(const spq_model_t *m)
 {
@@ -55,7 +62,7 @@ static const spq_layer_t *spq_trains_pool(const spq_model_t *m)
  * static layer with cached trains (its cache part holds them). */
 static size_t spq_mem_bytes(const spq_model_t *m, const spq_layer_t *l)
 {
-    if (spq_static_trains_ok(l, m->time_steps)) {
+    if (spq_trains_cached(l, m->time_steps)) {
         return 0;
     }
     if (l->type == SPQ_LAYER_READOUT && l->in_kind == SPQ_IN_SPIKE) {
@@ -457,7 +464,7 @@ static void spq_layer_step(spq_ctx_t *ctx, uint32_t i, const void *src, void *ds
     case SPQ_LAYER_CONV:
     case SPQ_LAYER_LINEAR:
     case SPQ_LAYER_SPIKE_READOUT:
-        if (spq_static_trains_ok(l, m->time_steps)) { /* the cache is the layer's state */
+        if (spq_trains_cached(l, m->time_steps)) { /* the cache is the layer's state */
             job.mem = (uint32_t *)(void *)cache;
             spq_static_trains_step(&job, spq_trains_pool(m));
         } else if (l->in_kind == SPQ_IN_U8) {
@@ -482,7 +489,7 @@ static void spq_layer_step(spq_ctx_t *ctx, uint32_t i, const void *src, void *ds
         break;
     case SPQ_LAYER_MAXPOOL:
 #if SPQ_FAST
-        if (i == 1u && spq_static_trains_ok(&m->layers[0], m->time_steps)) {
+        if (i == 1u && spq_trains_cached(&m->layers[0], m->time_steps)) {
             spq_static_trains_copy((const uint32_t *)cache, spq_layer_neurons(l), t,
                                    (uint32_t *)dst); /* the static layer's pooled trains */
             break;
@@ -554,6 +561,7 @@ static void spq_step_time(spq_ctx_t *ctx, const uint8_t *frame)
 }
 
 /* All time steps of one layer after the other (layer-major). */
+SPQ_SIZE SPQ_NOINLINE
 static void spq_run_layers(spq_ctx_t *ctx, const uint8_t *input)
 {
     const spq_model_t *m = ctx->model;
