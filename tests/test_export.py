@@ -522,3 +522,52 @@ def test_host_c_runtime_reproduces_samples(tmp_path: Path) -> None:
             np.testing.assert_array_equal(np.asarray(got.logits_int), samples["logits_int"])
             np.testing.assert_array_equal(np.asarray(got.spike_counts), samples["spike_counts"])
             np.testing.assert_array_equal(np.asarray(got.synops), samples["synops"])
+
+
+# ------------------------------------------------ tables compiled only where they are read
+@pytest.mark.parametrize("board,with_sums", [
+    (None, True),  # the host, whose spq_init checks the sums
+    ("mps2-an386", False), ("microbit", False), ("mps2-an505", False),
+    ("mps3-an547", True),  # Helium reads them
+])
+def test_nibble_sums_are_compiled_only_for_helium_and_the_host(
+        board: str | None, with_sums: bool, tmp_path: Path) -> None:
+    """A kernel-3 16 -> 32 conv's weights_x: the weight bytes everywhere, the 18,432 B of
+    nibble sums only where spq_conv_w4.c checks or reads them; the array's length check holds
+    in both forms, and the bytes compiled are the exporter's."""
+    from spq.export import tables
+    from spq.export.render import render_c
+    from spq.tools.boards import get_board
+    from tests.test_runtime_fast import K3_CASES, k3_ir
+
+    target = (["gcc"] if board is None else
+              ["arm-none-eabi-gcc", "-mthumb", *get_board(board).cpu_flags])
+
+    ir = k3_ir(K3_CASES[0], 300)
+    packed = pack_model(ir)
+    packed.layers = [tables.add_tables(la) for la in packed.layers]
+    wx = packed.layers[0].weights_x
+    assert wx is not None and tables.nibble_sums_apply(packed.layers[0])
+    h_text, c_text = render_c(packed, [[] for _ in packed.layers], [], [])
+    src = tmp_path / f"{ir.name}.c"
+    src.write_text(c_text)
+    (tmp_path / f"{ir.name}.h").write_text(h_text)
+    obj = tmp_path / "m.o"
+    proc = subprocess.run([*target, "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic",
+                           "-O1", "-c", str(src), "-I", str(ROOT / "runtime_c" / "include"),
+                           "-o", str(obj)], capture_output=True, text=True, check=False)
+    assert proc.returncode == 0, proc.stderr
+    from elftools.elf.elffile import ELFFile
+    from elftools.elf.sections import SymbolTableSection
+
+    with open(obj, "rb") as f:
+        elf = ELFFile(f)
+        symtab = elf.get_section_by_name(".symtab")
+        assert isinstance(symtab, SymbolTableSection)
+        sym = next(s for s in symtab.iter_symbols() if s.name == f"{ir.name}_l0_weights_x")
+        sec = elf.get_section(sym["st_shndx"])
+        data = sec.data()[sym["st_value"]:sym["st_value"] + sym["st_size"]]
+    weight_bytes = 16 * 9 * 32
+    assert sym["st_size"] == (wx.nbytes if with_sums else weight_bytes)
+    assert bytes(data) == wx.tobytes()[:sym["st_size"]]
+    assert wx.nbytes == weight_bytes + 18_432

@@ -15,6 +15,7 @@ import jinja2
 import numpy as np
 
 from spq.errors import SpqError
+from spq.export import tables
 from spq.export.packing import (
     IN_KINDS,
     INPUT_KINDS,
@@ -60,6 +61,10 @@ def default_name(model_path: Path) -> str:
     return check_name(name)
 
 
+# where spq_conv_w4.c checks the nibble sums (SPQ_HAVE_MVE or a host build) or may read them
+NIBBLE_SUMS_IF = "!defined(__arm__) || defined(__ARM_FEATURE_MVE)"
+
+
 def c_int_list(values: np.ndarray, per_line: int, fmt: str = "{}") -> list[str]:
     """Lines of comma-separated C integer literals."""
     flat = [int(v) for v in np.asarray(values).reshape(-1)]
@@ -77,7 +82,9 @@ class LayerView:
     index: int
     comment: list[str]
     fields: list[tuple[str, str]]
-    arrays: list[tuple[str, str, int, list[str]]]  # (c type, symbol, length, lines)
+    # (c type, symbol, length, lines, tail): a tail of `tail_length` values compiled only
+    # where `condition` holds, (condition, tail lines, tail length), or None
+    arrays: list[tuple[str, str, int, list[str], tuple[str, list[str], int] | None]]
 
 
 def _sizes(sym: dict[str, str], keys: tuple[str, ...]) -> list[tuple[str, str]]:
@@ -86,14 +93,14 @@ def _sizes(sym: dict[str, str], keys: tuple[str, ...]) -> list[tuple[str, str]]:
 
 
 def _layer_view(name: str, i: int, layer: PackedLayer, comment: list[str]) -> LayerView:
-    arrays: list[tuple[str, str, int, list[str]]] = []
+    arrays: list[tuple[str, str, int, list[str], tuple[str, list[str], int] | None]] = []
     sym = {"weights": "NULL", "mult": "NULL", "shift": "NULL", "bias": "NULL",
            "outcome": "NULL", "outcome_base": "NULL", "lut": "NULL",
            "weights_x": "NULL", "breaks": "NULL"}
     if layer.weights is not None:
         s = f"{name}_l{i}_weights"
         arrays.append(("uint8_t", s, int(layer.weights.size),
-                       c_int_list(layer.weights, 12, "0x{:02x}")))
+                       c_int_list(layer.weights, 12, "0x{:02x}"), None))
         sym["weights"] = s
     per_array = (("mult", "int32_t", 6), ("shift", "int8_t", 16), ("bias", "int32_t", 6),
                  ("outcome", "uint8_t", 16), ("outcome_base", "int32_t", 6),
@@ -103,7 +110,13 @@ def _layer_view(name: str, i: int, layer: PackedLayer, comment: list[str]) -> La
         arr = getattr(layer, key)
         if arr is not None:
             s = f"{name}_l{i}_{key}"
-            arrays.append((ctype, s, int(arr.size), c_int_list(arr, per)))
+            head, tail = int(arr.size), None
+            if key == "weights_x" and tables.nibble_sums_apply(layer):
+                # the nibble sums only where a kernel reads them (Helium) and on the host,
+                # whose spq_init checks them: not 18 KiB of flash on the other cores
+                head = layer.in_c * layer.kernel * layer.kernel * layer.out_c // 4
+                tail = (NIBBLE_SUMS_IF, c_int_list(arr[head:], per), int(arr.size) - head)
+            arrays.append((ctype, s, head, c_int_list(arr[:head], per), tail))
             sym[key] = s
     type_names = {v: k for k, v in LAYER_TYPES.items()}
     enum_type = "SPQ_LAYER_" + type_names[LAYER_TYPES[layer.type]].upper()
