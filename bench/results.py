@@ -130,7 +130,7 @@ def device_profile(model: Path, name: str, work: Path) -> dict[str, Any]:
         raise RuntimeError(f"spq export {model} failed: {r.stderr.strip()[-2000:]}")
     prof = work / f"{model.stem}-profile.json"
     _cli("profile", str(out), "--board", BOARD, "--input", str(inputs), "--limit",
-         str(DEVICE_INPUTS), "--json", str(prof))
+         str(DEVICE_INPUTS), "--out", str(prof))
     p = json.loads(prof.read_text())
     return {"instructions": p["total"], "synops": p["synops"], "ram": p["ram"]["total_bytes"],
             "flash": p["flash"]["total_bytes"], "inputs": p["inputs"],
