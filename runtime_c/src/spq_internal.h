@@ -227,6 +227,9 @@ void spq_readout_finish(const spq_layer_t *l, uint32_t map_c, const uint32_t *co
 /** 1 if the readout's offset-binary rows (weights_x) are absent, or present on a readout
  *  that may have them and equal to the definition (docs/formats.md, "Kernel tables"). */
 int spq_readout_x_valid(const spq_layer_t *l);
+/* A summed readout's offset-binary rows added in byte lanes before they are widened:
+ * 17 * 15 <= 255 (spq_readout_x, spq_readout_x_mve). */
+#define SPQ_READOUT_FLUSH 17u
 /** Helium: one plane of a summed readout's counts weighed with its offset-binary rows
  *  (spq_linear_mve.c; the portable spq_readout_x in spq_linear.c): logits = 2 * logits +
  *  the sum of the rows of the features set in `plane` (in_c a multiple of 32). */

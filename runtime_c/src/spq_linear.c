@@ -130,9 +130,6 @@ int spq_readout_x_valid(const spq_layer_t *l)
 }
 
 #if !SPQ_HAVE_MVE /* Helium: spq_readout_x_mve (spq_linear_mve.c) */
-/* Rows summed in the byte lanes before they are widened: 17 * 15 <= 255. */
-#define SPQ_READOUT_FLUSH 17u
-
 /* The byte lanes of x0 .. x3 (classes 4k .. 4k + 3 in word xk) added into the halfword lanes
  * of the pair words a[2k] (classes 4k and 4k + 2) and a[2k + 1] (4k + 1 and 4k + 3). Not
  * inlined: one copy. */

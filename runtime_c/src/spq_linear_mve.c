@@ -16,7 +16,7 @@ void spq_readout_x_mve(const spq_layer_t *l, uint32_t map_c, const uint32_t *pla
 {
     const uint8_t *x = (const uint8_t *)l->weights_x;
     uint32_t n = l->in_c, hw = n / map_c, S, top;
-    uint32_t words = n >> 5, wi, o, c = 0, flushes = 0, left = 17u, rows;
+    uint32_t words = n >> 5, wi, o, c = 0, flushes = 0, left = SPQ_READOUT_FLUSH, rows;
     uint8x16_t lanes = vdupq_n_u8(0);
     uint16x8_t even = vdupq_n_u16(0), odd = vdupq_n_u16(0);
     uint16_t sums[16];
@@ -36,7 +36,7 @@ void spq_readout_x_mve(const spq_layer_t *l, uint32_t map_c, const uint32_t *pla
                 even = vaddq_u16(even, vmovlbq_u8(lanes));
                 odd = vaddq_u16(odd, vmovltq_u8(lanes));
                 lanes = vdupq_n_u8(0);
-                left = 17u;
+                left = SPQ_READOUT_FLUSH;
                 flushes++;
             }
         }
@@ -49,7 +49,7 @@ void spq_readout_x_mve(const spq_layer_t *l, uint32_t map_c, const uint32_t *pla
     }
     vst1q_u16(sums, vaddq_u16(even, vmovlbq_u8(lanes)));
     vst1q_u16(sums + 8, vaddq_u16(odd, vmovltq_u8(lanes)));
-    rows = 17u * (flushes + 1u) - left;
+    rows = SPQ_READOUT_FLUSH * (flushes + 1u) - left;
     for (o = 0; o < l->out_c; o++) { /* class o: even lane o / 2 or odd lane o / 2 */
         logits[o] = 2 * logits[o] + (int32_t)sums[(o & 1u) * 8u + o / 2u] - (int32_t)(8u * rows);
     }

@@ -4,6 +4,7 @@ hardware), synaptic operations, spike rates, RAM and flash (docs/formats.md, "Pr
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any
 
@@ -18,6 +19,12 @@ from spq.tools.elfinfo import read_sizes
 PROFILE_FORMAT = 1
 ARENA_SYMBOL = "fw_arena"  # the harness's static arena (firmware/harness.c)
 
+
+
+def _model_symbol(name: str) -> re.Pattern[str]:
+    """The objects NAME.c defines (templates/model.c.j2): the per-layer arrays NAME_lI_KEY,
+    NAME_layers and NAME_model."""
+    return re.compile(rf"{re.escape(name)}_(l\d+_\w+|layers|model)")
 
 def _neurons(rec: dict[str, Any]) -> int:
     return int(np.prod(rec["out_shape"]))
@@ -96,7 +103,7 @@ def build_profile(run: DeviceRun) -> dict[str, Any]:
             # the model's arrays and descriptors as linked (a table compiled only for some
             # cores, as the nibble sums, counts where it is); the manifest's bound otherwise
             "model_const_bytes": sum(size for sym, size in sizes.symbols.items()
-                                     if sym.startswith(f"{run.export.name}_"))
+                                     if _model_symbol(run.export.name).fullmatch(sym))
             or memory.get("const_bytes"),
             "weights_bytes": memory.get("weights_bytes"),
         },
